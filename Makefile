@@ -1,0 +1,34 @@
+# accessd: the two commands a person needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test lint bench clean system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps
+
+demo: $(STAMP)
+	$(PY) -m hardware_sim.demo
+
+test: $(STAMP) system-deps
+	$(PY) -m ruff check .
+	$(PY) -m mypy accessd firmware_bridge hardware_sim web
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy accessd firmware_bridge hardware_sim web
+
+bench: $(STAMP)
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Suite-wide settings. Each area keeps its fixtures in its own folder's conftest.py."""
