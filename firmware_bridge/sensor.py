@@ -60,6 +60,12 @@ class Sensor(Protocol):
     def occupied_slots(self) -> set[int]:
         """The occupied slots, from the sensor's index table."""
 
+    def free_slot(self) -> int:
+        """The lowest free slot.
+
+        :raises LibraryFullError: every slot is taken.
+        """
+
     def finger_present(self) -> bool:
         """Take one image; true when a finger was on the sensor (the image stays in its buffer)."""
 

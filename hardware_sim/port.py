@@ -183,7 +183,7 @@ class PtyPort:
 
 
 def sleep_until(deadline: float) -> None:
-    """Sleep until ``time.perf_counter()`` reaches ``deadline``, closer than ``time.sleep`` alone."""
+    """Sleep until ``time.perf_counter()`` reaches ``deadline``, finer than one ``time.sleep``."""
     while True:
         left = deadline - time.perf_counter()
         if left <= 0:

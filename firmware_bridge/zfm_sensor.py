@@ -1,0 +1,392 @@
+"""Driver for ZhianTec ZFM / R30x / AS608 fingerprint sensors, on top of pyfingerprint 1.5.
+
+pyfingerprint frames the packets; this driver adds what a door needs from it: a deadline on
+every command, a clean input buffer before each one, errors a person can act on instead of bare
+``Exception``s, and no wasted round trips on the door's hot path (pyfingerprint's own
+``searchTemplate`` re-reads the system parameters each time, and ``uploadCharacteristics`` reads
+the whole buffer back; this driver caches the capacity and packet size read at ``open``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pyfingerprint.pyfingerprint import PyFingerprint
+
+from firmware_bridge.errors import (
+    BadSlotError,
+    EnrollMismatchError,
+    LibraryFullError,
+    NoFingerError,
+    PoorImageError,
+    SensorBadPasswordError,
+    SensorDisconnectedError,
+    SensorError,
+    SensorInitError,
+    SensorOperationError,
+    SensorProtocolError,
+    SensorTimeoutError,
+)
+from firmware_bridge.sensor import CHAR_BUFFER_1, NO_MATCH, SearchResult
+from firmware_bridge.serial_link import DeadlineSerial
+
+T = TypeVar("T")
+
+# Packet identifiers and instructions used below (ZFM user manual; pyfingerprint's constants).
+_PID_COMMAND, _PID_DATA, _PID_ACK, _PID_END = 0x01, 0x02, 0x07, 0x08
+_SEARCH, _STORE, _DOWNCHAR = 0x04, 0x06, 0x09
+_OK, _NOT_FOUND, _BAD_SLOT, _FLASH = 0x00, 0x09, 0x0B, 0x18
+_PACKET_SIZES = (32, 64, 128, 256)
+_PAGE_SLOTS = 256  # one index page of ReadConList covers 32 bytes x 8 bits
+
+# pyfingerprint raises bare Exception; only the message tells its errors apart.
+_MESSAGES: tuple[tuple[str, type[SensorError], int | None, str], ...] = (
+    ("valid header", SensorProtocolError, None,
+     "sent bytes that are not a packet; check the baud rate and the wiring"),
+    ("checksum is wrong", SensorProtocolError, None,
+     "sent a packet with a wrong checksum; check the cable for noise"),
+    ("no ack packet", SensorProtocolError, None, "answered with an unexpected packet type"),
+    ("no data packet", SensorProtocolError, None, "answered with an unexpected packet type"),
+    ("Communication error", SensorOperationError, 0x01,
+     "reported a receive error; check the cable for noise"),
+    ("address is wrong", SensorInitError, 0x20,
+     "has another address; set sensor.address in the config"),
+    ("too messy", PoorImageError, 0x06,
+     "took an image too messy to use; clean the glass and the finger"),
+    ("too few feature points", PoorImageError, 0x07,
+     "found too few features in the image; press the finger flat and a little harder"),
+    ("image is invalid", PoorImageError, 0x15, "took an invalid image; try again"),
+    ("Could not store template", BadSlotError, _BAD_SLOT, "refused the slot number"),
+    ("Invalid position", BadSlotError, _BAD_SLOT, "refused the slot number"),
+    ("Could not load template", BadSlotError, _BAD_SLOT, "has no template at that slot"),
+    ("template could not be read", SensorOperationError, 0x0C,
+     "could not read the template from its flash"),
+    ("writing to flash", SensorOperationError, _FLASH,
+     "could not write its flash; the sensor may be failing"),
+    ("Could not read image", SensorOperationError, 0x03, "could not take an image"),
+    ("characteristics", SensorOperationError, None, "could not transfer characteristics"),
+)
+_UNKNOWN = re.compile(r"Unknown error (0x[0-9a-fA-F]+)")
+
+
+class ZfmSensor:
+    """A ZFM-family sensor on a serial port (implements ``firmware_bridge.sensor.Sensor``).
+
+    :param port: serial device, e.g. ``/dev/serial0``.
+    :param password: the sensor's 32-bit password (factory default 0, which a door must not keep).
+    :param timeout: deadline in seconds for one command's answer.
+    :param poll_interval: pause between two empty image polls while waiting for a finger.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baud: int = 57600,
+        address: int = 0xFFFFFFFF,
+        password: int = 0,
+        timeout: float = 2.0,
+        poll_interval: float = 0.01,
+    ) -> None:
+        self.port = port
+        self.baud = baud
+        self.address = address
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self._password = password
+        self._fp: Any = None  # PyFingerprint is untyped; its private packet layer is used below
+        self._link: DeadlineSerial | None = None
+        self._capacity = 0
+        self._packet_size = 128
+        self._stale = False  # a command failed mid-answer: late bytes may still arrive
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.close()
+        try:
+            fp = PyFingerprint(self.port, self.baud, self.address, self._password)
+        except ValueError as exc:
+            raise SensorInitError(f"sensor settings for {self.port} are invalid: {exc}") from exc
+        except Exception as exc:  # pyserial's SerialException or OSError
+            raise self._disconnect_error(exc) from exc
+        # pyfingerprint opened its own port with a 2 s per-byte timeout; swap in one with deadlines.
+        fp._PyFingerprint__serial.close()
+        link = DeadlineSerial(self.port, self.baud, self._timeout_error, self._disconnect_error)
+        fp._PyFingerprint__serial = link
+        self._fp, self._link = fp, link
+        try:
+            if not self._call(fp.verifyPassword):
+                raise SensorBadPasswordError(
+                    f"sensor on {self.port} refused the password; if it was replaced, reset its "
+                    "password with `accessd sensor set-password`, else check the key file"
+                )
+            params = self._call(fp.getSystemParameters)
+        except SensorError:
+            self.close()
+            raise
+        self._capacity = params[2]
+        self._packet_size = _PACKET_SIZES[params[5]] if params[5] < len(_PACKET_SIZES) else 128
+
+    def close(self) -> None:
+        if self._link is not None:
+            self._link.close()
+        self._fp = self._link = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._fp is not None
+
+    @property
+    def bytes_on_wire(self) -> int:
+        """Bytes sent and received since ``open`` (benchmarks compare this with the wire floor)."""
+        return 0 if self._link is None else self._link.bytes_sent + self._link.bytes_received
+
+    # --- library ----------------------------------------------------------------------------
+
+    def capacity(self) -> int:
+        self._require_open()
+        return self._capacity
+
+    def template_count(self) -> int:
+        return int(self._call(self._require_open().getTemplateCount))
+
+    def occupied_slots(self) -> set[int]:
+        fp = self._require_open()
+        pages = (self._capacity + _PAGE_SLOTS - 1) // _PAGE_SLOTS
+        slots: set[int] = set()
+        for page in range(pages):
+            flags = self._call(fp.getTemplateIndex, page)
+            base = page * _PAGE_SLOTS
+            slots.update(base + i for i, used in enumerate(flags) if used)
+        slots.intersection_update(range(self._capacity))
+        return slots
+
+    def free_slot(self) -> int:
+        """The lowest free slot.
+
+        :raises LibraryFullError: every slot is taken.
+        """
+        used = self.occupied_slots()
+        for slot in range(self._capacity):
+            if slot not in used:
+                return slot
+        raise LibraryFullError(
+            f"sensor library on {self.port} is full ({self._capacity} of {self._capacity} "
+            "slots); remove people who no longer need access or fit a sensor with more slots",
+            code=_BAD_SLOT,
+        )
+
+    # --- images and characteristics ---------------------------------------------------------
+
+    def finger_present(self) -> bool:
+        return bool(self._call(self._require_open().readImage))
+
+    def wait_for_finger(self, timeout: float) -> None:
+        self._poll(timeout, want_finger=True)
+
+    def wait_for_lift(self, timeout: float) -> None:
+        self._poll(timeout, want_finger=False)
+
+    def capture(self, buffer: int = CHAR_BUFFER_1) -> None:
+        self._call(self._require_open().convertImage, buffer)
+
+    def search(self) -> SearchResult:
+        """Search buffer 1 over the library in one round trip (capacity cached at ``open``)."""
+        n = self._capacity
+        code, payload = self._transact(_SEARCH, CHAR_BUFFER_1, 0, 0, n >> 8, n & 0xFF)
+        if code == _NOT_FOUND:
+            return NO_MATCH
+        self._check(code, "search")
+        if len(payload) < 4:
+            self._stale = True
+            raise SensorProtocolError(
+                f"sensor on {self.port} answered the search with {len(payload)} bytes instead "
+                "of 4; the line was out of step and has been resynchronised", code=code)
+        return SearchResult(slot=payload[0] << 8 | payload[1], score=payload[2] << 8 | payload[3])
+
+    def compare(self) -> int:
+        return int(self._call(self._require_open().compareCharacteristics))
+
+    def create_template(self) -> None:
+        if not self._call(self._require_open().createTemplate):
+            raise EnrollMismatchError(
+                "the captures are not of the same finger; place the same finger each time",
+                code=0x0A,
+            )
+
+    def store(self, slot: int, buffer: int = CHAR_BUFFER_1) -> None:
+        self._check_slot(slot)
+        self._call(self._require_open().storeTemplate, slot, buffer)
+
+    def load(self, slot: int, buffer: int = CHAR_BUFFER_1) -> None:
+        self._check_slot(slot)
+        self._call(self._require_open().loadTemplate, slot, buffer)
+
+    def download_characteristics(self, buffer: int = CHAR_BUFFER_1) -> bytes:
+        return bytes(self._call(self._require_open().downloadCharacteristics, buffer))
+
+    def upload_characteristics(self, data: bytes, buffer: int = CHAR_BUFFER_1) -> None:
+        """Upload and read back (pyfingerprint verifies by downloading the buffer again)."""
+        # pyfingerprint reports a failed comparison for bytes or tuples: it wants list[int].
+        if not self._call(self._require_open().uploadCharacteristics, buffer, list(data)):
+            raise SensorOperationError(
+                f"sensor on {self.port} holds other characteristics than were uploaded; "
+                "check the cable for noise"
+            )
+
+    def upload_template(self, slot: int, data: bytes) -> None:
+        """DownChar then Store: the protocol's minimum for one template, no read-back.
+
+        The sensor checks each data packet's checksum; the caller can spot-check with
+        ``load`` + ``download_characteristics`` where it wants certainty over speed.
+        """
+        self._check_slot(slot)
+        fp = self._require_open()
+        code, _ = self._transact(_DOWNCHAR, CHAR_BUFFER_1)
+        self._check(code, "template upload")
+        size = self._packet_size
+        chunks = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+
+        def send_data() -> None:
+            for i, chunk in enumerate(chunks):
+                pid = _PID_END if i == len(chunks) - 1 else _PID_DATA
+                fp._PyFingerprint__writePacket(pid, list(chunk))
+
+        self._guard(send_data)
+        code, _ = self._transact(_STORE, CHAR_BUFFER_1, slot >> 8, slot & 0xFF, flush=False)
+        self._check(code, "template store", slot=slot)
+
+    def delete(self, slot: int, count: int = 1) -> None:
+        self._check_slot(slot)
+        self._call(self._require_open().deleteTemplate, slot, count)
+
+    def wipe(self) -> None:
+        self._call(self._require_open().clearDatabase)
+
+    def set_password(self, password: int) -> None:
+        if not 0 <= password <= 0xFFFFFFFF:
+            raise SensorOperationError("a sensor password is a 32-bit number")
+        self._call(self._require_open().setPassword, password)
+        self._password = password
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _poll(self, timeout: float, *, want_finger: bool) -> None:
+        deadline = time.monotonic() + timeout
+        while self.finger_present() != want_finger:
+            if time.monotonic() >= deadline:
+                what = "no finger was placed" if want_finger else "the finger was not lifted"
+                raise NoFingerError(f"{what} on the sensor within {timeout:g} s")
+            time.sleep(self.poll_interval)
+
+    def _require_open(self) -> Any:
+        if self._fp is None:
+            raise SensorDisconnectedError(f"sensor on {self.port} is not open; call open() first")
+        return self._fp
+
+    def _check_slot(self, slot: int) -> None:
+        if not 0 <= slot < self._capacity:
+            raise BadSlotError(
+                f"slot {slot} is outside the library of the sensor on {self.port} "
+                f"(0..{self._capacity - 1})", code=_BAD_SLOT)
+
+    def _begin(self) -> DeadlineSerial:
+        if self._link is None:
+            raise SensorDisconnectedError(f"sensor on {self.port} is not open; call open() first")
+        if self._stale:
+            self._stale = False
+            self._link.drain(quiet=min(self.timeout, 0.5))
+        self._link.reset_input_buffer()
+        self._link.set_deadline(self.timeout)
+        return self._link
+
+    def _call(self, method: Callable[..., T], *args: Any) -> T:
+        """Run one pyfingerprint command with a clean buffer and a deadline."""
+        self._begin()
+        return self._guard(lambda: method(*args))
+
+    def _transact(
+        self, instruction: int, *params: int, flush: bool = True
+    ) -> tuple[int, list[int]]:
+        """Send one command through pyfingerprint's packet layer; return (code, rest)."""
+        fp = self._require_open()
+        if flush:
+            self._begin()
+        elif self._link is not None:
+            self._link.set_deadline(self.timeout)
+
+        def exchange() -> tuple[int, list[int]]:
+            fp._PyFingerprint__writePacket(_PID_COMMAND, (instruction, *params))
+            pid, payload = fp._PyFingerprint__readPacket()
+            if pid != _PID_ACK or not payload:
+                raise SensorProtocolError(
+                    f"sensor on {self.port} answered with packet type {pid:#04x} instead of an "
+                    "acknowledgement")
+            return payload[0], payload[1:]
+
+        return self._guard(exchange)
+
+    def _check(self, code: int, what: str, *, slot: int | None = None) -> None:
+        if code == _OK:
+            return
+        if code == _BAD_SLOT:
+            raise BadSlotError(f"sensor on {self.port} refused slot {slot} for {what}", code=code)
+        if code == 0x21:
+            raise SensorBadPasswordError(
+                f"sensor on {self.port} wants its password verified first; reopen it")
+        raise SensorOperationError(
+            f"sensor on {self.port} failed the {what} with code {code:#04x}", code=code)
+
+    def _guard(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (SensorTimeoutError, SensorProtocolError):
+            self._stale = True
+            raise
+        except SensorError:
+            raise
+        except IndexError as exc:  # pyfingerprint indexing into an answer that was too short
+            self._stale = True
+            raise SensorProtocolError(
+                f"sensor on {self.port} sent an answer too short for the command; the line was "
+                "out of step and will be resynchronised") from exc
+        except ValueError as exc:
+            if "position" in str(exc):
+                raise BadSlotError(f"sensor on {self.port}: {exc}", code=_BAD_SLOT) from exc
+            raise SensorOperationError(f"sensor on {self.port}: {exc}") from exc
+        except Exception as exc:  # pyfingerprint raises bare Exception
+            error = self._translate(exc)
+            if isinstance(error, SensorProtocolError):
+                self._stale = True
+            raise error from exc
+
+    def _translate(self, exc: Exception) -> SensorError:
+        text = str(exc)
+        unknown = _UNKNOWN.search(text)
+        if unknown:
+            code = int(unknown.group(1), 16)
+            if code in (0x13, 0x21):
+                return SensorBadPasswordError(f"sensor on {self.port} refused the password")
+            return SensorOperationError(
+                f"sensor on {self.port} answered with error code {code:#04x}", code=code)
+        for needle, kind, known_code, advice in _MESSAGES:
+            if needle in text:
+                if issubclass(kind, SensorOperationError):
+                    return kind(f"sensor on {self.port} {advice}", code=known_code)
+                return kind(f"sensor on {self.port} {advice}")
+        return SensorOperationError(f"sensor on {self.port} failed: {text}")
+
+    def _timeout_error(self) -> SensorError:
+        return SensorTimeoutError(
+            f"sensor on {self.port} did not answer within {self.timeout:g} s; check wiring, "
+            "power and baud rate, and run `accessd doctor`")
+
+    def _disconnect_error(self, exc: BaseException) -> SensorError:
+        return SensorDisconnectedError(
+            f"sensor on {self.port} is not reachable ({exc}); check that it is plugged in and "
+            "that the port name is right")
+
