@@ -46,15 +46,21 @@ class PtyPort:
     :param link: where the stable path to the slave side is created (replaced if present).
     :param on_bytes: called on the reader thread with every chunk the driver sent.
     :param baud: when given, bytes take their wire time in both directions; otherwise none.
+    :param on_replug: called after a replug, as power returning to the device would be.
     """
 
     def __init__(
-        self, link: Path, on_bytes: Callable[[bytes], None], baud: int | None = None
+        self,
+        link: Path,
+        on_bytes: Callable[[bytes], None],
+        baud: int | None = None,
+        on_replug: Callable[[], None] | None = None,
     ) -> None:
         self.link = Path(link)
         self.baud = baud
         self.faults = Faults()
         self._on_bytes = on_bytes
+        self._on_replug = on_replug
         self._lock = threading.Lock()
         self._plugged = threading.Event()
         self._stop = threading.Event()
@@ -93,6 +99,8 @@ class PtyPort:
         """Plug the cable back in: the path exists again, on a fresh pty."""
         if not self.plugged:
             self._plug()
+            if self._on_replug is not None:
+                self._on_replug()
 
     def _plug(self) -> None:
         master, slave = pty.openpty()

@@ -114,7 +114,7 @@ class SimulatedSensor:
         self._parser = PacketParser()  # only the port's reader thread touches it
         self._stale_rx = True  # set by power_cycle: the reader drops its partial packet
         self._last_rx = 0.0
-        self._port = PtyPort(link, self._on_bytes, baud=baud)
+        self._port = PtyPort(link, self._on_bytes, baud=baud, on_replug=self.power_cycle)
 
     # --- lifecycle ------------------------------------------------------------------------
 
