@@ -1,0 +1,421 @@
+"""The door board driver: its framed serial protocol (``firmware/doorlink.py``) over pyserial.
+
+Transport and framing are kept apart, as pyserial's ``serial.threaded`` keeps ``ReaderThread``
+apart from ``Packetizer``: ``_ReaderThread`` only moves bytes from the port to a protocol object;
+``SerialDoorBoard`` turns them into frames, answers and events.
+
+There is deliberately no heartbeat thread in here. The daemon calls ``heartbeat()`` from its own
+loop, so that a hung daemon really stops the heartbeats and the board relocks on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import serial
+
+from firmware_bridge.door import DoorEvent, DoorEventKind, DoorInputs
+from firmware_bridge.errors import (
+    DoorDisconnectedError,
+    DoorError,
+    DoorInitError,
+    DoorOperationError,
+    DoorProtocolError,
+    DoorTimeoutError,
+)
+from firmware_bridge.firmware import doorlink
+
+log = logging.getLogger(__name__)
+
+READ_POLL = 0.02  # s; a read returning nothing after this long means the line is idle
+WRITE_TIMEOUT = 1.0  # s; a write that blocks this long means the port is wedged
+_ANSWERS = {doorlink.HELLO: doorlink.HELLO_REPLY, doorlink.STATE: doorlink.STATE_REPLY}
+
+try:  # pyserial lets termios.error (not an OSError) escape from its flush and drain calls
+    import termios
+
+    _PORT_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # no termios on Windows
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
+
+@contextlib.contextmanager
+def wrap_serial_errors(
+    port: str, action: str, error: type[DoorError] = DoorDisconnectedError
+) -> Iterator[None]:
+    """Turn pyserial's and the OS's exceptions into door errors: the one place that does it.
+
+    :raises DoorTimeoutError: a write timed out.
+    :raises error: any other serial or OS failure (``DoorDisconnectedError`` unless told).
+    """
+    try:
+        yield
+    except serial.SerialTimeoutException as exc:
+        raise DoorTimeoutError(
+            f"door board on {port}: {action} timed out ({exc}); check the cable and "
+            "`accessd doctor`") from exc
+    except _PORT_ERRORS as exc:
+        raise error(
+            f"door board on {port}: {action} failed ({exc}); check that it is plugged in and "
+            "the port in the config, then reopen it (`accessd doctor` shows the ports)") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class BoardInfo:
+    """What the board said about itself in its HELLO reply."""
+
+    protocol_version: int
+    firmware: str
+    heartbeat_ms: int
+    debounce_ms: int
+    max_pulse_ms: int
+
+
+class _Protocol(Protocol):
+    def data_received(self, data: bytes) -> None: ...
+    def line_idle(self) -> None: ...
+    def connection_lost(self, exc: DoorError) -> None: ...
+
+
+class _ReaderThread(threading.Thread):
+    """Reads the port until stopped or the port fails; knows nothing about frames."""
+
+    def __init__(self, port: serial.Serial, name: str, protocol: _Protocol) -> None:
+        super().__init__(name=f"doorboard-reader:{name}", daemon=True)
+        self._serial = port
+        self._name = name
+        self._protocol = protocol
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with wrap_serial_errors(self._name, "reading"):
+                    data = self._serial.read(self._serial.in_waiting or 1)
+            except DoorError as exc:
+                if not self._stopping.is_set():
+                    self._protocol.connection_lost(exc)
+                return
+            if data:
+                self._protocol.data_received(data)
+            else:
+                self._protocol.line_idle()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(Exception):  # the port may already be gone
+            self._serial.cancel_read()
+        if self is not threading.current_thread():
+            self.join(timeout=2 * READ_POLL + 1.0)
+
+
+_LOST = object()  # put in the event queue when the port fails, so next_event() wakes up
+
+
+class SerialDoorBoard:
+    """The door board on a serial port.
+
+    :param port: the serial device, e.g. ``/dev/serial/by-id/usb-...`` or ``/dev/ttyAMA1``.
+    :param heartbeat_timeout: seconds without a command after which the board relocks; the
+        daemon must call ``heartbeat()`` more often than this while a pulse runs.
+    :param ack_timeout: seconds to wait for an answer to one try of a command.
+    :param retries: how many times a command is sent before giving up.
+    """
+
+    capabilities = frozenset({"inputs", "keypad", "autorelock"})
+
+    def __init__(self, port: str, *, baud: int = 115200, heartbeat_timeout: float = 3.0,
+                 ack_timeout: float = 0.1, retries: int = 3) -> None:
+        heartbeat_ms = round(heartbeat_timeout * 1000)
+        if not doorlink.MIN_HEARTBEAT_MS <= heartbeat_ms <= doorlink.MAX_HEARTBEAT_MS:
+            raise ValueError(f"heartbeat_timeout must be {doorlink.MIN_HEARTBEAT_MS / 1000} to "
+                             f"{doorlink.MAX_HEARTBEAT_MS / 1000} s, got {heartbeat_timeout}")
+        if ack_timeout <= 0 or retries < 1:
+            raise ValueError("ack_timeout must be positive and retries at least 1")
+        self.port = port
+        self.baud = baud
+        self.board_info: BoardInfo | None = None
+        self._heartbeat_ms = heartbeat_ms
+        self._ack_timeout = ack_timeout
+        self._retries = retries
+        self._serial: serial.Serial | None = None
+        self._reader: _ReaderThread | None = None
+        self._parser = doorlink.Parser()
+        self._seq = 0
+        self._command_lock = threading.Lock()  # one command in flight at a time
+        self._write_lock = threading.Lock()  # commands and event ACKs share the wire
+        self._answer = threading.Condition()
+        self._awaiting: int | None = None
+        self._reply: doorlink.Frame | None = None
+        self._failure: DoorError | None = None
+        self._events: queue.Queue[object] = queue.Queue()
+        self._last_event: tuple[int, bytes] | None = None
+
+    # --- DoorBoard ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the port and greet the board; reopening an open driver starts afresh.
+
+        :raises DoorInitError: the port cannot be opened, the board does not answer or speaks
+            another protocol version.
+        """
+        self._release()
+        with wrap_serial_errors(self.port, "opening the port", DoorInitError):
+            port = serial.Serial(self.port, self.baud, timeout=READ_POLL,
+                                 write_timeout=WRITE_TIMEOUT)
+        self._serial = port
+        self._parser = doorlink.Parser()
+        self._failure = None
+        self._events = queue.Queue()
+        self._last_event = None
+        try:
+            with wrap_serial_errors(self.port, "flushing the port", DoorInitError):
+                port.reset_input_buffer()  # whatever waited there belongs to nobody now
+            self._reader = _ReaderThread(port, self.port, self)
+            self._reader.start()
+            self._hello()
+        except DoorError:
+            self._release()
+            raise
+
+    def close(self) -> None:
+        """Lock, then release the port. Safe to call twice and after a failure."""
+        if self._serial is not None and self._failure is None:
+            try:
+                self.lock()
+            except DoorError as exc:
+                log.warning("could not lock the door board on %s while closing: %s", self.port, exc)
+        self._release()
+
+    def pulse(self, seconds: float) -> None:
+        """Unlock for ``seconds`` (the board caps it at 30 s and relocks by itself).
+
+        :raises DoorOperationError: ``seconds`` is not positive, or the board refused.
+        """
+        if not seconds > 0:
+            raise DoorOperationError(f"a pulse must last more than 0 s, got {seconds}")
+        ms = min(max(1, round(seconds * 1000)), 0xFFFFFFFF)
+        reply = self._command(doorlink.PULSE, doorlink.pack_pulse(ms))
+        if doorlink.unpack_status(reply.payload) == doorlink.ACK_CAPPED:
+            log.warning("door board on %s capped a %.1f s pulse to %d s", self.port, seconds,
+                        doorlink.MAX_PULSE_MS // 1000)
+
+    def lock(self) -> None:
+        """Lock now."""
+        self._command(doorlink.LOCK)
+
+    def heartbeat(self) -> None:
+        """Tell the board the daemon is alive; call it more often than ``heartbeat_timeout``."""
+        self._command(doorlink.HEARTBEAT)
+
+    def inputs(self) -> DoorInputs:
+        """The board's debounced inputs and lock state, asked for now."""
+        reply = self._command(doorlink.STATE)
+        flags = self._decode(doorlink.unpack_state, reply)[0]
+        return DoorInputs(door_open=bool(flags & doorlink.FLAG_DOOR_OPEN),
+                          exit_pressed=bool(flags & doorlink.FLAG_EXIT_PRESSED),
+                          tamper=bool(flags & doorlink.FLAG_TAMPER),
+                          locked=bool(flags & doorlink.FLAG_LOCKED))
+
+    def next_event(self, timeout: float) -> DoorEvent | None:
+        """The next event, waiting up to ``timeout`` s; ``None`` when none came.
+
+        :raises DoorDisconnectedError: the port failed (events received before are returned first).
+        """
+        if self._serial is None:
+            raise self._not_open()
+        try:
+            item = self._events.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+        if item is _LOST:
+            self._events.put(_LOST)  # every later call fails too, until reopened
+            raise self._lost()
+        assert isinstance(item, DoorEvent)
+        return item
+
+    @property
+    def bad_frames(self) -> int:
+        """Frames dropped for a bad CRC or length since open(): a measure of line noise."""
+        return self._parser.crc_errors + self._parser.length_errors
+
+    # --- protocol callbacks (reader thread) --------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._frames(self._parser.feed(data))
+
+    def line_idle(self) -> None:
+        if self._parser.buffered:
+            self._frames(self._parser.idle())
+
+    def connection_lost(self, exc: DoorError) -> None:
+        with self._answer:
+            self._failure = exc
+            self._answer.notify_all()
+        self._events.put(_LOST)
+
+    def _frames(self, frames: list[doorlink.Frame]) -> None:
+        for frame in frames:
+            if frame.type == doorlink.EVENT:
+                self._event(frame)
+            elif frame.type in (doorlink.ACK, doorlink.NAK, doorlink.HELLO_REPLY,
+                                doorlink.STATE_REPLY):
+                with self._answer:
+                    if frame.seq == self._awaiting and self._reply is None:
+                        self._reply = frame
+                        self._answer.notify_all()
+            else:
+                log.debug("door board on %s sent an unexpected %r", self.port, frame)
+
+    def _event(self, frame: doorlink.Frame) -> None:
+        try:
+            self._write(doorlink.encode(doorlink.ACK, frame.seq,
+                                        doorlink.pack_status(doorlink.ACK_OK)))
+        except DoorError as exc:
+            self.connection_lost(exc)
+            return
+        # One event is in flight at a time, so a repeat can only be of the last one accepted;
+        # the payload (with the board's clock) tells a rebooted board's new seq 1 from a repeat.
+        if self._last_event == (frame.seq, frame.payload):
+            return
+        self._last_event = (frame.seq, frame.payload)
+        try:
+            kind, value, _board_ms = doorlink.unpack_event(frame.payload)
+            event_kind = DoorEventKind(doorlink.EVENT_NAMES[kind])
+        except (doorlink.PayloadError, KeyError, ValueError):
+            log.warning("door board on %s sent an event this driver does not know: %r; "
+                        "update accessd or the firmware so that they match", self.port, frame)
+            return
+        key = chr(value) if event_kind is DoorEventKind.KEY else None
+        reason = doorlink.REASON_NAMES.get(value, str(value)) \
+            if event_kind is DoorEventKind.RELOCKED else None
+        self._events.put(DoorEvent(event_kind, time.monotonic(), key=key, reason=reason))
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def _hello(self) -> None:
+        try:
+            reply = self._command(doorlink.HELLO, doorlink.pack_hello(
+                doorlink.PROTOCOL_VERSION, self._heartbeat_ms))
+            version, heartbeat_ms, debounce_ms, max_pulse_ms, firmware = self._decode(
+                doorlink.unpack_hello_reply, reply)
+        except DoorInitError:
+            raise
+        except DoorTimeoutError as exc:
+            raise DoorInitError(
+                f"door board on {self.port} did not answer HELLO after {self._retries} tries; "
+                f"check that it is powered, the cable, the baud rate ({self.baud}) and that its "
+                "firmware is flashed (firmware_bridge/firmware/README.md)") from exc
+        except DoorError as exc:  # refused, corrupted or gone: open() reports all as DoorInitError
+            raise DoorInitError(f"door board on {self.port} could not be greeted: {exc}") from exc
+        if version != doorlink.PROTOCOL_VERSION:
+            raise self._version_error(version)
+        self.board_info = BoardInfo(version, firmware, heartbeat_ms, debounce_ms, max_pulse_ms)
+        log.info("door board on %s: %s, protocol %d", self.port, firmware, version)
+
+    def _command(self, ftype: int, payload: bytes = b"") -> doorlink.Frame:
+        """Send one command until it is answered; returns the answer (never a NAK)."""
+        name = doorlink.TYPE_NAMES[ftype]
+        with self._command_lock:
+            if self._serial is None:
+                raise self._not_open()
+            self._seq = (self._seq + 1) & 0xFF
+            data = doorlink.encode(ftype, self._seq, payload)
+            bad_before = self.bad_frames
+            with self._answer:
+                self._awaiting, self._reply = self._seq, None
+            try:
+                reply = self._send_until_answered(data)
+            finally:
+                with self._answer:
+                    self._awaiting = None
+        if reply is None:
+            if self.bad_frames > bad_before:
+                raise DoorProtocolError(
+                    f"door board on {self.port} answered {name} only with corrupted frames "
+                    f"after {self._retries} tries; check the baud rate ({self.baud}), the "
+                    "cable's length and shielding, and `accessd doctor`")
+            raise DoorTimeoutError(
+                f"door board on {self.port} did not acknowledge {name} after {self._retries} "
+                "tries; check the cable and `accessd doctor`")
+        if reply.type == doorlink.NAK:
+            code, detail = self._decode(doorlink.unpack_nak, reply)
+            if code == doorlink.NAK_UNSUPPORTED_VERSION:
+                raise self._version_error(detail)
+            raise DoorOperationError(
+                f"door board on {self.port} refused {name}: "
+                f"{doorlink.NAK_NAMES.get(code, f'code {code}')}; accessd and the board's "
+                "firmware may not match (`accessd doctor`)")
+        if reply.type != _ANSWERS.get(ftype, doorlink.ACK):
+            raise DoorProtocolError(f"door board on {self.port} answered {name} with {reply!r}")
+        return reply
+
+    def _send_until_answered(self, data: bytes) -> doorlink.Frame | None:
+        for _ in range(self._retries):
+            self._write(data)
+            deadline = time.monotonic() + self._ack_timeout
+            with self._answer:
+                while self._reply is None and self._failure is None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._answer.wait(left)
+                if self._failure is not None:
+                    raise self._lost()
+                if self._reply is not None:
+                    return self._reply
+        return None
+
+    def _write(self, data: bytes) -> None:
+        with self._write_lock:
+            port = self._serial
+            if port is None:
+                raise self._not_open()
+            with wrap_serial_errors(self.port, "writing"):
+                port.write(data)
+
+    def _decode(self, unpack: Callable[[bytes], tuple[Any, ...]],
+                frame: doorlink.Frame) -> tuple[Any, ...]:
+        try:
+            return tuple(unpack(frame.payload))
+        except doorlink.PayloadError as exc:
+            raise DoorProtocolError(
+                f"door board on {self.port} sent a malformed {frame!r}: {exc}") from exc
+
+    # --- endings -----------------------------------------------------------------------------
+
+    def _release(self) -> None:
+        reader, port = self._reader, self._serial
+        self._reader = None
+        if reader is not None:
+            reader.stop()
+        with self._write_lock:
+            self._serial = None
+        if port is not None:
+            with contextlib.suppress(DoorError), wrap_serial_errors(self.port, "closing"):
+                port.close()
+
+    def _not_open(self) -> DoorOperationError:
+        return DoorOperationError(f"door board on {self.port} is not open; call open() first")
+
+    def _lost(self) -> DoorDisconnectedError:
+        cause = self._failure
+        root = cause.__cause__ if cause is not None and cause.__cause__ else cause
+        error = DoorDisconnectedError(
+            f"door board on {self.port} is gone ({root}); check the cable, then close() and "
+            "open() it again")
+        error.__cause__ = cause
+        return error
+
+    def _version_error(self, theirs: int) -> DoorInitError:
+        return DoorInitError(
+            f"door board on {self.port} speaks protocol version {theirs}, this accessd speaks "
+            f"{doorlink.PROTOCOL_VERSION}; flash the firmware shipped with this accessd "
+            "(firmware_bridge/firmware/README.md)")
