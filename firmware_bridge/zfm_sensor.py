@@ -32,15 +32,17 @@ from firmware_bridge.errors import (
 )
 from firmware_bridge.sensor import CHAR_BUFFER_1, NO_MATCH, SearchResult
 from firmware_bridge.serial_link import DeadlineSerial
+from firmware_bridge.zfm import (
+    INDEX_PAGE_SLOTS,
+    PACKET_SIZES,
+    Confirmation,
+    Instruction,
+    Pid,
+)
 
 T = TypeVar("T")
 
-# Packet identifiers and instructions used below (ZFM user manual; pyfingerprint's constants).
-_PID_COMMAND, _PID_DATA, _PID_ACK, _PID_END = 0x01, 0x02, 0x07, 0x08
-_SEARCH, _STORE, _DOWNCHAR = 0x04, 0x06, 0x09
-_OK, _NOT_FOUND, _BAD_SLOT, _FLASH = 0x00, 0x09, 0x0B, 0x18
-_PACKET_SIZES = (32, 64, 128, 256)
-_PAGE_SLOTS = 256  # one index page of ReadConList covers 32 bytes x 8 bits
+_OK, _NOT_FOUND, _BAD_SLOT = Confirmation.OK, Confirmation.NOT_FOUND, Confirmation.BAD_SLOT
 
 # pyfingerprint raises bare Exception; only the message tells its errors apart.
 _MESSAGES: tuple[tuple[str, type[SensorError], int | None, str], ...] = (
@@ -64,7 +66,7 @@ _MESSAGES: tuple[tuple[str, type[SensorError], int | None, str], ...] = (
     ("Could not load template", BadSlotError, _BAD_SLOT, "has no template at that slot"),
     ("template could not be read", SensorOperationError, 0x0C,
      "could not read the template from its flash"),
-    ("writing to flash", SensorOperationError, _FLASH,
+    ("writing to flash", SensorOperationError, Confirmation.FLASH_ERROR,
      "could not write its flash; the sensor may be failing"),
     ("Could not read image", SensorOperationError, 0x03, "could not take an image"),
     ("characteristics", SensorOperationError, None, "could not transfer characteristics"),
@@ -129,7 +131,7 @@ class ZfmSensor:
             self.close()
             raise
         self._capacity = params[2]
-        self._packet_size = _PACKET_SIZES[params[5]] if params[5] < len(_PACKET_SIZES) else 128
+        self._packet_size = PACKET_SIZES[params[5]] if params[5] < len(PACKET_SIZES) else 128
 
     def close(self) -> None:
         if self._link is not None:
@@ -156,11 +158,11 @@ class ZfmSensor:
 
     def occupied_slots(self) -> set[int]:
         fp = self._require_open()
-        pages = (self._capacity + _PAGE_SLOTS - 1) // _PAGE_SLOTS
+        pages = (self._capacity + INDEX_PAGE_SLOTS - 1) // INDEX_PAGE_SLOTS
         slots: set[int] = set()
         for page in range(pages):
             flags = self._call(fp.getTemplateIndex, page)
-            base = page * _PAGE_SLOTS
+            base = page * INDEX_PAGE_SLOTS
             slots.update(base + i for i, used in enumerate(flags) if used)
         slots.intersection_update(range(self._capacity))
         return slots
@@ -197,7 +199,7 @@ class ZfmSensor:
     def search(self) -> SearchResult:
         """Search buffer 1 over the library in one round trip (capacity cached at ``open``)."""
         n = self._capacity
-        code, payload = self._transact(_SEARCH, CHAR_BUFFER_1, 0, 0, n >> 8, n & 0xFF)
+        code, payload = self._transact(Instruction.SEARCH, CHAR_BUFFER_1, 0, 0, n >> 8, n & 0xFF)
         if code == _NOT_FOUND:
             return NO_MATCH
         self._check(code, "search")
@@ -246,18 +248,19 @@ class ZfmSensor:
         """
         self._check_slot(slot)
         fp = self._require_open()
-        code, _ = self._transact(_DOWNCHAR, CHAR_BUFFER_1)
+        code, _ = self._transact(Instruction.DOWN_CHAR, CHAR_BUFFER_1)
         self._check(code, "template upload")
         size = self._packet_size
         chunks = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
 
         def send_data() -> None:
             for i, chunk in enumerate(chunks):
-                pid = _PID_END if i == len(chunks) - 1 else _PID_DATA
+                pid = Pid.END_DATA if i == len(chunks) - 1 else Pid.DATA
                 fp._PyFingerprint__writePacket(pid, list(chunk))
 
         self._guard(send_data)
-        code, _ = self._transact(_STORE, CHAR_BUFFER_1, slot >> 8, slot & 0xFF, flush=False)
+        code, _ = self._transact(
+            Instruction.STORE, CHAR_BUFFER_1, slot >> 8, slot & 0xFF, flush=False)
         self._check(code, "template store", slot=slot)
 
     def delete(self, slot: int, count: int = 1) -> None:
@@ -320,9 +323,9 @@ class ZfmSensor:
             self._link.set_deadline(self.timeout)
 
         def exchange() -> tuple[int, list[int]]:
-            fp._PyFingerprint__writePacket(_PID_COMMAND, (instruction, *params))
+            fp._PyFingerprint__writePacket(Pid.COMMAND, (instruction, *params))
             pid, payload = fp._PyFingerprint__readPacket()
-            if pid != _PID_ACK or not payload:
+            if pid != Pid.ACK or not payload:
                 raise SensorProtocolError(
                     f"sensor on {self.port} answered with packet type {pid:#04x} instead of an "
                     "acknowledgement")
@@ -335,7 +338,7 @@ class ZfmSensor:
             return
         if code == _BAD_SLOT:
             raise BadSlotError(f"sensor on {self.port} refused slot {slot} for {what}", code=code)
-        if code == 0x21:
+        if code == Confirmation.PASSWORD_NOT_VERIFIED:
             raise SensorBadPasswordError(
                 f"sensor on {self.port} wants its password verified first; reopen it")
         raise SensorOperationError(
@@ -369,7 +372,7 @@ class ZfmSensor:
         unknown = _UNKNOWN.search(text)
         if unknown:
             code = int(unknown.group(1), 16)
-            if code in (0x13, 0x21):
+            if code in (Confirmation.WRONG_PASSWORD, Confirmation.PASSWORD_NOT_VERIFIED):
                 return SensorBadPasswordError(f"sensor on {self.port} refused the password")
             return SensorOperationError(
                 f"sensor on {self.port} answered with error code {code:#04x}", code=code)
