@@ -16,7 +16,7 @@ system-deps:
 	@scripts/install-system-deps
 
 demo: $(STAMP)
-	$(PY) -m hardware_sim.demo
+	$(VENV)/bin/accessd-sim --dir demo-data/sim
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
