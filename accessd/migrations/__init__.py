@@ -1,0 +1,1 @@
+"""Alembic migrations of the accessd schema; run them with ``accessd.db.upgrade``."""

@@ -1,0 +1,154 @@
+"""The closed vocabularies stored in the database, as ``StrEnum``s the services can share.
+
+Stored as their values in plain string columns (see ``enum_column``): adding a member needs no
+migration, removing or renaming one does (old rows keep the old value).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class LawfulBasis(enum.StrEnum):
+    """Why a customer's people may be identified by fingerprint (GDPR art. 9, UAVG art. 29)."""
+
+    CONSENT = "consent"  # explicit consent of each person, recorded as a Consent row
+    NECESSITY = "necessity"  # documented security need; Customer.necessity_reference names it
+
+
+class Credential(enum.StrEnum):
+    """Which way in a person chose; a non-biometric one must always be possible."""
+
+    NONE = "none"  # not yet chosen, or let in by staff
+    FINGER = "finger"
+    PIN = "pin"
+    FINGER_OR_PIN = "finger_or_pin"
+
+
+class FingerLabel(enum.StrEnum):
+    """Which finger a template is of, so staff can ask for the right one."""
+
+    RIGHT_THUMB = "right_thumb"
+    RIGHT_INDEX = "right_index"
+    RIGHT_MIDDLE = "right_middle"
+    RIGHT_RING = "right_ring"
+    RIGHT_LITTLE = "right_little"
+    LEFT_THUMB = "left_thumb"
+    LEFT_INDEX = "left_index"
+    LEFT_MIDDLE = "left_middle"
+    LEFT_RING = "left_ring"
+    LEFT_LITTLE = "left_little"
+
+
+class EventKind(enum.StrEnum):
+    """What happened at a door."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNKNOWN_FINGER = "unknown_finger"
+    DOOR_FORCED = "door_forced"
+    DOOR_HELD_OPEN = "door_held_open"
+    EXIT = "exit"
+    TAMPER = "tamper"
+    FAULT = "fault"
+    ALARM = "alarm"
+    ALARM_CLEARED = "alarm_cleared"
+
+
+class EventMethod(enum.StrEnum):
+    """How someone asked to come in."""
+
+    FINGER = "finger"
+    PIN = "pin"
+    REMOTE = "remote"  # staff unlocked the door from the panel
+
+
+class AlarmKind(enum.StrEnum):
+    """Why an alarm was raised."""
+
+    FAILURE_BACKOFF = "failure_backoff"  # K failures within T seconds
+    TAMPER = "tamper"
+    DOOR_FORCED = "door_forced"
+    DOOR_HELD_OPEN = "door_held_open"
+    FAULT = "fault"
+    INTEGRITY = "integrity"  # the database failed its integrity check: the door stays locked
+
+
+class CommandKind(enum.StrEnum):
+    """Hardware work the panel or the CLI asks the daemon to do."""
+
+    ENROLL = "enroll"
+    RESYNC = "resync"
+    TEST_RELAY = "test_relay"
+    CLEAR_ALARM = "clear_alarm"
+
+
+class CommandState(enum.StrEnum):
+    """Where a device command is; only the daemon moves it past ``pending``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class PurgeStatus(enum.StrEnum):
+    """A purge is recorded as started before anything is deleted, so a crash is resumed."""
+
+    STARTED = "started"
+    COMPLETED = "completed"
+
+
+class LedgerAction(enum.StrEnum):
+    """Destruction a restore must re-apply."""
+
+    PURGE_CUSTOMER = "purge_customer"
+    ERASE_PERSON = "erase_person"
+    DELETE_FINGER = "delete_finger"  # also what withdrawing consent does
+
+
+class RequestKind(enum.StrEnum):
+    """A data subject's request (GDPR art. 15-21)."""
+
+    ACCESS = "access"
+    PORTABILITY = "portability"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+    WITHDRAW_CONSENT = "withdraw_consent"
+
+
+class RequestStatus(enum.StrEnum):
+    """Open until answered; overdue is derived from the due dates, not stored."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class StaffRole(enum.StrEnum):
+    """Access levels per function."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+
+
+class LoginOutcome(enum.StrEnum):
+    """How a login attempt ended; the user only ever sees a generic failure."""
+
+    SUCCESS = "success"
+    BAD_PASSWORD = "bad_password"  # noqa: S105  an outcome, not a password
+    BAD_TOTP = "bad_totp"
+    TOTP_REPLAY = "totp_replay"
+    UNKNOWN_USER = "unknown_user"
+    DISABLED = "disabled"
+    LOCKED_OUT = "locked_out"
+
+
+class AuditOutcome(enum.StrEnum):
+    """How an audited staff action ended."""
+
+    SUCCESS = "success"
+    DENIED = "denied"
+    FAILED = "failed"

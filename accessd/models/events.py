@@ -1,0 +1,171 @@
+"""What happens at the doors: the hash-chained access history, alarms, door state, commands.
+
+The daemon writes these; the panel reads them and writes only ``DeviceCommand`` rows (and
+clears alarms through commands), so the door never depends on the panel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from accessd.models.base import Base, BigIntegerPK, UTCDateTime, enum_column, utcnow
+from accessd.models.customers import Customer, Door, Person
+from accessd.models.enums import AlarmKind, CommandKind, CommandState, EventKind, EventMethod
+
+GENESIS_DIGEST = bytes(32)
+"""The ``prev_digest`` of a chain's first event."""
+
+FACILITY_SCOPE = "facility"
+"""``EventChain.scope`` of the chain for events without a customer (unknown fingers, tamper)."""
+
+
+class EventChain(Base):
+    """The head of one hash chain: a customer's access history, or the facility's.
+
+    Appending reads and updates this row in the same (IMMEDIATE / row-locked) transaction, so
+    two doors writing for one customer cannot fork the chain, and the head needs no scan.
+    When retention prunes the oldest events, ``anchor_*`` records where the kept part starts,
+    so ``verify-log`` can tell pruning from removal.
+    """
+
+    __tablename__ = "event_chains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "facility", or "customer:<public id hex>": one chain per scope.
+    scope: Mapped[str] = mapped_column(String(50), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+    )
+    head_digest: Mapped[bytes] = mapped_column(LargeBinary, default=GENESIS_DIGEST)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    anchor_digest: Mapped[bytes] = mapped_column(LargeBinary, default=GENESIS_DIGEST)
+    anchor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AccessEvent(Base):
+    """One thing that happened at a door; append-only and hash-chained per customer.
+
+    ``digest = H(prev_digest || canonical fields || subject_digest)``. The person enters the
+    chain only through ``subject_digest = H(subject_salt || person public id)``: erasing a
+    person sets ``person_id`` and ``subject_salt`` to NULL, which anonymises the event and
+    leaves the chain verifiable. Unknown fingers carry no person and no customer.
+    """
+
+    __tablename__ = "access_events"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "seq"),
+        # History pages on millions of rows: per customer, per person, per door, per result,
+        # and the whole site, each newest first.
+        Index(None, "customer_id", "at"),
+        Index(None, "person_id", "at"),
+        Index(None, "door_id", "at"),
+        Index(None, "kind", "at"),
+        Index(None, "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntegerPK, primary_key=True)
+    chain_id: Mapped[int] = mapped_column(ForeignKey("event_chains.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[EventKind] = mapped_column(enum_column(EventKind))
+    method: Mapped[EventMethod | None] = mapped_column(enum_column(EventMethod, 16))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    subject_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    subject_digest: Mapped[bytes | None] = mapped_column(LargeBinary)
+    prev_digest: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[bytes] = mapped_column(LargeBinary)
+
+    chain: Mapped[EventChain] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    person: Mapped[Person | None] = relationship()
+    door: Mapped[Door | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<AccessEvent {self.id} {self.kind} chain={self.chain_id}#{self.seq}>"
+
+
+class Alarm(Base):
+    """An alarm raised by the daemon, open until staff clear it (``cleared_at`` set)."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (Index(None, "door_id", "raised_at"), Index(None, "cleared_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id", ondelete="CASCADE"))
+    kind: Mapped[AlarmKind] = mapped_column(enum_column(AlarmKind))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cleared_by: Mapped[str | None] = mapped_column(String(64))
+
+    door: Mapped[Door | None] = relationship()
+
+
+class DoorStatus(Base):
+    """What a door's daemon last reported; a stale ``heartbeat_at`` means the daemon is gone."""
+
+    __tablename__ = "door_status"
+
+    door_id: Mapped[int] = mapped_column(
+        ForeignKey("doors.id", ondelete="CASCADE"), primary_key=True
+    )
+    online: Mapped[bool] = mapped_column(default=False)  # the door board answers
+    locked: Mapped[bool] = mapped_column(default=True)
+    door_open: Mapped[bool | None] = mapped_column()  # None: no door contact (LCUS relay)
+    sensor_online: Mapped[bool] = mapped_column(default=False)
+    fault: Mapped[str | None] = mapped_column(String(500))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    door: Mapped[Door] = relationship()
+
+
+class DeviceCommand(Base):
+    """Hardware work asked of a door's daemon, which polls for ``pending`` rows.
+
+    The daemon moves it to ``running``, writes ``progress`` as it goes ("place finger",
+    "lift", "again"), and ends in ``done`` with ``result`` or ``failed`` with the reason in
+    ``progress``. Works the same on SQLite and PostgreSQL: no notifications needed.
+    """
+
+    __tablename__ = "device_commands"
+    __table_args__ = (Index(None, "door_id", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    door_id: Mapped[int] = mapped_column(ForeignKey("doors.id", ondelete="CASCADE"))
+    # The person an enrolment is for: erasing the person removes its pending commands too.
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[CommandKind] = mapped_column(enum_column(CommandKind))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[CommandState] = mapped_column(
+        enum_column(CommandState, 16), default=CommandState.PENDING
+    )
+    progress: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    door: Mapped[Door] = relationship()

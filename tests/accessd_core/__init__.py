@@ -1,0 +1,1 @@
+"""Tests of accessd's foundation: configuration, database engines, models, migrations, crypto."""

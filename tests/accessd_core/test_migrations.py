@@ -1,0 +1,53 @@
+"""Migrations build exactly the schema the models describe, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+
+from accessd.db import MIGRATIONS_DIR, alembic_config, create_db_engine, current_revision, upgrade
+from accessd.models import Base
+
+
+def schema_differences(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+
+def test_the_migrated_schema_equals_the_models(engine: Engine) -> None:
+    assert current_revision(engine) == "0001"
+    assert schema_differences(engine) == []
+
+
+def test_downgrade_to_nothing_and_upgrade_again(engine: Engine) -> None:
+    command.downgrade(alembic_config(engine), "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    upgrade(engine)
+    assert schema_differences(engine) == []
+
+
+def test_upgrade_from_a_url_needs_no_alembic_ini(sqlite_url: str, tmp_path: Path) -> None:
+    assert not (MIGRATIONS_DIR / "alembic.ini").exists()
+    upgrade(sqlite_url)
+    engine = create_db_engine(sqlite_url)
+    try:
+        assert schema_differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_every_migration_is_shipped_as_package_data() -> None:
+    # pyproject: package-data "migrations/*.mako" and "migrations/**/*.py"; the migrations
+    # folders are packages so setuptools installs their modules in any case.
+    for name in ("env.py", "script.py.mako", "__init__.py", "versions/__init__.py"):
+        assert (MIGRATIONS_DIR / name).is_file(), name
+    assert sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("0*.py")) == [
+        "0001_initial.py"
+    ]
