@@ -12,6 +12,7 @@ import json
 import os
 import tomllib
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,11 @@ def _check_specific(name: str, value: Any) -> None:
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError('must be "host:port", e.g. "127.0.0.1:8080"')
+    if name == "access.timezone":
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError('must be a time zone name such as "Europe/Amsterdam"') from None
     if name.startswith("retention.") and isinstance(value, RetentionPeriod):
         if value.until_contract_end and name != "retention.access_history":
             raise ValueError('"contract_end" applies to access_history only; give a period')

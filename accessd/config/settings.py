@@ -193,6 +193,9 @@ class AccessSettings:
         5, "wrong PINs in a row before that person's PIN locks", min=1, max=20
     )
     pin_lockout_seconds: float = spec(300.0, "how long a locked PIN stays locked", min=1, max=86400)
+    timezone: str = spec(
+        "Europe/Amsterdam", "the site's time zone: a contract's last day ends at its midnight"
+    )
 
 
 @dataclass(frozen=True, slots=True)

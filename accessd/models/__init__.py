@@ -48,6 +48,7 @@ from accessd.models.privacy import (
     ErasureLedgerEntry,
     PurgeRecord,
 )
+from accessd.models.sensors import SensorSlot
 from accessd.models.staff import ApiToken, AuditRecord, LoginAttempt, StaffSession, StaffUser
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "PurgeStatus",
     "RequestKind",
     "RequestStatus",
+    "SensorSlot",
     "StaffRole",
     "StaffSession",
     "StaffUser",

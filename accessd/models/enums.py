@@ -81,6 +81,7 @@ class CommandKind(enum.StrEnum):
     RESYNC = "resync"
     TEST_RELAY = "test_relay"
     CLEAR_ALARM = "clear_alarm"
+    REMOTE_UNLOCK = "remote_unlock"  # staff let someone in, with a reason (audited)
 
 
 class CommandState(enum.StrEnum):

@@ -24,6 +24,7 @@ from accessd.db import (
 )
 from accessd.errors import StorageError
 from accessd.models import Door
+from tests.accessd_core.test_migrations import head_revision
 
 
 @pytest.mark.parametrize(
@@ -202,7 +203,7 @@ def test_upgrade_is_idempotent_and_reports_the_revision(sqlite_url: str) -> None
         assert current_revision(engine) is None
         upgrade(engine)
         upgrade(engine)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == head_revision()
         with Session(engine) as session:
             assert session.execute(text("PRAGMA foreign_key_check")).all() == []
     finally:
