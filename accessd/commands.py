@@ -1,0 +1,113 @@
+"""The command table: how the panel and the CLI ask a door's daemon for hardware work.
+
+The asking side adds a ``pending`` row; the daemon polls, moves it to ``running``, writes
+``progress`` as it goes and ends it ``done`` or ``failed``. Plain rows and polling, so it works
+the same on SQLite and PostgreSQL, and the door never depends on the panel being up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from accessd.errors import AccessdError
+from accessd.models import CommandKind, CommandState, DeviceCommand, Door
+
+FINISHED = (CommandState.DONE, CommandState.FAILED)
+
+
+class CommandTimeoutError(AccessdError):
+    """The daemon did not finish the command in time (is ``accessd run`` running?)."""
+
+
+def request(session: Session, door_id: int, kind: CommandKind, *, created_by: str,
+            person_id: int | None = None, **args: Any) -> DeviceCommand:
+    """Queue hardware work for one door (the caller commits)."""
+    command = DeviceCommand(door_id=door_id, kind=kind, args=args, created_by=created_by,
+                            person_id=person_id, state=CommandState.PENDING)
+    session.add(command)
+    session.flush()
+    return command
+
+
+def request_resync_everywhere(session: Session, *, created_by: str, why: str) -> int:
+    """After templates left the database (purge, erasure, withdrawal): every door's sensor
+    must drop them too. Returns how many doors were asked. The caller commits."""
+    doors = session.scalars(select(Door.id)).all()
+    for door_id in doors:
+        request(session, door_id, CommandKind.RESYNC, created_by=created_by, why=why)
+    return len(doors)
+
+
+def wait(sessions: sessionmaker[Session], command_id: int, *, timeout: float,
+         on_progress: Callable[[str], None] | None = None, poll: float = 0.2) -> DeviceCommand:
+    """Follow a command until it finishes, reporting each new progress message.
+
+    :raises CommandTimeoutError: not finished within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    last: str | None = None
+    while True:
+        with sessions() as session:
+            command = session.get_one(DeviceCommand, command_id)
+            session.expunge(command)
+        if command.progress and command.progress != last and on_progress:
+            on_progress(command.progress)
+        last = command.progress
+        if command.state in FINISHED:
+            return command
+        if time.monotonic() >= deadline:
+            raise CommandTimeoutError(
+                f"the door's daemon did not finish command {command_id} within {timeout:g} s "
+                f"(state: {command.state}); check that `accessd run` is running for that door")
+        time.sleep(poll)
+
+
+# --- the daemon's side ----------------------------------------------------------------------
+
+
+def claim_next(sessions: sessionmaker[Session], door_id: int) -> DeviceCommand | None:
+    """Take the oldest pending command for this door, marking it running."""
+    with sessions.begin() as session:
+        command = session.scalars(
+            select(DeviceCommand).where(DeviceCommand.door_id == door_id,
+                                        DeviceCommand.state == CommandState.PENDING)
+            .order_by(DeviceCommand.created_at, DeviceCommand.id).limit(1)
+            .with_for_update(skip_locked=True)).first()
+        if command is None:
+            return None
+        command.state = CommandState.RUNNING
+        command.started_at = dt.datetime.now(dt.UTC)
+        session.flush()
+        session.expunge(command)
+        return command
+
+
+def report(sessions: sessionmaker[Session], command_id: int, progress: str) -> None:
+    with sessions.begin() as session:
+        session.execute(update(DeviceCommand).where(DeviceCommand.id == command_id)
+                        .values(progress=progress[:200]))
+
+
+def finish(sessions: sessionmaker[Session], command_id: int, *, ok: bool, message: str,
+           result: dict[str, Any] | None = None) -> None:
+    with sessions.begin() as session:
+        session.execute(update(DeviceCommand).where(DeviceCommand.id == command_id).values(
+            state=CommandState.DONE if ok else CommandState.FAILED, progress=message[:200],
+            result=result, finished_at=dt.datetime.now(dt.UTC)))
+
+
+def fail_abandoned(sessions: sessionmaker[Session], door_id: int) -> int:
+    """At daemon start: commands left ``running`` by a previous run can never finish."""
+    with sessions.begin() as session:
+        result = session.execute(
+            update(DeviceCommand)
+            .where(DeviceCommand.door_id == door_id, DeviceCommand.state == CommandState.RUNNING)
+            .values(state=CommandState.FAILED, finished_at=dt.datetime.now(dt.UTC),
+                    progress="the daemon stopped while this ran; ask again"))
+        return int(getattr(result, "rowcount", 0) or 0)
