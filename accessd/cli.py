@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from accessd.crypto import FileKeyProvider
 
 # Modules whose register() adds subcommands, imported lazily so `accessd --help` stays fast.
-AREAS = ("accessd.cli_door", "accessd.cli_people", "accessd.cli_staff", "accessd.cli_privacy")
+AREAS = ("accessd.cli_door", "accessd.cli_people", "accessd.cli_staff", "accessd.cli_privacy",
+         "accessd.cli_rights")
 
 Handler = Callable[[argparse.Namespace, "Context"], int]
 

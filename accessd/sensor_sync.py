@@ -51,10 +51,10 @@ def reconcile_sensor(
     capacity = sensor.capacity()
     occupied = sensor.occupied_slots()
     with sessions() as session:
-        wanted = dict(session.execute(select(Finger.sensor_slot, Finger.id)).tuples().all())
+        wanted = dict(session.execute(select(Finger.sensor_slot, Finger.id)).all())
         recorded = dict(session.execute(
             select(SensorSlot.slot, SensorSlot.finger_id).where(SensorSlot.door_id == door_id)
-        ).tuples().all())
+        ).all())
     too_high = sorted(s for s in wanted if s >= capacity)
     if too_high:
         raise LibraryTooSmallError(

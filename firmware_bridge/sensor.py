@@ -39,9 +39,10 @@ class Sensor(Protocol):
     """
 
     port: str
+    password: int  # the 32-bit password the next ``open`` verifies
 
     def open(self) -> None:
-        """Open the port and verify the password.
+        """Open the port and verify ``password``.
 
         :raises SensorBadPasswordError: the sensor refused the password.
         :raises SensorDisconnectedError: the port does not exist or cannot be opened.

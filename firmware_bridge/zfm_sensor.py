@@ -98,7 +98,7 @@ class ZfmSensor:
         self.address = address
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self._password = password
+        self.password = password  # used by the next open(); set_password() updates it
         self._fp: Any = None  # PyFingerprint is untyped; its private packet layer is used below
         self._link: DeadlineSerial | None = None
         self._capacity = 0
@@ -110,7 +110,7 @@ class ZfmSensor:
     def open(self) -> None:
         self.close()
         try:
-            fp = PyFingerprint(self.port, self.baud, self.address, self._password)
+            fp = PyFingerprint(self.port, self.baud, self.address, self.password)
         except ValueError as exc:
             raise SensorInitError(f"sensor settings for {self.port} are invalid: {exc}") from exc
         except Exception as exc:  # pyserial's SerialException or OSError
@@ -123,8 +123,8 @@ class ZfmSensor:
         try:
             if not self._call(fp.verifyPassword):
                 raise SensorBadPasswordError(
-                    f"sensor on {self.port} refused the password; if it was replaced, reset its "
-                    "password with `accessd sensor set-password`, else check the key file"
+                    f"sensor on {self.port} refused the password; it was set by another "
+                    "installation: use that installation's keyring, or factory-reset the sensor"
                 )
             params = self._call(fp.getSystemParameters)
         except SensorError:
@@ -274,7 +274,7 @@ class ZfmSensor:
         if not 0 <= password <= 0xFFFFFFFF:
             raise SensorOperationError("a sensor password is a 32-bit number")
         self._call(self._require_open().setPassword, password)
-        self._password = password
+        self.password = password
 
     # --- plumbing ---------------------------------------------------------------------------
 

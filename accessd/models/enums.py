@@ -51,6 +51,7 @@ class EventKind(enum.StrEnum):
     EXIT = "exit"
     TAMPER = "tamper"
     FAULT = "fault"
+    RECOVERED = "recovered"  # a device came back after a fault
     ALARM = "alarm"
     ALARM_CLEARED = "alarm_cleared"
 
