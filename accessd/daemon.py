@@ -69,7 +69,6 @@ from firmware_bridge.sensor import Sensor
 log = logging.getLogger("accessd.daemon")
 
 FACTORY_PASSWORD = 0
-IDLE_POLL = 0.02  # seconds between two empty image polls
 LIFT_TIMEOUT = 10.0
 STATUS_INTERVAL = 1.0
 COMMAND_POLL = 0.25
@@ -244,7 +243,7 @@ class Daemon:
             self.stop_event.wait(0.1)
             return
         if not self.sensor.finger_present():
-            self.stop_event.wait(IDLE_POLL)
+            self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
             return
         try:
             self.sensor.capture(1)
@@ -263,7 +262,7 @@ class Daemon:
         deadline = self.clock() + LIFT_TIMEOUT
         while (not self.stop_event.is_set() and self.clock() < deadline
                and self.sensor.finger_present()):
-            self.stop_event.wait(IDLE_POLL)
+            self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
 
     def _connect_sensor(self) -> None:
         own = self.provider.sensor_password()

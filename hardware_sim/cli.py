@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="emulate wire time at this baud rate (default: no timing emulation)")
     p.add_argument("--image-time", type=float, default=0.0, help="seconds per image capture")
     p.add_argument("--search-time", type=float, default=0.0, help="seconds per library search")
+    p.add_argument("--empty-image-time", type=float, default=None,
+                   help="seconds a look for a finger takes when there is none (default: image)")
     p.add_argument("--frr", type=float, default=0.0, help="false-reject rate, 0..1")
     p.add_argument("--far", type=float, default=0.0, help="false-accept rate, 0..1")
     p.add_argument("--door", choices=("doorboard", "lcus"), default="doorboard")
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     options = RigOptions(
         capacity=args.capacity, password=args.password, baud=args.baud,
         image_time=args.image_time, search_time=args.search_time,
+        empty_image_time=args.empty_image_time,
         false_reject_rate=args.frr, false_accept_rate=args.far, door_kind=args.door,
         heartbeat_timeout_ms=args.heartbeat_timeout_ms, seed=args.seed)
     stop = threading.Event()

@@ -31,6 +31,7 @@ class RigOptions:
     image_time: float = 0.0
     search_time: float = 0.0
     store_time: float = 0.0
+    empty_image_time: float | None = None
     false_reject_rate: float = 0.0
     false_accept_rate: float = 0.0
     door_kind: str = "doorboard"
@@ -50,7 +51,8 @@ class SimRig:
         self.sensor = SimulatedSensor(
             link=self.directory / "sensor", capacity=o.capacity, password=o.password,
             baud=o.baud, image_time=o.image_time, search_time=o.search_time,
-            store_time=o.store_time, false_reject_rate=o.false_reject_rate,
+            store_time=o.store_time, empty_image_time=o.empty_image_time,
+            false_reject_rate=o.false_reject_rate,
             false_accept_rate=o.false_accept_rate, seed=o.seed)
         self.door: SimulatedDoorBoard | SimulatedLcusRelay
         if o.door_kind == "lcus":

@@ -18,7 +18,8 @@ Behaviour worth knowing, where datasheets leave room:
 - A bad character buffer number (not 1 or 2) answers 0x01; an unknown instruction 0xFC.
 - Search honours ``false_reject_rate`` and ``false_accept_rate`` with an RNG seeded by ``seed``;
   Match reports the true score.
-- ``image_time`` (every GenImg, finger or not), ``search_time`` (Search) and ``store_time``
+- ``image_time`` (a GenImg that finds a finger; ``empty_image_time`` one that does not, by
+  default the same), ``search_time`` (Search) and ``store_time``
   (Store, DeletChar, Empty) are slept whenever they are above zero, whether or not ``baud`` is
   set; ``baud`` paces the bytes only. Everything defaults to 0: no timing emulation.
 - SetSysPara changes the reported values; a new baud multiplier also changes the pacing when
@@ -86,9 +87,9 @@ class SimulatedSensor:
     def __init__(self, *, link: Path, capacity: int = 1000, password: int = 0,
                  address: int = DEFAULT_ADDRESS, baud: int | None = None,
                  image_time: float = 0.0, search_time: float = 0.0, store_time: float = 0.0,
-                 packet_size: int = 128, false_reject_rate: float = 0.0,
-                 false_accept_rate: float = 0.0, match_threshold: int = DEFAULT_MATCH_THRESHOLD,
-                 seed: int = 0) -> None:
+                 empty_image_time: float | None = None, packet_size: int = 128,
+                 false_reject_rate: float = 0.0, false_accept_rate: float = 0.0,
+                 match_threshold: int = DEFAULT_MATCH_THRESHOLD, seed: int = 0) -> None:
         slots = INDEX_PAGES * INDEX_PAGE_SLOTS
         if not 1 <= capacity <= slots:
             raise ValueError(f"capacity {capacity} is outside 1..{slots}")
@@ -100,13 +101,14 @@ class SimulatedSensor:
             raise ValueError(f"packet size {packet_size} is not one of {PACKET_SIZES}")
         if not (0.0 <= false_reject_rate <= 1.0 and 0.0 <= false_accept_rate <= 1.0):
             raise ValueError("false reject and false accept rates are probabilities, 0..1")
-        if min(image_time, search_time, store_time) < 0:
+        if min(image_time, search_time, store_time, empty_image_time or 0.0) < 0:
             raise ValueError("sensor processing times cannot be negative")
         self._lock = threading.Lock()  # guards the firmware, the counters and the history
         self._firmware = SensorFirmware(
             capacity=capacity, password=password, address=address,
             baud_multiplier=(baud or 57600) // BAUD_UNIT, packet_size=packet_size,
-            timing=Timing(image=image_time, search=search_time, store=store_time),
+            timing=Timing(image=image_time, search=search_time, store=store_time,
+                          empty_image=empty_image_time),
             matching=Matching(threshold=match_threshold, false_reject_rate=false_reject_rate,
                               false_accept_rate=false_accept_rate, seed=seed))
         self._placements: dict[str, int] = {}
@@ -165,6 +167,11 @@ class SimulatedSensor:
         """Take the finger off the glass."""
         with self._lock:
             self._firmware.on_glass = None
+
+    def lose(self, slot: int) -> None:
+        """The flash forgets ``slot`` (a failing sensor, or someone deleting behind our back)."""
+        with self._lock:
+            self._firmware.library.pop(slot, None)
 
     def enrol(self, finger: str, slot: int) -> None:
         """Put a template of ``finger`` at ``slot`` without the wire, as if enrolled earlier.

@@ -55,7 +55,10 @@ class Answer:
 class Timing:
     """Seconds the sensor is busy per operation; 0 answers at once."""
 
-    image: float = 0.0  # every GenImg, finger or not
+    image: float = 0.0  # a GenImg that finds a finger
+    # A GenImg that finds no finger: the sensor's presence check answers sooner than a full
+    # capture. None means as long as a capture (the most pessimistic sensor).
+    empty_image: float | None = None
     search: float = 0.0  # Search, for any range
     store: float = 0.0  # flash writes: Store, DeletChar, Empty
 
@@ -172,7 +175,8 @@ class SensorFirmware:
 
     def _gen_img(self, args: bytes) -> Answer:
         if self.on_glass is None:
-            return Answer(C.NO_FINGER, busy=self.timing.image)
+            empty = self.timing.empty_image
+            return Answer(C.NO_FINGER, busy=self.timing.image if empty is None else empty)
         self.image = self.on_glass
         return Answer(C.OK, busy=self.timing.image)
 

@@ -122,6 +122,13 @@ def bench_upload(directory: Path, baud: int, n: int = 200) -> Row:
                ratio <= 1.2)
 
 
+def _door_benches() -> list[Callable[[Path], Row]]:
+    from tests import bench_door
+
+    return [bench_door.bench_decision, bench_door.bench_finger_to_relay,
+            bench_door.bench_memory]
+
+
 SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
     "hardware": [
         bench_sensor_round_trip,
@@ -129,6 +136,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
         lambda d: bench_upload(d, 57600),
         lambda d: bench_upload(d, 115200),
     ],
+    "door": [lambda d, i=i: _door_benches()[i](d) for i in range(3)],
 }
 
 

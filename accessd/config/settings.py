@@ -150,6 +150,9 @@ class SensorSettings:
         metadata=meta("file holding the sensor password; unset: the password kept in the keyring"),
     )
     timeout_seconds: float = spec(2.0, "how long the sensor may take to answer", min=0.1, max=30)
+    poll_interval_seconds: float = spec(
+        0.02, "pause between two looks for a finger (adds at most this to the door's latency)",
+        min=0.001, max=1)
 
 
 @dataclass(frozen=True, slots=True)

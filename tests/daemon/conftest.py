@@ -4,7 +4,6 @@ with its real drivers, and a customer with people to let in or refuse."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from accessd.pins import hash_pin
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim.rig import RigOptions, SimRig
+from tests.installation import set_config
 
 WAIT = 10.0  # seconds: only a guard against hanging; nothing here asserts speed
 
@@ -139,21 +139,6 @@ class Door:
                 self.rig.sensor.place(finger)
             time.sleep(0.02)
         raise AssertionError("enrolment did not finish")
-
-
-def set_config(path: Path, values: dict[str, object]) -> None:
-    """Set ``section.key`` values in a config file that ``accessd init`` wrote."""
-    lines, section = [], ""
-    for line in path.read_text().splitlines():
-        if line.startswith("["):
-            section = line.strip("[]")
-        key = line.split("=", 1)[0].strip()
-        name = f"{section}.{key}"
-        if "=" in line and not line.startswith("#") and name in values:
-            value = values[name]
-            line = f"{key} = {json.dumps(value)}"
-        lines.append(line)
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture

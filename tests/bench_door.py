@@ -1,0 +1,295 @@
+"""Door figures for ``make bench``: the daemon's own share of a decision, finger-to-relay against
+the physical floor, and the daemon's memory over many identifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+from sqlalchemy import insert, select
+
+from accessd.config import Settings, load_settings, write_default_config
+from accessd.crypto import FileKeyProvider
+from accessd.daemon import Daemon
+from accessd.db import create_db_engine, make_sessionmaker, upgrade
+from accessd.history import chain_scope, event_digest
+from accessd.models import (
+    GENESIS_DIGEST,
+    AccessEvent,
+    Consent,
+    Credential,
+    Customer,
+    EventChain,
+    Finger,
+    FingerLabel,
+    LawfulBasis,
+    Person,
+)
+from accessd.models.base import new_public_id
+from accessd.templates import seal
+from firmware_bridge.doorboard import SerialDoorBoard
+from firmware_bridge.zfm_sensor import ZfmSensor
+from hardware_sim import fingers
+from hardware_sim.port import wire_time
+from hardware_sim.rig import RigOptions, SimRig
+from tests.bench import IDENTIFY_BYTES, Row, percentile
+from tests.installation import set_config
+
+
+def make_installation(directory: Path, **config: object) -> tuple[Path, Settings]:
+    path = directory / "accessd.toml"
+    write_default_config(path, directory / "data")
+    set_config(path, config)
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    settings = load_settings(path)
+    assert settings.keys.master_key_file is not None
+    FileKeyProvider.create(settings.keys.master_key_file)
+    engine = create_db_engine(settings.database.url)
+    upgrade(engine)
+    engine.dispose()
+    return path, settings
+
+
+def seed_site(settings: Settings, *, customers: int, persons: int, events: int,
+              enrol: dict[str, int] | None = None) -> None:
+    """Customers, persons with a finger each (dummy ciphertext unless named in ``enrol``:
+    finger name -> person index, sealed for real), and hash-chained events."""
+    engine = create_db_engine(settings.database.url)
+    sessions = make_sessionmaker(engine)
+    provider = FileKeyProvider(settings.keys.master_key_file)  # type: ignore[arg-type]
+    today = dt.date.today()
+    with sessions.begin() as session:
+        rows = [Customer(name=f"Customer {c}", contract_start=today - dt.timedelta(days=10),
+                         contract_end=today + dt.timedelta(days=365), grace_days=0,
+                         lawful_basis=LawfulBasis.CONSENT) for c in range(customers)]
+        session.add_all(rows)
+        session.flush()
+        customer_ids = [c.id for c in rows]
+        person_rows = [{"public_id": new_public_id(), "customer_id": customer_ids[i % customers],
+                        "name": f"Person {i}", "active": True, "restricted": False,
+                        "credential": Credential.FINGER.value, "pin_failures": 0,
+                        "created_at": dt.datetime.now(dt.UTC),
+                        "updated_at": dt.datetime.now(dt.UTC)} for i in range(persons)]
+        session.execute(insert(Person), person_rows)
+        person_ids = session.scalars(select(Person.id).order_by(Person.id)).all()
+    wanted = {index: name for name, index in (enrol or {}).items()}
+    with sessions.begin() as session:
+        from accessd.templates import data_key_row
+
+        keys = {cid: data_key_row(session, provider, session.get_one(Customer, cid)).id
+                for cid in customer_ids}
+        finger_rows = []
+        for i, pid in enumerate(person_ids):
+            if i in wanted:
+                continue
+            finger_rows.append({"public_id": new_public_id(), "customer_id": customer_ids[
+                i % customers], "person_id": pid, "label": FingerLabel.RIGHT_INDEX.value,
+                "sensor_slot": 1000 + i, "template_ciphertext": b"x" * 528,
+                "template_nonce": b"n" * 12, "data_key_id": keys[customer_ids[i % customers]],
+                "enrolled_at": dt.datetime.now(dt.UTC)})
+        if finger_rows:
+            session.execute(insert(Finger), finger_rows)
+        for slot, (index, name) in enumerate(sorted(wanted.items())):
+            person = session.get_one(Person, person_ids[index])
+            customer = session.get_one(Customer, person.customer_id)
+            session.add(Consent(person_id=person.id, customer_id=customer.id, text_version="1",
+                                witnessed_by="bench"))
+            finger = Finger(public_id=uuid.uuid4(), customer_id=customer.id,
+                            person_id=person.id, label=FingerLabel.RIGHT_INDEX, sensor_slot=slot)
+            template = fingers.combine(*(fingers.characteristics(fingers.impression(name, n))
+                                         for n in (900, 901)))
+            assert template is not None
+            seal(session, provider, finger, person, customer, template)
+            session.add(finger)
+    _seed_events(sessions, customer_ids, person_ids, events)
+    engine.dispose()
+
+
+def _seed_events(sessions, customer_ids: list[int], person_ids: list[int], n: int) -> None:  # type: ignore[no-untyped-def]
+    heads: dict[int, tuple[int, bytes, int]] = {}
+    with sessions.begin() as session:
+        for cid in customer_ids:
+            chain = EventChain(scope=chain_scope(session.get_one(Customer, cid)), customer_id=cid,
+                               head_digest=GENESIS_DIGEST, last_seq=0,
+                               anchor_digest=GENESIS_DIGEST, anchor_seq=0)
+            session.add(chain)
+            session.flush()
+            heads[cid] = (chain.id, GENESIS_DIGEST, 0)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=300)
+    batch: list[dict[str, object]] = []
+    for i in range(n):
+        cid = customer_ids[i % len(customer_ids)]
+        chain_id, prev, seq = heads[cid]
+        fields = SimpleNamespace(seq=seq + 1, at=start + dt.timedelta(seconds=i * 25),
+                                 door_id=None, kind="granted", method="finger", reason="allowed",
+                                 subject_digest=None)
+        digest = event_digest(prev, fields)  # type: ignore[arg-type]
+        batch.append({"chain_id": chain_id, "seq": seq + 1, "customer_id": cid,
+                      "person_id": person_ids[i % len(person_ids)], "door_id": None,
+                      "at": fields.at, "kind": "granted", "method": "finger",
+                      "reason": "allowed", "prev_digest": prev, "digest": digest})
+        heads[cid] = (chain_id, digest, seq + 1)
+        if len(batch) >= 50_000:
+            with sessions.begin() as session:
+                session.execute(insert(AccessEvent), batch)
+            batch = []
+    with sessions.begin() as session:
+        if batch:
+            session.execute(insert(AccessEvent), batch)
+        for chain_id, digest, seq in heads.values():
+            chain = session.get_one(EventChain, chain_id)
+            chain.head_digest, chain.last_seq = digest, seq
+
+
+@contextmanager
+def daemon_on(settings: Settings, rig: SimRig) -> Iterator[Daemon]:
+    engine = create_db_engine(settings.database.url)
+    provider = FileKeyProvider(settings.keys.master_key_file)  # type: ignore[arg-type]
+    daemon = Daemon(settings, engine, make_sessionmaker(engine), provider,
+                    ZfmSensor(rig.sensor.path, baud=settings.sensor.baud),
+                    SerialDoorBoard(rig.door.path))
+    try:
+        yield daemon
+    finally:
+        engine.dispose()
+
+
+def bench_decision(directory: Path, persons: int = 10_000, events: int = 1_000_000,
+                   n: int = 2000) -> Row:
+    _, settings = make_installation(directory, **{"sensor.port": "unused"})
+    seeded = time.perf_counter()
+    seed_site(settings, customers=100, persons=persons, events=events)
+    seeded = time.perf_counter() - seeded
+    with SimRig(directory / "sim") as rig, daemon_on(settings, rig) as daemon:
+        daemon.preflight()
+        daemon.door.open()
+        logic = daemon.logic
+        assert logic is not None
+        rng = random.Random(7)
+        samples = []
+        for _ in range(n):
+            slot = 1000 + rng.randrange(persons)
+            start = time.perf_counter()
+            actions = logic.finger(slot, time.monotonic())
+            daemon._execute(actions)
+            samples.append(time.perf_counter() - start)
+            daemon.door.heartbeat()
+        daemon.door.close()
+    p50, p99 = percentile(samples, 50), percentile(samples, 99)
+    return Row(f"daemon's share of a door decision (search result -> event committed -> relay "
+               f"acknowledged), {persons} persons, {events} events in SQLite (seeded in "
+               f"{seeded:.0f} s), p50 / p99",
+               f"{p50 * 1e3:.2f} ms / {p99 * 1e3:.2f} ms", "p99 < 5 ms", p99 < 0.005)
+
+
+def bench_finger_to_relay(directory: Path, trials: int = 20, image: float = 0.3,
+                          search: float = 0.15, empty: float = 0.02) -> Row:
+    baud = 57600
+    _, settings = make_installation(directory, **{"sensor.port": "unused", "sensor.baud": baud,
+                                                  "access.release_seconds": 3})
+    seed_site(settings, customers=1, persons=1, events=0, enrol={"bench-finger": 0})
+    options = RigOptions(baud=baud, image_time=image, search_time=search,
+                         empty_image_time=empty)
+    with SimRig(directory / "sim", options) as rig, daemon_on(settings, rig) as daemon:
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while rig.sensor.template_count < 1 or not daemon._door_dev.connected:
+            assert time.monotonic() < deadline, "daemon did not start"
+            time.sleep(0.05)
+        samples = []
+        for _ in range(trials):
+            time.sleep(random.uniform(0, 0.05))  # fingers arrive at any phase of the polling
+            placed = time.monotonic()
+            rig.sensor.place("bench-finger")
+            while True:
+                unlocked = [c.at for c in rig.door.history
+                            if c.what == "relay_locked" and not c.value and c.at > placed]
+                if unlocked:
+                    samples.append(unlocked[0] - placed)
+                    break
+                assert time.monotonic() - placed < 10, "the door did not open"
+                time.sleep(0.001)
+            rig.sensor.lift()
+            time.sleep(0.1)
+            with daemon._door_lock:
+                daemon.door.lock()
+        daemon.stop()
+        thread.join(timeout=10)
+    floor = image + search + wire_time(IDENTIFY_BYTES, baud)
+    ratio = statistics.median(samples) / floor
+    return Row(f"finger placed -> relay unlocked, end to end at {baud} baud (image {image} s, "
+               f"search {search} s, empty look {empty} s, sensor polled every "
+               f"{settings.sensor.poll_interval_seconds} s), median of {trials}",
+               f"{statistics.median(samples) * 1e3:.0f} ms = {ratio:.3f} x floor "
+               f"{floor * 1e3:.0f} ms (p90 {percentile(samples, 90) / floor:.3f} x)",
+               "<= 1.15 x floor", ratio <= 1.15)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _wait_for(rig: SimRig, start: int, instruction: str, code: int | None = None) -> int:
+    """Index just past the first history entry at or after ``start`` that matches."""
+    deadline = time.monotonic() + 10
+    while True:
+        history = rig.sensor.history
+        for index in range(start, len(history)):
+            entry = history[index]
+            if entry.instruction == instruction and (code is None or entry.code == code):
+                return index + 1
+        assert time.monotonic() < deadline, f"the daemon sent no {instruction}"
+        time.sleep(0.0005)
+
+
+def bench_memory(directory: Path, identifications: int = 10_000) -> Row:
+    config, settings = make_installation(directory, **{"sensor.poll_interval_seconds": 0.001,
+                                                       "access.backoff_seconds": 0})
+    seed_site(settings, customers=1, persons=1, events=0, enrol={"mem-finger": 0})
+    figures: list[tuple[int, float]] = []
+    with SimRig(directory / "sim") as rig:
+        set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path})
+        daemon = subprocess.Popen([sys.executable, "-m", "accessd.cli", "--config", str(config),
+                                   "run", "--log-level", "WARNING"], stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while rig.sensor.template_count < 1:
+                assert time.monotonic() < deadline, "the daemon did not fill the sensor"
+                time.sleep(0.1)
+            figures.append((0, _rss_mb(daemon.pid)))
+            seen = len(rig.sensor.history)
+            for i in range(1, identifications + 1):
+                rig.sensor.place("mem-finger" if i % 2 else f"stranger-{i % 50}")
+                seen = _wait_for(rig, seen, "Search")
+                rig.sensor.lift()
+                seen = _wait_for(rig, seen, "GenImg", 0x02)
+                if i % (identifications // 4) == 0:
+                    figures.append((i, _rss_mb(daemon.pid)))
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=15)
+    engine = create_db_engine(settings.database.url)
+    with engine.connect() as conn:
+        counted = len(conn.execute(select(AccessEvent.id)).all())
+    engine.dispose()
+    peak = max(mb for _, mb in figures)
+    half, last = figures[2][1], figures[-1][1]
+    series = ", ".join(f"{n}: {mb:.1f}" for n, mb in figures)
+    return Row(f"daemon resident memory over {identifications} identifications "
+               f"({counted} events recorded), MB after N",
+               series, "< 80 MB, not growing", peak < 80 and last - half < 2)
