@@ -31,3 +31,41 @@ class SimControl:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``accessd-sim-ctl OP [key=value ...]``: one control request from a shell.
+
+    ``accessd-sim-ctl place finger=alice``, ``accessd-sim-ctl keys digits='4711*123456#'``,
+    ``accessd-sim-ctl fault device=sensor kind=unplug``. The socket is ``--socket PATH``,
+    else ``$ACCESSD_SIM_CONTROL``, else the demo's ``demo-data/sim/control.sock``.
+    """
+    import argparse
+    import os
+    import sys
+
+    parser = argparse.ArgumentParser(prog="accessd-sim-ctl", description=main.__doc__)
+    parser.add_argument("--socket", default=os.environ.get("ACCESSD_SIM_CONTROL",
+                                                           "demo-data/sim/control.sock"))
+    parser.add_argument("op")
+    parser.add_argument("fields", nargs="*", metavar="key=value")
+    args = parser.parse_args(argv)
+    fields: dict[str, Any] = {}
+    for item in args.fields:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"{item!r} is not key=value")
+        fields[key] = json.loads(value) if value in ("true", "false") else value
+    try:
+        with SimControl(args.socket) as control:
+            answer = control.send(args.op, **fields)
+    except OSError as exc:
+        print(f"accessd-sim-ctl: cannot reach {args.socket}: {exc.strerror}; is the simulator "
+              "running (make demo)?", file=sys.stderr)
+        return 2
+    print(json.dumps(answer))
+    return 0 if answer.get("ok") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,7 +26,11 @@ from accessd.config.settings import (
     WebSettings,
     mask_url,
 )
-from accessd.config.template import render_default_config, write_default_config
+from accessd.config.template import (
+    render_default_config,
+    update_config_file,
+    write_default_config,
+)
 from accessd.errors import ConfigError
 
 __all__ = [
@@ -53,5 +57,6 @@ __all__ = [
     "load_settings",
     "mask_url",
     "render_default_config",
+    "update_config_file",
     "write_default_config",
 ]

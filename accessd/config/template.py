@@ -84,3 +84,25 @@ def _toml_value(value: Any) -> str | None:
     if isinstance(value, str | Path | RetentionPeriod):
         return json.dumps(str(value))
     raise TypeError(f"no TOML form for {value!r}")
+
+
+def update_config_file(path: Path, values: dict[str, Any]) -> None:
+    """Set ``section.key`` values in a configuration file written by ``accessd init``, keeping
+    its comments (for installers' scripts, the demo and the tests).
+
+    :raises ConfigError: a key is not in the file.
+    """
+    lines, section, done = [], "", set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        key = line.split("=", 1)[0].strip().lstrip("# ")
+        name = f"{section}.{key}"
+        if "=" in line and name in values and name not in done:
+            line = f"{key} = {_toml_value(values[name])}"
+            done.add(name)
+        lines.append(line)
+    missing = sorted(set(values) - done)
+    if missing:
+        raise ConfigError(f"{path} has no keys {', '.join(missing)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
