@@ -1,0 +1,126 @@
+"""The request audit, after privacyidea's: opened before the view, filled by it, written after.
+
+``before_request`` opens a ``RequestAudit`` for every request; the view adds what it did
+(``audit().note("staff.disable", target=...)``); ``teardown_request`` writes it in a
+transaction of its own, so it is written even when the view failed and its own changes
+were rolled back. Written are: every request that may change state (any method but GET,
+HEAD, OPTIONS), every refused one (403), and every request whose view noted something
+(bulk reads of personal data and exports note themselves).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from accessd.db import session_scope
+from accessd.models import AuditOutcome
+from accessd.staff import record_audit
+from web.panel import close_db, current_panel, source_address
+
+logger = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ANONYMOUS = "anonymous"
+
+
+@dataclass
+class RequestAudit:
+    """The audit record of the current request, while it is being filled."""
+
+    action: str
+    actor: str = ANONYMOUS
+    source_address: str | None = None
+    target: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    outcome: AuditOutcome | None = None
+    noted: bool = False
+    status: int | None = None
+
+    def note(
+        self,
+        action: str | None = None,
+        *,
+        target: str | None = None,
+        outcome: AuditOutcome | None = None,
+        **details: Any,
+    ) -> None:
+        """Say what this request did; it will be written even if it was a GET."""
+        self.noted = True
+        if action is not None:
+            self.action = action
+        if target is not None:
+            self.target = target
+        if outcome is not None:
+            self.outcome = outcome
+        self.details.update(details)
+
+    def should_write(self, method: str) -> bool:
+        """Whether this request belongs in the audit log."""
+        return self.noted or method not in SAFE_METHODS or self.status == 403
+
+    def final_outcome(self, exc: BaseException | None) -> AuditOutcome:
+        """What the view said, else what the response status says."""
+        if exc is not None or (self.status or 500) >= 500:
+            return AuditOutcome.FAILED
+        if self.outcome is not None:
+            return self.outcome
+        if self.status in (400, 401, 403, 405, 429):
+            return AuditOutcome.DENIED
+        return AuditOutcome.SUCCESS
+
+
+def audit() -> RequestAudit:
+    """The current request's audit record."""
+    record = g.get("audit")
+    if record is None:  # outside a request opened by init_audit (a unit test calling a view)
+        record = g.audit = RequestAudit(action="unknown")
+    assert isinstance(record, RequestAudit)
+    return record
+
+
+def _open() -> None:
+    g.audit = RequestAudit(
+        action=f"{request.method} {request.endpoint or request.path}",
+        source_address=source_address(),
+    )
+
+
+def _remember_status(response: Response) -> Response:
+    record = g.get("audit")
+    if record is not None:
+        record.status = response.status_code
+    return response
+
+
+def _write(exc: BaseException | None) -> None:
+    # The request's own transaction first: on SQLite it holds the write lock.
+    close_db()
+    record = g.pop("audit", None)
+    if record is None or not record.should_write(request.method):
+        return
+    try:
+        with session_scope(current_panel().sessions) as session:
+            record_audit(
+                session,
+                actor=record.actor,
+                action=record.action,
+                outcome=record.final_outcome(exc),
+                target=record.target,
+                details={**record.details, "status": record.status} if record.status else
+                record.details or None,
+                source_address=record.source_address,
+                at=current_panel().now(),
+            )
+    except Exception:  # teardown must not raise; losing a record is logged loudly instead
+        logger.exception("could not write the audit record of %s", record.action)
+
+
+def init_audit(app: Flask) -> None:
+    """Install the hooks; call before any other ``before_request`` so every request is seen."""
+    app.before_request(_open)
+    app.after_request(_remember_status)
+    app.teardown_request(_write)
