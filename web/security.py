@@ -179,6 +179,8 @@ def sign_out() -> None:
 
 def _load_staff() -> None:
     g.staff = None
+    if request.endpoint == "static":
+        return  # a stylesheet needs no session, and a database read per asset adds up
     view = current_view()
     access = access_of(view) if view is not None else None
     if access is not None and access.kind == "token":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,14 +67,23 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh SQLite file, migrated with ``accessd.db.upgrade``."""
-    url = f"sqlite:///{tmp_path / 'accessd.sqlite3'}"
-    engine = create_db_engine(url)
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated with ``accessd.db.upgrade``, copied for each test (faster
+    than migrating 170 times; each test still starts from a fresh, fully migrated file)."""
+    path = tmp_path_factory.mktemp("template") / "accessd.sqlite3"
+    engine = create_db_engine(f"sqlite:///{path}")
     upgrade(engine)
-    engine.dispose()
-    return url
+    engine.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, migrated_template: Path) -> str:
+    """A fresh SQLite file of this test's own, migrated."""
+    path = tmp_path / "accessd.sqlite3"
+    shutil.copyfile(migrated_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
