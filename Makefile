@@ -16,7 +16,7 @@ system-deps:
 	@scripts/install-system-deps
 
 demo: $(STAMP)
-	$(VENV)/bin/accessd-sim --dir demo-data/sim
+	$(PY) -m accessd.demo
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .

@@ -18,22 +18,14 @@ from hardware_sim.sensor import SimulatedSensor
 
 @pytest.fixture
 def sim_sensor(tmp_path: Path) -> Iterator[SimulatedSensor]:
-    sim = SimulatedSensor(link=tmp_path / "sensor", capacity=200)
-    sim.start()
-    try:
+    with SimulatedSensor(link=tmp_path / "sensor", capacity=200) as sim:
         yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture
 def small_sim_sensor(tmp_path: Path) -> Iterator[SimulatedSensor]:
-    sim = SimulatedSensor(link=tmp_path / "sensor", capacity=3)
-    sim.start()
-    try:
+    with SimulatedSensor(link=tmp_path / "sensor", capacity=3) as sim:
         yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture
