@@ -94,3 +94,28 @@ def test_run_refuses_a_keyring_others_can_read(door: Door,
     assert accessd_main(["--config", str(door.config), "run"]) == 1
     assert "chmod 600" in capsys.readouterr().err
     assert door.rig.door.relay_locked
+
+
+def test_a_template_copied_onto_another_persons_row_does_not_decrypt(door: Door,
+                                                                     people: People) -> None:
+    from sqlalchemy import select
+
+    from accessd.errors import DecryptionError
+    from accessd.models import Customer, DataKey, Finger, Person
+    from accessd.templates import open_sealed
+
+    door.start()
+    assert door.enrol(people.alice, "alice-right-index").state is CommandState.DONE
+    assert door.enrol(people.bob, "bob-left-index", "left_index").state is CommandState.DONE
+    door.stop()
+    with door.sessions.begin() as session:
+        alice_f, bob_f = (session.scalars(select(Finger).where(Finger.person_id == p)).one()
+                          for p in (people.alice, people.bob))
+        bob_f.template_ciphertext = alice_f.template_ciphertext  # Mallory edits the database
+        bob_f.template_nonce = alice_f.template_nonce
+    with door.sessions() as session:
+        finger = session.scalars(select(Finger).where(Finger.person_id == people.bob)).one()
+        row = (finger, session.get_one(Person, people.bob), session.get_one(Customer, people.acme),
+               session.get_one(DataKey, finger.data_key_id))
+        with pytest.raises(DecryptionError, match="copied from another finger"):
+            open_sealed(door.keys, *row)
