@@ -1,0 +1,113 @@
+"""The scheduler only triggers an idempotent reconciliation: at start, then at least hourly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from accessd.config import Settings
+from accessd.crypto import FileKeyProvider
+from accessd.models import Customer, PurgeRecord, PurgeStatus
+from accessd.purge import verify_certificate
+from accessd.scheduler import RECONCILE_JOB_ID, ExtraJob, PrivacyScheduler, ReconcileReport
+from tests.privacy.seed import add_customer, enrol
+
+UTC = dt.UTC
+
+
+class Clock:
+    """A wall clock the test moves; the scheduler's own timing stays real."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def _wait_for(predicate: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the scheduler did not run in time"
+        time.sleep(0.02)
+
+
+def test_a_purge_due_while_the_daemon_was_stopped_runs_at_the_next_start(
+        settings: Settings, sessions: sessionmaker[Session], keyring: FileKeyProvider,
+        engine: Engine) -> None:
+    with sessions.begin() as session:
+        customer = add_customer(session, "Ends BV", contract_end=dt.date(2025, 6, 30))
+        enrol(session, keyring, customer, "Eva Einde")
+    clock = Clock(dt.datetime(2025, 6, 30, 12, 0, tzinfo=UTC))  # its last day
+    purged: list[PurgeRecord] = []
+
+    before = PrivacyScheduler(settings, sessions, keyring, engine, clock, purged.extend)
+    before.start()
+    _wait_for(lambda: before.last_report is not None)
+    before.stop()
+    assert purged == []
+
+    clock.now = dt.datetime(2025, 7, 4, 9, 0, tzinfo=UTC)  # the Pi was off across the due time
+    after = PrivacyScheduler(settings, sessions, keyring, engine, clock, purged.extend)
+    after.start()
+    try:
+        _wait_for(lambda: purged)
+    finally:
+        after.stop()
+    assert [r.status for r in purged] == [PurgeStatus.COMPLETED]
+    with sessions() as session:
+        assert session.scalars(select(Customer)).all() == []
+    [certificate] = (settings.data_dir / "purge-certificates").iterdir()
+    assert verify_certificate(certificate, provider=keyring).valid
+
+
+def test_jobs_have_fixed_ids_run_late_rather_than_never_and_run_at_least_hourly(
+        settings: Settings, sessions: sessionmaker[Session], keyring: FileKeyProvider,
+        engine: Engine) -> None:
+    ran: list[str] = []
+    extra = ExtraJob("backup-nightly", lambda: ran.append("backup"), interval_minutes=1440)
+    scheduler = PrivacyScheduler(settings, sessions, keyring, engine, extra_jobs=[extra])
+    scheduler.start()
+    try:
+        _wait_for(lambda: scheduler.last_report is not None and ran)
+        jobs = {job.id: job for job in scheduler.jobs()}
+    finally:
+        scheduler.stop()
+    assert set(jobs) == {RECONCILE_JOB_ID, "backup-nightly"}
+    for job in jobs.values():
+        assert job.misfire_grace_time is None and job.coalesce and job.max_instances == 1
+    assert jobs[RECONCILE_JOB_ID].trigger.interval <= dt.timedelta(hours=1)
+    assert scheduler.jobs() == []
+
+
+def test_run_now_reports_each_part_and_one_failure_does_not_stop_the_others(
+        settings: Settings, sessions: sessionmaker[Session], keyring: FileKeyProvider,
+        engine: Engine) -> None:
+    asked: list[dt.datetime] = []
+
+    def prune_backups(now: dt.datetime) -> int:
+        asked.append(now)
+        return 2
+
+    now = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    scheduler = PrivacyScheduler(settings, sessions, keyring, engine, lambda: now,
+                                 prune_backups=prune_backups)
+    report = scheduler.run_now()
+    assert report == ReconcileReport(purged=[], retention=report.retention, backups_pruned=2)
+    assert set(report.retention) == {"access_history", "unknown_finger_events",
+                                     "staff_audit_log", "login_history",
+                                     "data_subject_requests"}
+    assert asked == [now]
+
+    def broken(now: dt.datetime) -> int:
+        raise OSError("backup disk gone")
+
+    failing = PrivacyScheduler(settings, sessions, keyring, engine, lambda: now,
+                               prune_backups=broken)
+    report = failing.run_now()
+    assert report.errors == ["backups: backup disk gone"]
+    assert report.retention  # retention still ran
