@@ -36,6 +36,7 @@ class Context:
     def __init__(self, config: str | None, overrides: dict[str, Any] | None = None) -> None:
         self.config_path = config
         self.overrides = overrides or {}
+        self.autocheckpoint = True  # `accessd run` turns it off and checkpoints off its hot path
 
     @cached_property
     def settings(self) -> Settings:
@@ -47,7 +48,7 @@ class Context:
     def engine(self) -> Engine:
         from accessd.db import create_db_engine
 
-        return create_db_engine(self.settings.database.url)
+        return create_db_engine(self.settings.database.url, autocheckpoint=self.autocheckpoint)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

@@ -142,6 +142,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ctx.settings
+    ctx.autocheckpoint = False
     ctx.keys  # noqa: B018 - a missing or unsafe keyring stops us here, before any device
     try:
         daemon = build_daemon(settings, ctx)

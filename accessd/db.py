@@ -56,9 +56,15 @@ class CheckpointResult:
     checkpointed_frames: int
 
 
-def create_db_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engine:
+def create_db_engine(
+    url: str | URL, *, echo: bool = False, autocheckpoint: bool = True, **kwargs: Any
+) -> Engine:
     """An engine for ``url`` with the SQLite settings above applied to every connection.
 
+    :param autocheckpoint: False for the door daemon: SQLite would otherwise copy the WAL into
+        the database inside whichever commit crosses 1000 pages, a stall of tens of
+        milliseconds on the door's hot path; the daemon checkpoints from its idle thread
+        instead (``checkpoint_wal(engine, passive=True)``).
     :raises StorageError: the URL cannot be parsed or names a driver that is not installed.
     """
     try:
@@ -67,7 +73,7 @@ def create_db_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> En
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StorageError(f"cannot use database URL {_masked(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, autocheckpoint)
     return engine
 
 
@@ -80,7 +86,7 @@ def read_only_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY_OPTION: True})
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, autocheckpoint: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # Take BEGIN away from the sqlite3 module (its legacy mode begins only before DML);
@@ -94,6 +100,8 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA secure_delete = ON")
             cursor.execute("PRAGMA synchronous = FULL")
+            if not autocheckpoint:
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
         finally:
             cursor.close()
 
@@ -149,8 +157,11 @@ def check_integrity(engine: Engine, *, full: bool = False) -> IntegrityReport:
     return IntegrityReport(ok=False, problems=tuple(rows))
 
 
-def checkpoint_wal(engine: Engine) -> CheckpointResult:
+def checkpoint_wal(engine: Engine, *, passive: bool = False) -> CheckpointResult:
     """Copy the WAL into the database file and truncate it (``wal_checkpoint(TRUNCATE)``).
+
+    ``passive`` copies what it can without waiting for readers or writers and truncates
+    nothing: the door daemon's routine checkpoint, off its hot path.
 
     With ``secure_delete`` the main file is zeroed where rows were deleted, but in WAL mode the
     old pages survive in the ``-wal`` file until this runs: a purge calls it last. ``busy``
@@ -165,13 +176,13 @@ def checkpoint_wal(engine: Engine) -> CheckpointResult:
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute(f"PRAGMA wal_checkpoint({'PASSIVE' if passive else 'TRUNCATE'})")
             row = cursor.fetchone()
             assert row is not None  # the pragma always answers one row
         finally:
             cursor.close()
     except sqlite3.Error as exc:
-        raise StorageError(f"wal_checkpoint(TRUNCATE) failed: {exc}") from exc
+        raise StorageError(f"wal_checkpoint failed: {exc}") from exc
     finally:
         raw.close()
     busy, log_frames, checkpointed = row

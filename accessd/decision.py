@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
+from uuid import UUID
 
 
 class Reason(enum.Enum):
@@ -38,6 +39,7 @@ class CustomerView:
     contract_start: date
     contract_end: date | None
     doors: frozenset[int] | None = None
+    public_id: UUID | None = None  # names the customer's event chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class PersonView:
     restricted: bool
     uses_finger: bool = True
     uses_pin: bool = False
+    public_id: UUID | None = None  # enters the event chain only as a salted digest
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.db import read_only_engine
 from accessd.decision import CustomerView, PersonView
 from accessd.door_logic import PinCheck
 from accessd.models import Customer, Finger, Person, door_customers
@@ -28,14 +29,25 @@ def customer_view(session: Session, customer: Customer) -> CustomerView:
     ).all()
     # A customer bound to no door may use every door: the one-door site needs no set-up.
     return CustomerView(customer.id, customer.contract_start, customer.contract_end,
-                        frozenset(doors) if doors else None)
+                        frozenset(doors) if doors else None, customer.public_id)
 
 
 def person_view(person: Person) -> PersonView:
     return PersonView(
         id=person.id, customer_id=person.customer_id, active=person.active,
         restricted=person.restricted, uses_finger=person.credential in _FINGER_CREDENTIALS,
-        uses_pin=person.credential in _PIN_CREDENTIALS)
+        uses_pin=person.credential in _PIN_CREDENTIALS, public_id=person.public_id)
+
+
+# Built once: statement construction costs more than execution on the hot path.
+_BY_SLOT = (
+    select(Person.id, Person.customer_id, Person.active, Person.restricted, Person.credential,
+           Person.public_id, Customer.contract_start, Customer.contract_end, Customer.public_id)
+    .join(Finger, Finger.person_id == Person.id)
+    .join(Customer, Customer.id == Person.customer_id)
+    .where(Finger.sensor_slot == bindparam("slot")))
+_DOORS = select(door_customers.c.door_id).where(
+    door_customers.c.customer_id == bindparam("customer"))
 
 
 class SqlDirectory:
@@ -48,22 +60,24 @@ class SqlDirectory:
     def __init__(self, sessions: sessionmaker[Session], *, pin_max_failures: int,
                  pin_lockout: dt.timedelta, clock: Callable[[], dt.datetime]) -> None:
         self._sessions = sessions
+        bind = sessions.kw["bind"]
+        # Lookups only read: a deferred transaction, so the door never queues behind a writer.
+        self._reader = read_only_engine(bind)
         self._max_failures = pin_max_failures
         self._lockout = pin_lockout
         self._clock = clock
 
     def by_slot(self, slot: int) -> tuple[CustomerView, PersonView] | None:
-        with self._sessions() as session:
-            row = session.execute(
-                select(Person, Customer)
-                .join(Finger, Finger.person_id == Person.id)
-                .join(Customer, Customer.id == Person.customer_id)
-                .where(Finger.sensor_slot == slot)
-            ).first()
+        """The door's hot path: two indexed Core queries, no ORM objects."""
+        with self._reader.connect() as conn:
+            row = conn.execute(_BY_SLOT, {"slot": slot}).first()
             if row is None:
                 return None
-            person, customer = row
-            return customer_view(session, customer), person_view(person)
+            doors = conn.execute(_DOORS, {"customer": row[1]}).scalars().all()
+        (pid, cid, active, restricted, credential, person_uuid, start, end, customer_uuid) = row
+        return (CustomerView(cid, start, end, frozenset(doors) if doors else None, customer_uuid),
+                PersonView(pid, cid, active, restricted, credential in _FINGER_CREDENTIALS,
+                           credential in _PIN_CREDENTIALS, person_uuid))
 
     def check_pin(self, code: str, pin: str) -> PinCheck:
         with self._sessions.begin() as session:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
+from uuid import UUID
 
 from accessd.decision import CustomerView, Decision, PersonView, Reason, decide
 from accessd.models.enums import AlarmKind, EventKind, EventMethod
@@ -50,6 +51,8 @@ class Record:
     reason: str | None = None
     customer_id: int | None = None
     person_id: int | None = None
+    customer_public_id: UUID | None = field(default=None, compare=False)
+    person_public_id: UUID | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,12 +223,13 @@ class DoorLogic:
 
     def _apply(self, decision: Decision, customer: CustomerView, person: PersonView,
                method: EventMethod, now: float) -> list[Action]:
+        kind = EventKind.GRANTED if decision.allowed else EventKind.DENIED
+        record = Record(kind, method, decision.reason.value, customer.id, person.id,
+                        customer.public_id, person.public_id)
         if decision.allowed:
             self.unlocked_until = now + self.rules.release_seconds
-            return [Record(EventKind.GRANTED, method, decision.reason.value, customer.id,
-                           person.id), Pulse(self.rules.release_seconds)]
-        return [Record(EventKind.DENIED, method, decision.reason.value, customer.id, person.id),
-                *self._failure(now)]
+            return [record, Pulse(self.rules.release_seconds)]
+        return [record, *self._failure(now)]
 
     def _failure(self, now: float) -> list[Action]:
         window = self.rules.failure_window_seconds

@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from accessd.models import (
@@ -32,8 +35,10 @@ def chain_scope(customer: Customer | None) -> str:
     return FACILITY_SCOPE if customer is None else f"customer:{customer.public_id.hex}"
 
 
-def subject_digest(salt: bytes, person: Person) -> bytes:
-    return hashlib.sha256(salt + person.public_id.bytes).digest()
+def subject_digest(salt: bytes, person: Person | uuid.UUID) -> bytes:
+    """The salted digest that stands for the person in the chain (erasure drops the salt)."""
+    public_id = person if isinstance(person, uuid.UUID) else person.public_id
+    return hashlib.sha256(salt + public_id.bytes).digest()
 
 
 def event_digest(prev: bytes, event: AccessEvent) -> bytes:
@@ -46,16 +51,62 @@ def event_digest(prev: bytes, event: AccessEvent) -> bytes:
     return hashlib.sha256(prev + fields.encode() + (event.subject_digest or b"")).digest()
 
 
-def _chain_for(session: Session, customer: Customer | None) -> EventChain:
-    scope = chain_scope(customer)
-    chain = session.scalars(select(EventChain).where(EventChain.scope == scope)).first()
-    if chain is None:
-        chain = EventChain(scope=scope, customer_id=customer.id if customer else None,
-                           head_digest=GENESIS_DIGEST, last_seq=0,
-                           anchor_digest=GENESIS_DIGEST, anchor_seq=0)
-        session.add(chain)
-        session.flush()
-    return chain
+# Built once: constructing statements costs more than running them on the door's hot path.
+_CHAINS = cast(Table, EventChain.__table__)
+_EVENTS = cast(Table, AccessEvent.__table__)
+_HEAD = select(_CHAINS.c.id, _CHAINS.c.head_digest, _CHAINS.c.last_seq).where(
+    _CHAINS.c.scope == bindparam("scope"))
+_INSERT_EVENT = insert(_EVENTS)
+_ADVANCE = update(_CHAINS).where(_CHAINS.c.id == bindparam("chain")).values(
+    head_digest=bindparam("head"), last_seq=bindparam("seq"), updated_at=bindparam("now"))
+
+
+def record_event(
+    conn: Connection,
+    *,
+    kind: EventKind,
+    customer_id: int | None = None,
+    customer_public_id: uuid.UUID | None = None,
+    person_id: int | None = None,
+    person_public_id: uuid.UUID | None = None,
+    door_id: int | None = None,
+    method: EventMethod | None = None,
+    reason: str | None = None,
+    at: dt.datetime | None = None,
+) -> int:
+    """Append one event at the head of its chain; returns its id. The caller commits.
+
+    Core statements only (three of them): this is the door's hot path. Must run in a write
+    transaction (IMMEDIATE on SQLite, which ``accessd.db`` gives every transaction), so that two
+    writers cannot both extend the same head.
+    """
+    scope = FACILITY_SCOPE if customer_public_id is None else f"customer:{customer_public_id.hex}"
+    now = dt.datetime.now(dt.UTC)
+    head = conn.execute(_HEAD, {"scope": scope}).first()
+    if head is None:
+        chain_id = _new_id(conn.execute(insert(_CHAINS), {
+            "scope": scope, "customer_id": customer_id, "head_digest": GENESIS_DIGEST,
+            "last_seq": 0, "anchor_digest": GENESIS_DIGEST, "anchor_seq": 0, "updated_at": now}))
+        prev, last = GENESIS_DIGEST, 0
+    else:
+        chain_id, prev, last = head
+    salt = secrets.token_bytes(16) if person_public_id is not None else None
+    fields = SimpleNamespace(
+        seq=last + 1, at=at or now, door_id=door_id, kind=kind, method=method, reason=reason,
+        subject_digest=(subject_digest(salt, person_public_id)
+                        if salt is not None and person_public_id is not None else None))
+    digest = event_digest(prev, fields)  # type: ignore[arg-type]
+    event_id = _new_id(conn.execute(_INSERT_EVENT, {
+        "chain_id": chain_id, "customer_id": customer_id, "person_id": person_id,
+        "subject_salt": salt, "prev_digest": prev, "digest": digest, **vars(fields)}))
+    conn.execute(_ADVANCE, {"chain": chain_id, "head": digest, "seq": fields.seq, "now": now})
+    return event_id
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def append_event(
@@ -69,26 +120,15 @@ def append_event(
     reason: str | None = None,
     at: dt.datetime | None = None,
 ) -> AccessEvent:
-    """Add one event at the head of its chain. The caller's transaction commits it.
-
-    Must run in a write transaction (IMMEDIATE on SQLite, which ``accessd.db`` gives every
-    transaction), so that two writers cannot both extend the same head.
-    """
-    chain = _chain_for(session, customer)
-    salt = secrets.token_bytes(16) if person is not None else None
-    event = AccessEvent(
-        chain_id=chain.id, seq=chain.last_seq + 1,
+    """``record_event`` for callers holding ORM objects; returns the new event's row."""
+    event_id = record_event(
+        session.connection(), kind=kind,
         customer_id=customer.id if customer else None,
-        person_id=person.id if person else None, door_id=door_id,
-        at=at or dt.datetime.now(dt.UTC),
-        kind=kind, method=method, reason=reason, subject_salt=salt,
-        subject_digest=subject_digest(salt, person) if salt is not None and person else None,
-        prev_digest=chain.head_digest, digest=b"")
-    event.digest = event_digest(chain.head_digest, event)
-    chain.head_digest = event.digest
-    chain.last_seq = event.seq
-    session.add(event)
-    return event
+        customer_public_id=customer.public_id if customer else None,
+        person_id=person.id if person else None,
+        person_public_id=person.public_id if person else None,
+        door_id=door_id, method=method, reason=reason, at=at)
+    return session.get_one(AccessEvent, event_id)
 
 
 @dataclass(frozen=True)
