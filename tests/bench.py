@@ -129,6 +129,13 @@ def _door_benches() -> list[Callable[[Path], Row]]:
             bench_door.bench_memory]
 
 
+def _privacy_benches() -> list[Callable[[Path], Row]]:
+    from tests import bench_privacy
+
+    return [bench_privacy.bench_purge_database, bench_privacy.bench_purge_sensor,
+            bench_privacy.bench_export]
+
+
 SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
     "hardware": [
         bench_sensor_round_trip,
@@ -137,6 +144,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
         lambda d: bench_upload(d, 115200),
     ],
     "door": [lambda d, i=i: _door_benches()[i](d) for i in range(3)],
+    "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(3)],
 }
 
 

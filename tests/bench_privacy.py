@@ -1,0 +1,69 @@
+"""Privacy figures for ``make bench``: purging a customer (database part, and the sensor
+part against its wire floor) and exporting a customer's history."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from accessd.db import create_db_engine, make_sessionmaker
+from accessd.models import Door
+from accessd.sensor_sync import reconcile_sensor
+from firmware_bridge.zfm_sensor import ZfmSensor
+from hardware_sim.port import wire_time
+from hardware_sim.sensor import SimulatedSensor
+from tests.bench import Row
+from tests.bench_door import make_installation
+
+
+def bench_purge_database(directory: Path) -> Row:
+    from tests.privacy.bench_purge import bench_purge
+
+    seconds = bench_purge()
+    return Row("purge of a customer with 1,000 persons and 1,000,000 access events, database "
+               "part (delete in committed batches, data key last, WAL truncated, certificate)",
+               f"{seconds:.1f} s", "< 10 s", seconds < 10)
+
+
+def bench_purge_sensor(directory: Path, n: int = 1000, baud: int = 57600) -> Row:
+    """After the database part, the door reconciles: the purged customer's templates leave
+    the sensor. Measured against the wire time of the bytes it takes."""
+    _, settings = make_installation(directory, **{"sensor.port": "unused"})
+    engine = create_db_engine(settings.database.url)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        session.add(Door(name="main"))
+    with sessions() as session:
+        door_id = session.scalars(select(Door.id)).one()
+    from accessd.crypto import FileKeyProvider
+
+    provider = FileKeyProvider(settings.keys.master_key_file)  # type: ignore[arg-type]
+    with SimulatedSensor(link=directory / "sensor", capacity=n, baud=baud) as sim:
+        for slot in range(n):
+            sim.enrol(f"purged-{slot}", slot)
+        sensor = ZfmSensor(sim.path, baud=baud)
+        sensor.open()
+        before = sensor.bytes_on_wire
+        start = time.perf_counter()
+        report = reconcile_sensor(sensor, sessions, provider, door_id)
+        elapsed = time.perf_counter() - start
+        used = sensor.bytes_on_wire - before
+        sensor.close()
+        assert report.deleted == n and sim.template_count == 0
+    engine.dispose()
+    floor = wire_time(used, baud)
+    return Row(f"purge, sensor part: {n} templates of the purged customer leave the sensor at "
+               f"{baud} baud ({used} bytes on the wire: index pages and one ranged delete)",
+               f"{elapsed * 1e3:.0f} ms = {elapsed / floor:.2f} x wire floor "
+               f"{floor * 1e3:.0f} ms", "figure (ratio to the wire floor)", None)
+
+
+def bench_export(directory: Path) -> Row:
+    from tests.rights.bench_export import bench_export as run
+
+    seconds, peak = run()
+    return Row("export of one customer with 1,000,000 access events (zip of JSON and CSV, "
+               "streamed)", f"{seconds:.1f} s, peak {peak / 2**20:.0f} MB",
+               "peak < 100 MB", peak < 100 * 2**20)
