@@ -1,0 +1,132 @@
+"""Tracking data-subject requests against their deadlines (GDPR art. 12(3)).
+
+A request is answered within one month of receipt; for complex or numerous requests the
+controller may extend that by two further months (three in all), telling the requester why
+within the first month. Months are calendar months: received on 31 January, due on the last
+day of February. Overdue is derived from the dates each time it is asked, never stored.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accessd.errors import AccessdError
+from accessd.models import (
+    Customer,
+    DataSubjectRequest,
+    Person,
+    RequestKind,
+    RequestStatus,
+    utcnow,
+)
+
+ANSWER_MONTHS = 1
+MAX_MONTHS = 3
+
+
+class RequestError(AccessdError):
+    """A data-subject request cannot be recorded, extended or closed as asked."""
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` plus calendar ``months``, clamped to the month's last day (31 Jan + 1 = 28 Feb)."""
+    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return dt.date(year, month0 + 1, min(day.day, last))
+
+
+def due_on(request: DataSubjectRequest) -> dt.date:
+    """The date the request must be answered by, extension included."""
+    return request.extended_due_on or request.due_on
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRequest:
+    """An open request as listed: its effective due date and whether it is overdue."""
+
+    request: DataSubjectRequest
+    due_on: dt.date
+    overdue: bool
+    days_left: int  # negative when overdue
+
+
+def record_request(session: Session, kind: RequestKind, received_on: dt.date, *,
+                   requester_name: str, person: Person | None = None,
+                   customer: Customer | None = None, requester_contact: str | None = None,
+                   handled_by: str | None = None) -> DataSubjectRequest:
+    """Record a request as received; it is due one calendar month after ``received_on``.
+
+    :raises RequestError: no requester named, or a person of another customer than given.
+    """
+    if not requester_name.strip():
+        raise RequestError("name the requester (who asked): the answer goes to them")
+    if person is not None and customer is not None and person.customer_id != customer.id:
+        raise RequestError(f"person {person.public_id} is not one of customer "
+                           f"{customer.public_id}'s people; give one of the two")
+    request = DataSubjectRequest(
+        kind=kind, received_on=received_on, due_on=add_months(received_on, ANSWER_MONTHS),
+        person_id=person.id if person else None,
+        customer_id=person.customer_id if person else customer.id if customer else None,
+        requester_name=requester_name.strip(), requester_contact=requester_contact,
+        handled_by=handled_by, status=RequestStatus.OPEN)
+    session.add(request)
+    session.flush()
+    return request
+
+
+def extend_request(request: DataSubjectRequest, until: dt.date, reason: str, *,
+                   today: dt.date) -> None:
+    """Extend the deadline to ``until`` (at most three months after receipt), with a reason.
+
+    Record it when the requester is told, which must be within the first month.
+
+    :raises RequestError: closed, no reason, ``until`` not later than the current due date
+        or beyond three months, or the first month has already passed.
+    """
+    if request.status != RequestStatus.OPEN:
+        raise RequestError(f"request {request.id} is closed; an extension no longer applies")
+    if not reason.strip():
+        raise RequestError("give the reason for the delay: the requester must be told why")
+    limit = add_months(request.received_on, MAX_MONTHS)
+    if until > limit:
+        raise RequestError(f"request {request.id} was received on {request.received_on}: it can "
+                           f"be extended to {limit} at the latest (three months in all)")
+    if until <= due_on(request):
+        raise RequestError(f"request {request.id} is already due on {due_on(request)}; an "
+                           "extension must move the date later")
+    if today > request.due_on:
+        raise RequestError(f"the first month of request {request.id} ended on {request.due_on}: "
+                           "an extension had to be notified before then; answer it now")
+    request.extended_due_on = until
+    request.extension_reason = reason.strip()
+
+
+def close_request(request: DataSubjectRequest, outcome: str, *, by: str | None = None,
+                  now: dt.datetime | None = None) -> None:
+    """Close a request with its outcome (what was done, or why it was refused).
+
+    :raises RequestError: already closed, or no outcome given.
+    """
+    if request.status != RequestStatus.OPEN:
+        raise RequestError(f"request {request.id} was already closed on {request.closed_at}")
+    if not outcome.strip():
+        raise RequestError("describe the outcome (e.g. 'export sent on 2025-03-02', 'erased')")
+    request.status = RequestStatus.CLOSED
+    request.outcome = outcome.strip()
+    request.closed_at = now or utcnow()
+    if by:
+        request.handled_by = by
+
+
+def open_requests(session: Session, today: dt.date) -> list[OpenRequest]:
+    """Every open request, soonest due first, each marked overdue when ``today`` is past it."""
+    rows = session.scalars(select(DataSubjectRequest)
+                           .where(DataSubjectRequest.status == RequestStatus.OPEN)).all()
+    listed = [OpenRequest(r, due_on(r), today > due_on(r), (due_on(r) - today).days)
+              for r in rows]
+    return sorted(listed, key=lambda item: (item.due_on, item.request.id))
