@@ -328,7 +328,7 @@ class FileKeyProvider:
         key = self._key(key_id)
         try:
             return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: a blob too short to hold a nonce
             raise DecryptionError(f"ciphertext does not authenticate under {key_id}") from None
 
     def sensor_password(self) -> int:

@@ -25,9 +25,11 @@ class PurgeRecord(Base):
 
     Written with status ``started`` (and the counts) before anything is deleted, in its own
     transaction: a purge interrupted by a power cut is found and completed at the next start.
+    Flagged ``RESTORE_KEEPS``: restoring an older backup must not lose the proof of a purge.
     """
 
     __tablename__ = "purge_records"
+    __table_args__ = ({"info": {RESTORE_KEEPS: True}},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_digest: Mapped[str] = mapped_column(String(64), index=True)

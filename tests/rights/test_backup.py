@@ -41,6 +41,7 @@ from accessd.models import (
     ErasureLedgerEntry,
     Finger,
     Person,
+    PurgeRecord,
 )
 from accessd.templates import open_sealed
 from tests.rights.backup_files import chunk_offsets, decrypt_to_sqlite, flip
@@ -227,6 +228,8 @@ def test_a_backup_taken_before_a_purge_restores_nothing_readable_of_that_custome
             DataKey, DataKey.customer_id == Customer.id)).scalars().all()
         assert keys_left == [world.globex_public_id]
         assert session.scalar(select(func.count()).select_from(ErasureLedgerEntry)) == 1
+        # The proof of the purge survives the restore of a backup older than it.
+        assert session.scalar(select(func.count()).select_from(PurgeRecord)) == 1
         carol_finger = session.scalars(select(Finger)).one()
         carol = session.get_one(Person, carol_finger.person_id)
         globex = session.get_one(Customer, carol.customer_id)
