@@ -14,27 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.cli import main
 from accessd.config import Settings, write_default_config
-from accessd.db import create_db_engine, make_sessionmaker, upgrade
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A SQLite file of this test's own."""
-    return f"sqlite:///{tmp_path / 'accessd.sqlite3'}"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a freshly migrated database."""
-    eng = create_db_engine(database_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(engine)
+def database_url(db_path: Path) -> str:
+    """The URL of this test's own migrated SQLite file (``engine``: tests/conftest.py)."""
+    return f"sqlite:///{db_path}"
 
 
 @pytest.fixture

@@ -1,36 +1,13 @@
-"""Fixtures: a migrated SQLite file and a keyring per test, settings pointing at them."""
+"""Fixtures: a keyring per test and settings pointing at it (the database: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import KeySettings, Settings
 from accessd.crypto import FileKeyProvider
-from accessd.db import create_db_engine, make_sessionmaker, upgrade
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "accessd.sqlite3"
-
-
-@pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    """An engine on a migrated SQLite file of this test's own."""
-    eng = create_db_engine(f"sqlite:///{db_path}")
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(engine)
 
 
 @pytest.fixture

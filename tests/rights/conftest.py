@@ -3,16 +3,13 @@ seeded world of two customers whose personal data are recognisable canary string
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import BackupSettings, DatabaseSettings, KeySettings, Settings
 from accessd.crypto import FileKeyProvider
-from accessd.db import create_db_engine, make_sessionmaker, upgrade
 from tests.rights.seed import World, seed_world
 
 
@@ -26,20 +23,6 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def db_path(data_dir: Path) -> Path:
     return data_dir / "accessd.sqlite3"
-
-
-@pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    """An engine on a freshly migrated SQLite file of this test's own."""
-    eng = create_db_engine(f"sqlite:///{db_path}")
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(engine)
 
 
 @pytest.fixture
