@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
@@ -30,6 +33,7 @@ from accessd.customers import (
     preview_end_contract,
     site_zone,
 )
+from accessd.db import read_only_engine
 from accessd.enrollment import active_consent
 from accessd.errors import AccessdError
 from accessd.models import Credential, Customer, LawfulBasis, Person, StaffRole
@@ -71,6 +75,14 @@ CREDENTIAL_CHOICES = [
 def site_settings() -> Settings:
     """The settings the daemon runs with (defaults when the panel was given none: tests)."""
     return current_panel().settings or Settings()
+
+
+@contextmanager
+def read_only_session() -> Iterator[Session]:
+    """A session whose transactions begin DEFERRED: pages that only read (the dashboard every
+    2 s, the history, an export) must not take the write lock the door needs for its events."""
+    with Session(read_only_engine(current_panel().engine)) as session:
+        yield session
 
 
 def local_time(moment: dt.datetime | None) -> str:

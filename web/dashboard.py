@@ -14,13 +14,14 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from accessd.history_query import EventFilter, EventRow, page_events
 from accessd.models import Alarm, Door, DoorStatus, EventKind
-from web.customers import local_time
+from web.customers import local_time, read_only_session
 from web.navigation import NavLink
-from web.panel import current_panel, db
+from web.panel import current_panel
 from web.security import current_staff, login_required
 
 bp = Blueprint("dashboard", __name__)
@@ -76,8 +77,11 @@ def _event(row: EventRow) -> dict[str, Any]:
 
 def snapshot() -> dict[str, Any]:
     """Every door with its state and open alarms, and the latest events, ready to show."""
-    session = db()
-    now = current_panel().now()
+    with read_only_session() as session:
+        return _snapshot(session, current_panel().now())
+
+
+def _snapshot(session: Session, now: dt.datetime) -> dict[str, Any]:
     statuses = {s.door_id: s for s in session.scalars(select(DoorStatus))}
     alarms: dict[int | None, list[Alarm]] = {}
     for alarm in session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))

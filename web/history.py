@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, flash, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from wtforms import SelectChoice, SelectField, StringField
 
 from accessd.customers import InvalidInputError, parse_date, site_zone
@@ -35,9 +37,9 @@ from accessd.history_query import (
 from accessd.models import Customer, Door, EventKind
 from accessd.people import list_persons
 from web.audit import audit
-from web.customers import local_time, place_error, site_settings
+from web.customers import local_time, place_error, read_only_session, site_settings
 from web.navigation import NavLink
-from web.panel import current_panel, db
+from web.panel import current_panel
 from web.security import login_required
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -82,15 +84,15 @@ class Chart:
     days: list[DayCount]
 
 
-def _filter_form() -> FilterForm:
+def _filter_form(session: Session) -> FilterForm:
     form = FilterForm(request.args)
     anything = SelectChoice("", "Any")
-    customers = db().scalars(select(Customer).order_by(Customer.name))
-    doors = db().scalars(select(Door).order_by(Door.name))
+    customers = session.scalars(select(Customer).order_by(Customer.name))
+    doors = session.scalars(select(Door).order_by(Door.name))
     form.customer.choices = [anything, *(SelectChoice(str(c.id), c.name) for c in customers)]
     form.person.choices = [anything, *(
         SelectChoice(str(p.person.id), f"{p.person.name} ({p.customer_name})")
-        for p in list_persons(db()))]
+        for p in list_persons(session))]
     form.door.choices = [anything, *(SelectChoice(str(d.id), d.name) for d in doors)]
     return form
 
@@ -169,7 +171,8 @@ def _query(args: dict[str, Any], **changes: Any) -> dict[str, Any]:
 @login_required
 def index() -> str:
     """One page of events (newest first), the filters, and the chart for the period."""
-    form = _filter_form()
+    with read_only_session() as session:
+        form = _filter_form(session)
     where, since, until = _event_filter(form)
     page = None
     plot = None
@@ -177,15 +180,16 @@ def index() -> str:
     before = request.args.get("before", type=int)
     trail = _trail(request.args.get("trail"))
     if where is not None:
-        try:
-            page = page_events(db(), where, before=before, limit=PAGE_SIZE)
-        except HistoryError as exc:
-            flash(f"{exc}.", "info")
-            before, trail = None, []
-            page = page_events(db(), where, limit=PAGE_SIZE)
-        start, end = _chart_period(since, until)
-        plot = chart(daily_counts(db(), start, end, zone=site_zone(site_settings()),
-                                  where=where))
+        with read_only_session() as session:
+            try:
+                page = page_events(session, where, before=before, limit=PAGE_SIZE)
+            except HistoryError as exc:
+                flash(f"{exc}.", "info")
+                before, trail = None, []
+                page = page_events(session, where, limit=PAGE_SIZE)
+            start, end = _chart_period(since, until)
+            plot = chart(daily_counts(session, start, end, zone=site_zone(site_settings()),
+                                      where=where))
         audit().note("history.view", filters=filters, before=before)
     older = newer = None
     if page is not None and page.next_before is not None:
@@ -199,18 +203,24 @@ def index() -> str:
                            older=older, newer=newer, filters=filters, local_time=local_time)
 
 
+def _csv_lines(where: EventFilter) -> Iterator[str]:
+    # Its own read-only session, closed when the last line is sent (or the client leaves).
+    with read_only_session() as session:
+        yield from export_csv(session, where)
+
+
 @bp.get("/export.csv")
 @login_required
 def export() -> Response | str:
     """Every event the filters select, as CSV, streamed row by row."""
-    form = _filter_form()
+    with read_only_session() as session:
+        form = _filter_form(session)
     where, _since, _until = _event_filter(form)
     if where is None:
         return index()
     filters = {k: v for k, v in request.args.items() if k in form._fields and v}
     audit().note("history.export", filters=filters)
     stamp = current_panel().now().strftime("%Y%m%d-%H%M%S")
-    rows = export_csv(db(), where)
     return Response(
-        stream_with_context(rows), mimetype="text/csv",
+        stream_with_context(_csv_lines(where)), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="accessd-history-{stamp}.csv"'})

@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
 
 from accessd.config import Settings
 from accessd.customers import add_customer
@@ -120,7 +121,7 @@ def auditor(app: Flask, make_staff: Any, clock: FakeClock) -> FlaskClient:
 
 
 def post_form(client: FlaskClient, path: str, data: dict[str, Any], *,
-              form_page: str = "/") -> Any:
+              form_page: str = "/") -> TestResponse:
     """Submit a form as a browser would: with a CSRF token read from ``form_page``."""
     return client.post(path, data={"csrf_token": csrf_token(client, form_page), **data})
 

@@ -1,0 +1,111 @@
+"""The dashboard and remote unlock: door states with faults and alarms, the latest events,
+the JSON the page polls, names shown as text (never HTML), and an audited unlock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from accessd.models import AuditRecord, CommandKind, DeviceCommand, DoorStatus, Person
+from tests.web.conftest import FakeClock
+from tests.web.pages_fixtures import (
+    Site,
+    add_events,
+    auditor,
+    error_beside,
+    operator,
+    post_form,
+    site,
+)
+
+__all__ = ["auditor", "operator", "site"]
+
+
+def test_the_dashboard_shows_each_door_its_alarms_and_the_latest_events(
+    signed_in: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    add_events(sessions, site, clock() - dt.timedelta(minutes=1), 2)
+    html = signed_in.get("/").get_data(as_text=True)
+    door = html.split('data-door="')[1].split("</tr>")[0]
+    assert "Hall A" in door and "badge-online" in door and "badge-locked" in door
+    assert re.search(r"door held open since 2026-03-02 09:55:\d\d: held 90 s", door)  # CET
+    assert "Unlock" in door
+    events = html.split('id="event-rows"')[1]
+    assert "Alice Jansen" in events and "unknown finger" in events
+    assert 'src="/static/dashboard.js"' in html and "<script>" not in html
+
+
+def test_the_json_snapshot_matches_the_page(
+    auditor: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    add_events(sessions, site, clock(), 1)
+    state = auditor.get("/dashboard/state.json").get_json()
+    (door,) = state["doors"]
+    assert {k: door[k] for k in ("name", "connection", "lock", "contact", "sensor")} == {
+        "name": "Hall A", "connection": "online", "lock": "locked", "contact": "closed",
+        "sensor": "online"}
+    assert state["events"][0]["who"] == "Alice Jansen"
+    assert state["events"][0]["tone"] == "granted"
+    assert "Unlock" not in auditor.get("/").get_data(as_text=True)  # read-only role
+
+
+def test_a_door_whose_daemon_went_quiet_is_shown_offline(
+    signed_in: FlaskClient, site: Site, clock: FakeClock
+) -> None:
+    clock.advance(minutes=5)
+    (door,) = signed_in.get("/dashboard/state.json").get_json()["doors"]
+    assert (door["connection"], door["lock"], door["sensor"]) == ("offline", "unknown", "offline")
+
+
+def test_a_fault_is_shown_and_names_are_text_not_html(
+    signed_in: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    with sessions.begin() as db:
+        db.execute(update(DoorStatus).values(fault="sensor: no answer <b>x</b>"))
+        db.execute(update(Person).where(Person.id == site.alice_id)
+                   .values(name="<img src=x onerror=alert(1)>"))
+    add_events(sessions, site, clock(), 1)
+    html = signed_in.get("/").get_data(as_text=True)
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "sensor: no answer &lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_the_json_needs_a_signed_in_user(client: FlaskClient) -> None:
+    response = client.get("/dashboard/state.json")
+    assert response.status_code == 302 and response.location.startswith("/login")
+
+
+def test_remote_unlock_needs_a_reason_and_is_queued_and_audited(
+    operator: FlaskClient, site: Site, sessions: sessionmaker[Session]
+) -> None:
+    path = f"/doors/{site.door_id}/unlock"
+    empty = post_form(operator, path, {"reason": ""}, form_page=path)
+    assert "Say why" in error_beside(empty.get_data(as_text=True), "reason")
+    long = post_form(operator, path, {"reason": "x" * 151}, form_page=path)
+    assert "under 150 characters" in error_beside(long.get_data(as_text=True), "reason")
+    with sessions() as db:
+        assert db.scalars(select(DeviceCommand)).all() == []
+    done = post_form(operator, path, {"reason": "escorted visitor, ticket 4711"}, form_page=path)
+    assert done.status_code == 302 and done.location == "/"
+    with sessions() as db:
+        command = db.scalars(select(DeviceCommand)).one()
+        assert command.kind is CommandKind.REMOTE_UNLOCK
+        assert command.args == {"reason": "escorted visitor, ticket 4711"}
+        assert command.created_by == "someone-operator"
+        record = db.scalars(select(AuditRecord).where(
+            AuditRecord.action == "door.remote_unlock")).one()
+        assert record.target == "door:Hall A" and record.actor == "someone-operator"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_auditor_cannot_unlock(auditor: FlaskClient, site: Site, method: str) -> None:
+    path = f"/doors/{site.door_id}/unlock"
+    if method == "GET":
+        assert auditor.get(path).status_code == 403
+    else:
+        assert post_form(auditor, path, {"reason": "x"}).status_code == 403
