@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(PY) -m mypy accessd firmware_bridge hardware_sim web
 
 bench: $(STAMP)
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
