@@ -94,8 +94,8 @@ def test_unlock_bodies_never_cause_a_500(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture])
-@given(authorization=st.one_of(TEXT, st.just("Bearer ").map(lambda s: s) | TEXT.map(
-    lambda t: "Bearer " + t)), route=st.sampled_from(ROUTES))
+@given(authorization=st.one_of(TEXT, TEXT.map(lambda t: "Bearer " + t)),
+       route=st.sampled_from(ROUTES))
 def test_any_authorization_header_is_answered_in_json(
     fuzz_env: tuple[FlaskClient, Site, dict[str, str]], authorization: str, route: str
 ) -> None:
@@ -105,5 +105,7 @@ def test_any_authorization_header_is_answered_in_json(
         headers = {"Authorization": authorization.encode("latin-1").decode("latin-1")}
     except UnicodeEncodeError:
         return  # HTTP headers are Latin-1: such a header cannot be sent at all
+    if "\r" in authorization or "\n" in authorization:
+        return  # nor one with a line break: it would end the header
     response = client.get(path, headers=headers)
     _assert_json_answer(response, path)
