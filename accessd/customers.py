@@ -35,6 +35,7 @@ from accessd.models import (
     Person,
     utcnow,
 )
+from accessd.purge import purge_due_at as due_moment
 
 NAME_MAX = 200  # Customer.name / Person.name column length
 REFERENCE_MAX = 500  # Customer.necessity_reference column length
@@ -145,9 +146,9 @@ def purge_due_at(customer: Customer, zone: ZoneInfo) -> dt.datetime | None:
 
 def purge_moment(last_day: dt.date, grace_days: int, zone: ZoneInfo) -> tuple[dt.date, dt.datetime]:
     """The local day a purge is due and its first moment in UTC: midnight in the site's zone,
-    ``grace_days`` whole days after the last day of service has ended."""
-    purge_on = last_day + dt.timedelta(days=grace_days + 1)
-    return purge_on, dt.datetime.combine(purge_on, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    ``grace_days`` whole days after the last day of service has ended (the purge's own rule,
+    ``accessd.purge.purge_due_at``, so the panel never promises another date)."""
+    return last_day + dt.timedelta(days=grace_days + 1), due_moment(last_day, grace_days, zone)
 
 
 def contract_status(customer: Customer, zone: ZoneInfo, now: dt.datetime) -> ContractStatus:
