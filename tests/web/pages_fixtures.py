@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
@@ -130,3 +132,37 @@ def error_beside(html: str, field: str) -> str:
     """The error text shown beside ``field`` (empty when there is none)."""
     match = re.search(rf'<p class="error" id="{field}-error">(.*?)</p>', html, re.S)
     return match.group(1) if match else ""
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def browser_sign_in(page: Page, base: str, member: StaffMember, clock: FakeClock) -> None:
+    """Sign in through the form as a person does, with the code their app shows now."""
+    clock.advance(seconds=30)  # a fresh TOTP step: a used code is refused
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill(member.username)
+    page.get_by_label("Password").fill(member.password)
+    page.get_by_label("Code from your authenticator app").fill(member.code(clock()))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".signed-in")).to_contain_text(f"Signed in as {member.username}")
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save a full-page screenshot for the README."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+@pytest.fixture
+def console(page: Page) -> list[str]:
+    """Every console message and page error the browser reports."""
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: messages.append(f"pageerror: {error}"))
+    return messages
+
+
+def policy_violations(console: list[str]) -> list[str]:
+    """Console messages about the Content Security Policy (there must be none)."""
+    return [m for m in console if "Content Security Policy" in m or "pageerror" in m]
