@@ -288,7 +288,8 @@ class Daemon:
             self.sensor.wipe()
             self.sensor.set_password(own)
             forget_library(self.sessions, self.door_id)
-            self._record(Record(EventKind.FAULT, reason="new sensor: wiped, password set"))
+            self._record(Record(EventKind.SENSOR_INSTALLED,
+                                reason="new sensor: library wiped, installation password set"))
         if self._sensor_dev.recovered():
             self._record(Record(EventKind.RECOVERED, reason="sensor answers again"))
         self._jobs.appendleft(_Job("reconcile"))

@@ -52,6 +52,7 @@ class EventKind(enum.StrEnum):
     TAMPER = "tamper"
     FAULT = "fault"
     RECOVERED = "recovered"  # a device came back after a fault
+    SENSOR_INSTALLED = "sensor_installed"  # a sensor on its factory password was taken over
     ALARM = "alarm"
     ALARM_CLEARED = "alarm_cleared"
 
