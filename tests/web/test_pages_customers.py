@@ -230,3 +230,41 @@ def test_a_bad_pin_is_refused_beside_the_field(
 def test_an_unknown_customer_or_person_is_a_friendly_404(signed_in: FlaskClient) -> None:
     response: Any = signed_in.get("/customers/00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
+
+
+def test_the_purge_date_counts_the_grace_days(
+    operator: FlaskClient, site: Site, sessions: sessionmaker[Session]
+) -> None:
+    post_form(operator, "/customers/new", {**GOOD_CUSTOMER, "grace_days": "14"})
+    with sessions() as db:
+        nimbus = db.scalars(select(Customer).where(Customer.name == "Nimbus B.V.")).one()
+    html = operator.get(f"/customers/{nimbus.public_id}/end?last_day=2026-03-31"
+                        ).get_data(as_text=True)
+    assert '<strong class="purge-on">2026-04-15</strong>' in html
+    assert "After 14 grace days" in html and "<strong>0</strong> persons" in html
+
+
+@pytest.mark.parametrize(("data", "field", "message"), [
+    ({"name": ""}, "name", "Enter the person"),
+    ({"name": "Alice", "email": "not an address"}, "email", "is not an e-mail address"),
+    ({"name": "A" * 201}, "name", "at most 200"),
+])
+def test_a_bad_correction_says_what_is_wrong_beside_the_field(
+    operator: FlaskClient, site: Site, sessions: sessionmaker[Session],
+    data: dict[str, str], field: str, message: str,
+) -> None:
+    path = f"/customers/persons/{site.alice_public_id}/edit"
+    html = post_form(operator, path, {"email": "", "notes": "", **data},
+                     form_page=path).get_data(as_text=True)
+    assert message in error_beside(html, field)
+    with sessions() as db:
+        assert db.get_one(Person, site.alice_id).name == "Alice Jansen"
+
+
+def test_a_too_long_restriction_reason_is_refused_beside_the_field(
+    operator: FlaskClient, site: Site
+) -> None:
+    base = f"/customers/persons/{site.alice_public_id}"
+    html = post_form(operator, f"{base}/restrict", {"reason": "x" * 501},
+                     form_page=base).get_data(as_text=True)
+    assert "at most 500" in error_beside(html, "reason")
