@@ -136,6 +136,26 @@ def _privacy_benches() -> list[Callable[[Path], Row]]:
             bench_privacy.bench_export]
 
 
+def _web_history(directory: Path) -> Row:
+    from tests.bench_web import bench_history_page
+
+    result = bench_history_page(directory)
+    worst = max(page.p95_ms for page in result.pages)
+    figures = "; ".join(f"{p.what}: p50 {p.p50_ms:.0f} / p95 {p.p95_ms:.0f} ms"
+                        for p in result.pages)
+    return Row(f"access history page over {result.events:,} events (seeded in "
+               f"{result.seed_s:.0f} s)", figures, "p95 < 150 ms", worst < 150)
+
+
+def _web_concurrency(directory: Path) -> Row:
+    from tests.bench_web import bench_concurrency
+
+    r = bench_concurrency(directory)
+    return Row(f"{r.clients} concurrent signed-in clients on waitress for {r.seconds:.0f} s",
+               f"{r.requests_per_s:.1f} requests/s, p95 {r.p95_ms:.0f} ms, {r.errors} errors",
+               "no errors", r.errors == 0)
+
+
 SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
     "hardware": [
         bench_sensor_round_trip,
@@ -145,6 +165,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
     ],
     "door": [lambda d, i=i: _door_benches()[i](d) for i in range(3)],
     "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(3)],
+    "web": [_web_history, _web_concurrency],
 }
 
 

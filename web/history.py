@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice, SelectField, StringField
 
@@ -34,8 +34,7 @@ from accessd.history_query import (
     page_events,
     parse_kinds,
 )
-from accessd.models import Customer, Door, EventKind
-from accessd.people import list_persons
+from accessd.models import Customer, Door, EventKind, Person
 from web.audit import audit
 from web.customers import local_time, place_error, read_only_session, site_settings
 from web.navigation import NavLink
@@ -61,7 +60,8 @@ class FilterForm(FlaskForm):
         csrf = False  # reading only
 
     customer = SelectField("Customer", choices=[SelectChoice("", "Any")], default="")
-    person = SelectField("Person", choices=[SelectChoice("", "Any")], default="")
+    person = SelectField("Person (of the chosen customer)", choices=[SelectChoice("", "Any")],
+                         default="")
     door = SelectField("Door", choices=[SelectChoice("", "Any")], default="")
     result = SelectField("Result", choices=RESULT_CHOICES, default="")
     since = StringField("From (site day, included)", render_kw={"type": "date"})
@@ -90,9 +90,17 @@ def _filter_form(session: Session) -> FilterForm:
     customers = session.scalars(select(Customer).order_by(Customer.name))
     doors = session.scalars(select(Door).order_by(Door.name))
     form.customer.choices = [anything, *(SelectChoice(str(c.id), c.name) for c in customers)]
-    form.person.choices = [anything, *(
-        SelectChoice(str(p.person.id), f"{p.person.name} ({p.customer_name})")
-        for p in list_persons(session))]
+    # Only the chosen customer's people: listing every person of a large site on every page
+    # view cost more than the query itself. A person asked for by id stays selectable.
+    chosen = request.args.get("customer", "")
+    customer_id = int(chosen) if chosen.isdigit() else None
+    person_id = request.args.get("person", "")
+    people = session.execute(
+        select(Person.id, Person.name).where(
+            (Person.customer_id == customer_id) if customer_id is not None
+            else (Person.id == int(person_id) if person_id.isdigit() else false()))
+        .order_by(Person.name)).all()
+    form.person.choices = [anything, *(SelectChoice(str(pid), name) for pid, name in people)]
     form.door.choices = [anything, *(SelectChoice(str(d.id), d.name) for d in doors)]
     return form
 
