@@ -290,6 +290,29 @@ def test_daily_counts_keep_the_other_filters(session: Session, site: Site) -> No
         eve_events, AMSTERDAM, days)
 
 
+def test_a_long_chart_counts_every_day_by_person_and_by_door(session: Session) -> None:
+    # 120 days x 3 kinds is more counts than one statement holds: every day still counted.
+    acme = seed.customer(session)
+    ada, bob = seed.person(session, acme, "Ada"), seed.person(session, acme, "Bob")
+    front, back = seed.door(session, "front"), seed.door(session, "back")
+    events = []
+    start = dt.datetime(2025, 1, 1, 5, tzinfo=dt.UTC)
+    for n in range(120 * 3):
+        kind = KINDS[n % 4]
+        who = None if kind is EventKind.UNKNOWN_FINGER else (ada, bob)[n % 2]
+        events.append(seed.event(session, kind, start + dt.timedelta(hours=8 * n),
+                                 who=who, where=(front, back)[n // 2 % 2]))
+    days = [dt.date(2025, 1, 1) + dt.timedelta(days=n) for n in range(120)]
+    until = days[-1] + dt.timedelta(days=1)
+    for where, chosen in [(EventFilter(person_id=ada.id), lambda e: e.person_id == ada.id),
+                          (EventFilter(door_id=back.id), lambda e: e.door_id == back.id),
+                          (EventFilter(), lambda e: True)]:
+        counted = daily_counts(session, days[0], until, zone=AMSTERDAM, where=where)
+        assert [(c.day, c.granted, c.refused) for c in counted] == _brute_force_counts(
+            [e for e in events if chosen(e)], AMSTERDAM, days)
+    assert sum(c.granted + c.refused for c in counted[90:]) > 0  # past the first statement
+
+
 @pytest.mark.parametrize(("since", "until"), [(dt.date(2025, 3, 2), dt.date(2025, 3, 2)),
                                               (dt.date(2025, 3, 2), dt.date(2025, 3, 1)),
                                               (dt.date(2024, 1, 1), dt.date(2025, 1, 2))])
