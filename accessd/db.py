@@ -119,6 +119,41 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def bulk_delete_sessions(engine: Engine, *, cache_kib: int) -> Iterator[sessionmaker[Session]]:
+    """Sessions on one connection of their own, for a long run of committed delete batches
+    (a purge); each batch is still its own transaction, so the door's writes go in between.
+
+    On SQLite that connection keeps a larger page cache (``cache_kib``) for the whole run:
+    deleting events in time order also edits the per-person index, a page or two of every
+    person per batch, which the default 2 MB cache would spill and read back batch after
+    batch. And SQLite's auto-checkpoint is off on it: it would copy each batch's pages from
+    the WAL into the database file at every commit, and the pages the next batch changes
+    again would be copied again (five times the writes, measured). The WAL grows by about
+    what the run deletes until the caller checkpoints it, which a purge must do anyway to
+    get the deleted pages out of the ``-wal`` file. Both settings are put back afterwards;
+    a connection that cannot be put back is discarded, never returned to the pool.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            yield sessionmaker(connection, expire_on_commit=False)
+            return
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        saved = {name: raw.execute(f"PRAGMA {name}").fetchone()[0]
+                 for name in ("cache_size", "wal_autocheckpoint")}
+        raw.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
+        raw.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            yield sessionmaker(connection, expire_on_commit=False)
+        finally:
+            try:
+                for name, value in saved.items():
+                    raw.execute(f"PRAGMA {name} = {int(value)}")
+            except sqlite3.Error:
+                connection.invalidate()
+
+
+@contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit when the block ends normally, roll back when it raises."""
     with factory() as session, session.begin():

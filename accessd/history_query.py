@@ -257,40 +257,38 @@ def daily_counts(
     where = where or EventFilter()
     scope = {"customer": where.customer_id, "person": where.person_id, "door": where.door_id}
     given = tuple(name for name, value in scope.items() if value is not None)
-    counts: dict[tuple[int, EventKind], int] = {}
-    terms = [(n, kind) for n in range(days) for kind in _CHART_KINDS]
-    for first in range(0, len(terms), _COUNTS_PER_STATEMENT):
-        chunk = terms[first:first + _COUNTS_PER_STATEMENT]
+    counts: dict[int, tuple[int, int]] = {}
+    for first in range(0, days, _DAYS_PER_STATEMENT):
+        chunk = range(first, min(days, first + _DAYS_PER_STATEMENT))
         params: dict[str, Any] = {name: scope[name] for name in given}
-        for i, (n, kind) in enumerate(chunk):
-            params.update({f"k{i}": kind, f"lo{i}": bounds[n], f"hi{i}": bounds[n + 1]})
-        for i, count in session.execute(_day_counts_statement(len(chunk), given), params):
-            counts[chunk[i]] = int(count)
-    return [DayCount(since + dt.timedelta(days=n), counts.get((n, EventKind.GRANTED), 0),
-                     sum(counts.get((n, kind), 0) for kind in REFUSED_KINDS))
-            for n in range(days)]
+        for i, n in enumerate(chunk):
+            params.update({f"lo{i}": bounds[n], f"hi{i}": bounds[n + 1]})
+        for i, granted, refused in session.execute(
+                _day_counts_statement(len(chunk), given), params):
+            counts[chunk[i]] = (int(granted), int(refused))
+    return [DayCount(since + dt.timedelta(days=n), *counts.get(n, (0, 0))) for n in range(days)]
 
 
-# One COUNT per day and kind: on the (kind, at) index each is a range the database counts
-# without reading a row or sorting a group, several times cheaper than grouping the period's
-# events (75 -> 12 ms for 100,000 events in 30 days), and a day may start at any minute
-# (Kolkata, St John's). The statement is built once per shape (building 90 SELECTs cost more
-# than running them); SQLite allows 500 terms in one compound SELECT.
-_CHART_KINDS = (EventKind.GRANTED, *sorted(REFUSED_KINDS))
-_COUNTS_PER_STATEMENT = 250
+# One range per day, counted with FILTER: on the (at, kind) index each day is a range read
+# from the index alone, never a row, and with no GROUP BY to sort (grouping the period's
+# events by hour took 75 ms for 100,000 events in 30 days; this takes about 35); and a day
+# may start at any minute (Kolkata, St John's). The statement is built once per shape
+# (building 30 SELECTs costs more than running them); SQLite allows 500 per compound SELECT.
+_DAYS_PER_STATEMENT = 200
 _SCOPE_COLUMNS = {"customer": AccessEvent.customer_id, "person": AccessEvent.person_id,
                   "door": AccessEvent.door_id}
 
 
 @functools.lru_cache(maxsize=64)
 def _day_counts_statement(terms: int, given: tuple[str, ...]) -> CompoundSelect:
-    """``terms`` rows of (term number, count); the bound parameters are ``k<i>``, ``lo<i>``,
-    ``hi<i>`` for each term and one per name in ``given`` (customer, person, door)."""
+    """``terms`` rows of (term number, granted, refused); the bound parameters are ``lo<i>``
+    and ``hi<i>`` for each term and one per name in ``given`` (customer, person, door)."""
     scope = [_SCOPE_COLUMNS[name] == bindparam(name) for name in given]
+    granted = func.count().filter(AccessEvent.kind == EventKind.GRANTED)
+    refused = func.count().filter(AccessEvent.kind.in_(sorted(REFUSED_KINDS)))
     return union_all(*(
-        select(literal_column(str(i)), func.count()).where(
-            *scope, AccessEvent.kind == bindparam(f"k{i}", type_=AccessEvent.kind.type),
-            AccessEvent.at >= bindparam(f"lo{i}", type_=AccessEvent.at.type),
+        select(literal_column(str(i)), granted, refused).where(
+            *scope, AccessEvent.at >= bindparam(f"lo{i}", type_=AccessEvent.at.type),
             AccessEvent.at < bindparam(f"hi{i}", type_=AccessEvent.at.type))
         for i in range(terms)))
 

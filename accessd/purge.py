@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from accessd.commands import request_resync_everywhere
 from accessd.config import AccessSettings, Settings
 from accessd.crypto import KeyProvider
-from accessd.db import checkpoint_wal
+from accessd.db import bulk_delete_sessions, checkpoint_wal
 from accessd.errors import StorageError
 from accessd.models import (
     AccessEvent,
@@ -65,8 +65,8 @@ from accessd.retention import DEFAULT_BATCH, delete_in_batches, prune_chain
 log = logging.getLogger(__name__)
 
 PURGE_CACHE_KIB = 32 * 1024
-"""SQLite page cache while a purge deletes history (see ``retention.sqlite_page_cache``): held
-for seconds, affordable on a 512 MB Pi."""
+"""SQLite page cache while a purge deletes (see ``accessd.db.bulk_delete_sessions``): held for
+seconds, affordable on a 512 MB Pi."""
 CATEGORIES = ("persons", "fingers", "consents", "access_events", "data_keys")
 """The data categories a purge counts and destroys, in the certificate's words."""
 _DIGEST_CONTEXT = b"accessd/customer-digest/v1"
@@ -260,7 +260,8 @@ def _carry_out(sessions: sessionmaker[Session], provider: KeyProvider, engine: E
                 select(Customer.id, Customer.public_id)) if digester(pid) == digest),
                 None)
     if customer_id is not None:  # None: everything was deleted before the interruption
-        destroy_customer_data(sessions, customer_id, batch_size=batch_size)
+        with bulk_delete_sessions(engine, cache_kib=PURGE_CACHE_KIB) as purging:
+            destroy_customer_data(purging, customer_id, batch_size=batch_size)
     _truncate_wal(engine)
     with sessions.begin() as session:
         record = session.scalars(select(PurgeRecord).where(PurgeRecord.id == record_id)
@@ -298,7 +299,7 @@ def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
         chains = session.scalars(
             select(EventChain.id).where(EventChain.customer_id == customer_id)).all()
     for chain_id in chains:
-        prune_chain(sessions, chain_id, None, batch_size=batch_size, cache_kib=PURGE_CACHE_KIB)
+        prune_chain(sessions, chain_id, None, batch_size=batch_size)
     # Strays: an event recorded for the customer outside its chain, or during the purge.
     delete_in_batches(sessions, lambda n: delete(AccessEvent).where(AccessEvent.id.in_(
         select(AccessEvent.id).where(AccessEvent.customer_id == customer_id).limit(n))),

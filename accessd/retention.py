@@ -22,10 +22,9 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
-from sqlalchemy import Delete, delete, func, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Delete, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import RetentionSettings
@@ -72,19 +71,17 @@ class BatchSizer:
 
 
 def prune_chain(sessions: sessionmaker[Session], chain_id: int, upto_seq: int | None, *,
-                batch_size: int = DEFAULT_BATCH, cache_kib: int | None = None) -> int:
+                batch_size: int = DEFAULT_BATCH) -> int:
     """Delete the events of one chain up to ``upto_seq`` (``None``: all), oldest first.
 
     Each batch moves the chain's anchor to its last deleted event in the same transaction, so
     the chain verifies after every commit. Returns how many events were deleted.
-    ``batch_size`` caps a batch (see ``BatchSizer``); ``cache_kib``: a larger SQLite page
-    cache for each batch (see ``sqlite_page_cache``).
+    ``batch_size`` caps a batch (see ``BatchSizer``).
     """
     total = 0
     sizer = BatchSizer(batch_size)
     while True:
-        with (sizer.timed() as size, sessions.begin() as session,
-              sqlite_page_cache(session, cache_kib)):
+        with sizer.timed() as size, sessions.begin() as session:
             chain = session.scalars(select(EventChain).where(EventChain.id == chain_id)
                                     .with_for_update()).first()
             if chain is None:
@@ -108,27 +105,6 @@ def prune_chain(sessions: sessionmaker[Session], chain_id: int, upto_seq: int | 
                 .execution_options(synchronize_session=False))
             chain.anchor_seq, chain.anchor_digest = end.seq, end.digest
             total += int(getattr(result, "rowcount", 0) or 0)
-
-
-@contextmanager
-def sqlite_page_cache(session: Session, kib: int | None) -> Iterator[None]:
-    """A larger page cache for one big delete on SQLite, back to what it was afterwards.
-
-    Deleting events in time order also edits the per-person index, where each batch touches a
-    page or two of every person: with the default 2 MB cache those pages are spilled to the WAL
-    and read back over and over; 32 MB holds them, which cuts a large purge by about a quarter.
-    Lowering the size again before the commit spills nothing (dirty pages are pinned).
-    """
-    if kib is None or session.get_bind().dialect.name != "sqlite":
-        yield
-        return
-    previous = int(session.execute(text("PRAGMA cache_size")).scalar_one())
-    session.execute(text(f"PRAGMA cache_size = {-int(kib)}"))
-    try:
-        yield
-    finally:
-        with suppress(SQLAlchemyError):  # the transaction failed anyway; keep its error
-            session.execute(text(f"PRAGMA cache_size = {previous}"))
 
 
 def prune_chain_before(sessions: sessionmaker[Session], chain_id: int, cutoff: dt.datetime, *,

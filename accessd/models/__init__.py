@@ -5,7 +5,15 @@ Split by owner: ``customers`` (a customer and what its contract allows us to hol
 ``staff`` (the facility's own accounts and audit log). Import from here.
 """
 
-from accessd.models.base import Base, UTCDateTime, new_public_id, utcnow
+from accessd.models.base import (
+    Base,
+    CompactUTCDateTime,
+    UTCDateTime,
+    from_epoch_micros,
+    new_public_id,
+    to_epoch_micros,
+    utcnow,
+)
 from accessd.models.customers import (
     MAX_GRACE_DAYS,
     Consent,
@@ -65,6 +73,7 @@ __all__ = [
     "Base",
     "CommandKind",
     "CommandState",
+    "CompactUTCDateTime",
     "Consent",
     "Credential",
     "Customer",
@@ -94,6 +103,8 @@ __all__ = [
     "StaffUser",
     "UTCDateTime",
     "door_customers",
+    "from_epoch_micros",
     "new_public_id",
+    "to_epoch_micros",
     "utcnow",
 ]

@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import Engine, delete, event, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from accessd.db import (
     BUSY_TIMEOUT_MS,
+    bulk_delete_sessions,
     check_integrity,
     checkpoint_wal,
     create_db_engine,
@@ -182,6 +183,34 @@ def test_checkpoint_truncate_leaves_no_deleted_bytes_in_the_files(tmp_path: Path
     assert wal.stat().st_size == 0
     for file in (path, wal):
         assert canary.encode() not in file.read_bytes(), file
+    engine.dispose()
+
+
+def test_bulk_delete_batches_commit_one_by_one_and_leave_the_pool_as_it_was(
+    tmp_path: Path
+) -> None:
+    path = tmp_path / "accessd.sqlite3"
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with make_sessionmaker(engine).begin() as session:
+        session.add_all([Door(name=f"door {n}") for n in range(3)])
+
+    def pragmas() -> tuple[int, int]:
+        with engine.connect() as conn:
+            return (conn.exec_driver_sql("PRAGMA cache_size").scalar_one(),
+                    conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    before = pragmas()
+    with bulk_delete_sessions(engine, cache_kib=8192) as purging:
+        for n in range(3):
+            with purging.begin() as session:
+                assert session.execute(text("PRAGMA cache_size")).scalar() == -8192
+                assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+                session.execute(delete(Door).where(Door.name == f"door {n}"))
+            # Committed: another connection sees it at once.
+            with make_sessionmaker(engine)() as other:
+                assert other.scalar(select(func.count()).select_from(Door)) == 2 - n
+    assert pragmas() == before
     engine.dispose()
 
 

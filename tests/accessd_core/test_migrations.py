@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from accessd.db import MIGRATIONS_DIR, alembic_config, create_db_engine, current_revision, upgrade
-from accessd.models import Base
+from accessd.models import Base, EventKind
 
 
 def head_revision() -> str:
@@ -61,3 +62,44 @@ def test_every_migration_is_shipped_as_package_data() -> None:
     files = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("0*.py"))
     revisions = list(ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions())
     assert len(revisions) == len(files)  # one linear history, every file part of it
+
+
+def test_event_times_survive_the_move_to_integers_exactly(sqlite_url: str) -> None:
+    # 0003 rewrites every stored event time; the hash chain covers them to the microsecond.
+    from sqlalchemy import select, text
+
+    from accessd.db import make_sessionmaker
+    from accessd.history import verify_chains
+    from accessd.models import AccessEvent
+    from tests.people import seed
+
+    moments = [dt.datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=dt.UTC),
+               dt.datetime(1999, 12, 31, 23, 0, tzinfo=dt.UTC),
+               dt.datetime(2038, 1, 19, 3, 14, 8, 1, tzinfo=dt.UTC)]
+    upgrade(sqlite_url)
+    engine = create_db_engine(sqlite_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        with sessions.begin() as session:
+            ada = seed.person(session, seed.customer(session))
+            for moment in moments:
+                seed.event(session, EventKind.GRANTED, moment, who=ada)
+        command.downgrade(alembic_config(engine), "0002")
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT at FROM access_events ORDER BY id")).scalars()
+            # What SQLAlchemy itself writes for a DateTime on SQLite, as 0001/0002 had it.
+            assert list(stored) == [m.replace(tzinfo=None).isoformat(" ", "microseconds")
+                                    for m in moments]
+        upgrade(engine)
+        assert schema_differences(engine) == []
+        with sessions() as session:
+            assert list(session.scalars(select(AccessEvent.at).order_by(AccessEvent.id))) == (
+                moments)
+            assert list(verify_chains(session)) == []
+            assert session.scalar(select(AccessEvent.id).where(
+                AccessEvent.at > moments[1], AccessEvent.at < moments[2])) is not None
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT typeof(at) FROM access_events")).scalars().all() == [
+                "integer"] * 3
+    finally:
+        engine.dispose()

@@ -27,6 +27,7 @@ from accessd.models import (
     LawfulBasis,
     Person,
     new_public_id,
+    to_epoch_micros,
 )
 from accessd.models.customers import door_customers
 from accessd.templates import seal
@@ -122,8 +123,7 @@ def bulk_history(engine: Engine, customer: Customer, person_ids: Sequence[int],
                 method=EventMethod.FINGER, reason=None,
                 subject_digest=hashlib.sha256(salt).digest() if salt else None)
             digest = event_digest(head, stand_in)  # type: ignore[arg-type]
-            stored_at = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-            rows.append((chain_id, seq, customer.id, person_id, stored_at, salt,
+            rows.append((chain_id, seq, customer.id, person_id, to_epoch_micros(at), salt,
                          stand_in.subject_digest, head, digest))
             head = digest
         with engine.begin() as conn:
