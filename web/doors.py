@@ -1,21 +1,25 @@
-"""Remote unlock: staff let someone in (an escorted visitor, a person without a credential).
+"""Door actions: remote unlock (an escorted visitor, a person without a credential) and
+clearing a door's alarms once their cause has been dealt with.
 
-The panel never drives the relay: it queues a ``remote_unlock`` command with the reason, the
-door's daemon pulses the lock and records the event (method ``remote``, the reason and who
-asked). The request is audited here; the door event is the daemon's.
+The panel never drives the door: it queues a command (``remote_unlock``, ``clear_alarm``) and
+the door's daemon carries it out and records the event (who asked, and why). The request is
+audited here; the door event is the daemon's. Clearing a tamper alarm also makes the daemon
+refill the sensor it wiped.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from accessd import commands
-from accessd.models import CommandKind, Door, StaffRole
+from accessd.models import Alarm, CommandKind, Door, StaffRole
 from web.audit import audit
+from web.customers import local_time
 from web.panel import db
 from web.security import current_staff, role_required
 
@@ -31,6 +35,16 @@ class UnlockForm(FlaskForm):
         "Reason", [InputRequired("Say why, for example 'escorted visitor for Acme, ticket 4711'."),
                    Length(max=REASON_MAX, message=f"Keep it under {REASON_MAX} characters.")],
         description="Who is let in and why; kept in the access history and the audit log.")
+
+
+class ClearAlarmsForm(FlaskForm):
+    """What was checked before the alarms go: kept in the audit log."""
+
+    note = StringField(
+        "What you checked or fixed",
+        [InputRequired("Say what was done, for example 'door closed again, frame checked'."),
+         Length(max=REASON_MAX, message=f"Keep it under {REASON_MAX} characters.")],
+        description="Kept in the audit log with your name.")
 
 
 def _door_or_404(door_id: int) -> Door:
@@ -59,3 +73,29 @@ def unlock(door_id: int) -> str | Response:
               "daemon runs; the dashboard shows the event.", "success")
         return redirect(url_for("dashboard.index"))
     return render_template("doors/unlock.html", door=door, form=form)
+
+
+@bp.route("/<int:door_id>/alarms", methods=["GET", "POST"])
+@role_required(StaffRole.OPERATOR)
+def clear_alarms(door_id: int) -> str | Response:
+    """Show a door's open alarms; on POST, ask its daemon to clear them."""
+    door = _door_or_404(door_id)
+    alarms = db().scalars(select(Alarm).where(Alarm.door_id == door.id,
+                                              Alarm.cleared_at.is_(None))
+                          .order_by(Alarm.raised_at)).all()
+    form = ClearAlarmsForm()
+    if alarms and form.validate_on_submit():
+        staff = current_staff()
+        assert staff is not None
+        note = " ".join((form.note.data or "").split())
+        command = commands.request(db(), door.id, CommandKind.CLEAR_ALARM,
+                                   created_by=staff.username)
+        audit().note("door.clear_alarms", target=f"door:{door.name}", reason=note,
+                     alarms=len(alarms), command=command.id)
+        db().commit()
+        flash(f"{door.name}: clearing {len(alarms)} alarm(s) requested. The daemon clears "
+              "them within a few seconds and records it; after tampering it refills the "
+              "sensor.", "success")
+        return redirect(url_for("dashboard.index"))
+    return render_template("doors/alarms.html", door=door, alarms=alarms, form=form,
+                           local_time=local_time)

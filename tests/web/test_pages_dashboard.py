@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.models import AuditRecord, CommandKind, DeviceCommand, DoorStatus, Person
+from accessd.models import Alarm, AuditRecord, CommandKind, DeviceCommand, DoorStatus, Person
 from tests.web.conftest import FakeClock
 from tests.web.pages_fixtures import (
     Site,
@@ -109,3 +109,51 @@ def test_an_auditor_cannot_unlock(auditor: FlaskClient, site: Site, method: str)
         assert auditor.get(path).status_code == 403
     else:
         assert post_form(auditor, path, {"reason": "x"}).status_code == 403
+
+
+def test_alarms_are_cleared_through_the_daemon_with_a_note_in_the_audit_log(
+    operator: FlaskClient, site: Site, sessions: sessionmaker[Session]
+) -> None:
+    path = f"/doors/{site.door_id}/alarms"
+    dashboard = operator.get("/").get_data(as_text=True)
+    assert f'href="{path}"' in dashboard  # the door has an open alarm
+    page = operator.get(path).get_data(as_text=True)
+    assert "door held open" in page and "held 90 s" in page
+    empty = post_form(operator, path, {"note": ""}, form_page=path)
+    assert "Say what was done" in error_beside(empty.get_data(as_text=True), "note")
+    with sessions() as db:
+        assert db.scalars(select(DeviceCommand)).all() == []
+    done = post_form(operator, path, {"note": "door closed again, frame checked"},
+                     form_page=path)
+    assert done.status_code == 302 and done.location == "/"
+    with sessions() as db:
+        command = db.scalars(select(DeviceCommand)).one()
+        assert (command.kind, command.door_id) == (CommandKind.CLEAR_ALARM, site.door_id)
+        assert command.created_by == "someone-operator"
+        record = db.scalars(select(AuditRecord).where(
+            AuditRecord.action == "door.clear_alarms")).one()
+        assert record.target == "door:Hall A"
+        assert record.details is not None
+        assert record.details["reason"] == "door closed again, frame checked"
+
+
+def test_a_door_without_alarms_has_nothing_to_clear(
+    operator: FlaskClient, site: Site, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as db:
+        db.execute(update(Alarm).values(cleared_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC)))
+    path = f"/doors/{site.door_id}/alarms"
+    assert "Clear alarms" not in operator.get("/").get_data(as_text=True)
+    assert "no open alarm" in operator.get(path).get_data(as_text=True)
+    post_form(operator, path, {"note": "nothing"}, form_page=path)
+    with sessions() as db:
+        assert db.scalars(select(DeviceCommand)).all() == []
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_auditor_cannot_clear_alarms(auditor: FlaskClient, site: Site, method: str) -> None:
+    path = f"/doors/{site.door_id}/alarms"
+    if method == "GET":
+        assert auditor.get(path).status_code == 403
+    else:
+        assert post_form(auditor, path, {"note": "x"}).status_code == 403

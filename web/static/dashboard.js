@@ -6,6 +6,7 @@
   if (!root) { return; }
   var url = root.getAttribute("data-state-url");
   var unlockUrl = root.getAttribute("data-unlock-url");
+  var alarmsUrl = root.getAttribute("data-alarms-url");
   var doorRows = document.getElementById("door-rows");
   var eventRows = document.getElementById("event-rows");
   var updated = document.getElementById("dashboard-updated");
@@ -45,7 +46,13 @@
     if (unlockUrl) {
       var link = el("a", "Unlock\u2026");
       link.href = unlockUrl.replace("/0/", "/" + door.id + "/");
-      cell(tr, "td", link);
+      var actions = cell(tr, "td", link);
+      if (alarmsUrl && door.alarms.length > 0) {
+        var clear = el("a", "Clear alarms\u2026");
+        clear.href = alarmsUrl.replace("/0/", "/" + door.id + "/");
+        actions.appendChild(document.createTextNode(" "));
+        actions.appendChild(clear);
+      }
     }
     return tr;
   }
