@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, bindparam, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from accessd.models import (
@@ -28,6 +38,7 @@ from accessd.models import (
     EventKind,
     EventMethod,
     Person,
+    PersonEvent,
 )
 
 
@@ -129,6 +140,31 @@ def append_event(
         person_public_id=person.public_id if person else None,
         door_id=door_id, method=method, reason=reason, at=at)
     return session.get_one(AccessEvent, event_id)
+
+
+def naming_person(person_id: Any, since: Any = None, until: Any = None) -> ColumnElement[bool]:
+    """An ``AccessEvent`` condition: the events that name the person (``PersonEvent``), recorded
+    in ``[since, until)`` when given. ``person_id`` may be a value or a bound parameter."""
+    wanted = select(PersonEvent.event_id).where(PersonEvent.person_id == person_id)
+    if since is not None:
+        wanted = wanted.where(PersonEvent.at >= since)
+    if until is not None:
+        wanted = wanted.where(PersonEvent.at < until)
+    return AccessEvent.id.in_(wanted)
+
+
+def unlink_people(session: Session, people: Any) -> int:
+    """Anonymise every event naming one of ``people`` (ids, or a SELECT of ids): the person and
+    the subject salt go, the chain still verifies. Returns how many events were changed; runs
+    in the caller's transaction, before the people themselves are deleted."""
+    result = session.execute(
+        update(AccessEvent)
+        .where(AccessEvent.id.in_(select(PersonEvent.event_id)
+                                  .where(PersonEvent.person_id.in_(people))))
+        .values(person_id=None, subject_salt=None)
+        .execution_options(synchronize_session=False))
+    session.execute(delete(PersonEvent).where(PersonEvent.person_id.in_(people)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from accessd.customers import InvalidInputError, not_found
 from accessd.errors import AccessdError
+from accessd.history import naming_person
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
 
 PAGE_MAX = 1000
@@ -83,7 +84,7 @@ class EventFilter:
         if self.customer_id is not None:
             where.append(AccessEvent.customer_id == self.customer_id)
         if self.person_id is not None:
-            where.append(AccessEvent.person_id == self.person_id)
+            where.append(naming_person(self.person_id, self.since, self.until))
         if self.door_id is not None:
             where.append(AccessEvent.door_id == self.door_id)
         if self.kinds:
@@ -275,22 +276,25 @@ def daily_counts(
 # may start at any minute (Kolkata, St John's). The statement is built once per shape
 # (building 30 SELECTs costs more than running them); SQLite allows 500 per compound SELECT.
 _DAYS_PER_STATEMENT = 200
-_SCOPE_COLUMNS = {"customer": AccessEvent.customer_id, "person": AccessEvent.person_id,
-                  "door": AccessEvent.door_id}
+_SCOPE_COLUMNS = {"customer": AccessEvent.customer_id, "door": AccessEvent.door_id}
 
 
 @functools.lru_cache(maxsize=64)
 def _day_counts_statement(terms: int, given: tuple[str, ...]) -> CompoundSelect:
     """``terms`` rows of (term number, granted, refused); the bound parameters are ``lo<i>``
     and ``hi<i>`` for each term and one per name in ``given`` (customer, person, door)."""
-    scope = [_SCOPE_COLUMNS[name] == bindparam(name) for name in given]
     granted = func.count().filter(AccessEvent.kind == EventKind.GRANTED)
     refused = func.count().filter(AccessEvent.kind.in_(sorted(REFUSED_KINDS)))
-    return union_all(*(
-        select(literal_column(str(i)), granted, refused).where(
-            *scope, AccessEvent.at >= bindparam(f"lo{i}", type_=AccessEvent.at.type),
-            AccessEvent.at < bindparam(f"hi{i}", type_=AccessEvent.at.type))
-        for i in range(terms)))
+
+    def day(i: int) -> Select:
+        lo = bindparam(f"lo{i}", type_=AccessEvent.at.type)
+        hi = bindparam(f"hi{i}", type_=AccessEvent.at.type)
+        scope = [naming_person(bindparam("person"), lo, hi) if name == "person"
+                 else _SCOPE_COLUMNS[name] == bindparam(name) for name in given]
+        return select(literal_column(str(i)), granted, refused).where(
+            *scope, AccessEvent.at >= lo, AccessEvent.at < hi)
+
+    return union_all(*(day(i) for i in range(terms)))
 
 
 # A bare Select: its row type is spelled differently in SQLAlchemy 2.0 and 2.1.

@@ -38,7 +38,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Delete, Engine, delete, func, select, update
+from sqlalchemy import Delete, Engine, Select, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.commands import request_resync_everywhere
@@ -46,6 +46,7 @@ from accessd.config import AccessSettings, Settings
 from accessd.crypto import KeyProvider
 from accessd.db import bulk_delete_sessions, checkpoint_wal
 from accessd.errors import StorageError
+from accessd.history import unlink_people
 from accessd.models import (
     AccessEvent,
     Consent,
@@ -56,11 +57,12 @@ from accessd.models import (
     Finger,
     LedgerAction,
     Person,
+    PersonEvent,
     PurgeRecord,
     PurgeStatus,
     door_customers,
 )
-from accessd.retention import DEFAULT_BATCH, delete_in_batches, prune_chain
+from accessd.retention import DEFAULT_BATCH, BatchSizer, delete_in_batches, prune_chain
 
 log = logging.getLogger(__name__)
 
@@ -295,22 +297,29 @@ def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
     """
     delete_in_batches(sessions, lambda n: delete(Finger).where(Finger.id.in_(
         select(Finger.id).where(Finger.customer_id == customer_id).limit(n))), batch_size)
+    people = select(Person.id).where(Person.customer_id == customer_id)
+    # The per-person index first, person by person (its own order), then the history in
+    # chain order: each is deleted in the order of its own b-tree.
+    _delete_person_index(sessions, people, batch_size)
     with sessions() as session:
         chains = session.scalars(
             select(EventChain.id).where(EventChain.customer_id == customer_id)).all()
     for chain_id in chains:
-        prune_chain(sessions, chain_id, None, batch_size=batch_size)
+        prune_chain(sessions, chain_id, None, batch_size=batch_size, people_too=False)
     # Strays: an event recorded for the customer outside its chain, or during the purge.
     delete_in_batches(sessions, lambda n: delete(AccessEvent).where(AccessEvent.id.in_(
         select(AccessEvent.id).where(AccessEvent.customer_id == customer_id).limit(n))),
         batch_size)
-    people = select(Person.id).where(Person.customer_id == customer_id)
     with sessions.begin() as session:
-        # Events in other chains (facility) that name one of its people become anonymous:
-        # without the salt, the subject digest cannot be linked to anyone.
-        session.execute(update(AccessEvent).where(AccessEvent.person_id.in_(people))
-                        .values(person_id=None, subject_salt=None)
-                        .execution_options(synchronize_session=False))
+        # Events in other chains (facility) that name one of its people, and any recorded
+        # since the index went, become anonymous: without the salt, the subject digest cannot
+        # be linked to anyone. (By now this touches a handful of rows at most.)
+        # (An event names a person of its own customer or none: the facility's have no customer.)
+        session.execute(update(AccessEvent).where(
+            AccessEvent.customer_id.is_(None), AccessEvent.person_id.in_(people))
+            .values(person_id=None, subject_salt=None)
+            .execution_options(synchronize_session=False))
+        unlink_people(session, people)
     delete_in_batches(sessions, lambda n: delete(Consent).where(Consent.id.in_(
         select(Consent.id).where(Consent.customer_id == customer_id).limit(n))), batch_size)
     # The database cascades each person to its commands; request records get a NULL link.
@@ -322,6 +331,28 @@ def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
         # Crypto-shredding, last: every copy of the templates (backups, SD blocks) is now noise.
         session.execute(_unsynced(delete(DataKey).where(DataKey.customer_id == customer_id)))
         session.execute(_unsynced(delete(Customer).where(Customer.id == customer_id)))
+
+
+def _delete_person_index(sessions: sessionmaker[Session], people: Select[Any],
+                         batch_size: int) -> None:
+    """Delete the ``PersonEvent`` rows of ``people``, whole people at a time (each a contiguous
+    run of the primary key), in committed batches of about the size the others use."""
+    with sessions() as session:
+        counts = session.execute(
+            select(PersonEvent.person_id, func.count()).where(PersonEvent.person_id.in_(people))
+            .group_by(PersonEvent.person_id).order_by(PersonEvent.person_id)).all()
+    sizer = BatchSizer(batch_size)
+    done = 0
+    while done < len(counts):
+        with sizer.timed() as size, sessions.begin() as session:
+            chunk: list[int] = []
+            rows = 0
+            while done < len(counts) and (not chunk or rows + counts[done][1] <= size):
+                chunk.append(counts[done][0])
+                rows += counts[done][1]
+                done += 1
+            session.execute(_unsynced(delete(PersonEvent).where(
+                PersonEvent.person_id.in_(chunk))))
 
 
 def _unsynced(statement: Delete) -> Delete:

@@ -43,14 +43,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from accessd.commands import request_resync_everywhere
 from accessd.crypto import KeyProvider
 from accessd.errors import AccessdError
+from accessd.history import unlink_people
 from accessd.models import (
-    AccessEvent,
     Consent,
     Credential,
     Customer,
@@ -261,10 +261,7 @@ def remove_person_rows(session: Session, person_id: int) -> tuple[int, int, int,
 
 def anonymise_history(session: Session, person_id: int) -> int:
     """Unlink a person's access events from them, keeping the chain verifiable."""
-    result = session.execute(
-        update(AccessEvent).where(AccessEvent.person_id == person_id)
-        .values(person_id=None, subject_salt=None))
-    return _rowcount(result)
+    return unlink_people(session, [person_id])
 
 
 def _rowcount(result: object) -> int:

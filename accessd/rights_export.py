@@ -34,6 +34,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from accessd.errors import AccessdError
+from accessd.history import naming_person
 from accessd.models import (
     AccessEvent,
     Consent,
@@ -123,7 +124,7 @@ def export_person(session: Session, person: Person, out: Path | BinaryIO, *,
         "consents": (CONSENT_COLUMNS, _rows(session, select(Consent).where(
             Consent.person_id == person.id).order_by(Consent.id), _consent_row, ids)),
         "access_events": (EVENT_COLUMNS, _event_rows(
-            session, AccessEvent.person_id == person.id, doors, ids)),
+            session, naming_person(person.id), doors, ids)),
         "requests": (REQUEST_COLUMNS, _rows(session, select(DataSubjectRequest).where(
             DataSubjectRequest.person_id == person.id).order_by(DataSubjectRequest.id),
             _request_row, ids)),

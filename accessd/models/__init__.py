@@ -49,6 +49,7 @@ from accessd.models.events import (
     DeviceCommand,
     DoorStatus,
     EventChain,
+    PersonEvent,
 )
 from accessd.models.privacy import (
     RESTORE_KEEPS,
@@ -93,6 +94,7 @@ __all__ = [
     "LoginAttempt",
     "LoginOutcome",
     "Person",
+    "PersonEvent",
     "PurgeRecord",
     "PurgeStatus",
     "RequestKind",

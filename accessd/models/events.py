@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     UniqueConstraint,
@@ -74,12 +75,11 @@ class AccessEvent(Base):
     __tablename__ = "access_events"
     __table_args__ = (
         UniqueConstraint("chain_id", "seq"),
-        # History pages on millions of rows: per customer, per person, per door, and the whole
-        # site, each newest first; the kind rides along in the site-wide one, so a result
-        # filter and the chart's counts read the index alone. Every index costs the door a
-        # write per event and a purge a seek per deleted event: no more than these.
+        # History pages on millions of rows: per customer, per door, and the whole site, each
+        # newest first (per person: ``PersonEvent``); the kind rides along in the site-wide
+        # one, so a result filter and the chart's counts read the index alone. Every index
+        # costs the door a write per event and a purge a seek per deleted event.
         Index(None, "customer_id", "at"),
-        Index(None, "person_id", "at"),
         Index(None, "door_id", "at"),
         Index(None, "at", "kind"),
     )
@@ -90,7 +90,9 @@ class AccessEvent(Base):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE")
     )
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    # No foreign key: its ON DELETE action would need an index on this column, which is what
+    # ``PersonEvent`` replaces. Erasure and purge unlink a person's events before deleting them.
+    person_id: Mapped[int | None] = mapped_column(Integer)
     door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id"))
     at: Mapped[dt.datetime] = mapped_column(CompactUTCDateTime, default=utcnow)
     kind: Mapped[EventKind] = mapped_column(enum_column(EventKind))
@@ -103,11 +105,33 @@ class AccessEvent(Base):
 
     chain: Mapped[EventChain] = relationship()
     customer: Mapped[Customer | None] = relationship()
-    person: Mapped[Person | None] = relationship()
+    person: Mapped[Person | None] = relationship(
+        primaryjoin="foreign(AccessEvent.person_id) == Person.id", viewonly=True)
     door: Mapped[Door | None] = relationship()
 
     def __repr__(self) -> str:
         return f"<AccessEvent {self.id} {self.kind} chain={self.chain_id}#{self.seq}>"
+
+
+class PersonEvent(Base):
+    """Which events name a person, in the person's time order: the history's per-person index,
+    kept as a table of its own.
+
+    In the events table, an index on (person_id, at) made every event a purge deletes (in chain
+    order, which the anchors need) a cold seek into it, since people's events interleave: half
+    a purge's time. Apart, each is deleted in its own order: a purge removes these person by
+    person (sequential), then the history in time order. The database writes a row here for
+    every event with a person (a trigger, migration 0003), so no writer can forget it; erasure
+    (``accessd.history.unlink_people``), retention and purge delete rows explicitly.
+    """
+
+    __tablename__ = "person_events"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(CompactUTCDateTime, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class Alarm(Base):

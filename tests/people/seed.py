@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from accessd.history import append_event
+from accessd.history import append_event, unlink_people
 from accessd.models import (
     AccessEvent,
     Consent,
@@ -105,6 +104,5 @@ def event(
 
 def anonymise(session: Session, who: Person) -> None:
     """What erasing a person does to their history: the events stay, the person goes."""
-    session.execute(update(AccessEvent).where(AccessEvent.person_id == who.id)
-                    .values(person_id=None, subject_salt=None))
+    unlink_people(session, [who.id])
     session.expire_all()

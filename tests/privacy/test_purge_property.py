@@ -30,6 +30,7 @@ from accessd.models import (
     Finger,
     FingerLabel,
     Person,
+    PersonEvent,
     door_customers,
 )
 from accessd.purge import run_due_purges
@@ -155,6 +156,12 @@ def test_a_purge_leaves_nothing_of_that_customer_and_everything_of_the_others(
             _assert_nothing_left(session, ids[0], expected.ciphertexts.get(0, []), key_of_purged)
             _assert_intact(session, keyring, ids[1:], expected)
             assert list(verify_chains(session)) == []
+            # The per-person index is exactly the events that still name someone.
+            assert {tuple(r) for r in session.execute(select(
+                PersonEvent.person_id, PersonEvent.at, PersonEvent.event_id))} == {
+                tuple(r) for r in session.execute(
+                    select(AccessEvent.person_id, AccessEvent.at, AccessEvent.id)
+                    .where(AccessEvent.person_id.is_not(None)))}
     finally:
         engine.dispose()
         db.unlink()

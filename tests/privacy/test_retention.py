@@ -23,6 +23,7 @@ from accessd.models import (
     EventKind,
     LoginAttempt,
     LoginOutcome,
+    PersonEvent,
     RequestKind,
     RequestStatus,
 )
@@ -94,6 +95,9 @@ def test_access_history_with_a_period_loses_only_its_oldest_events(
         kept = session.scalars(select(AccessEvent.at).where(
             AccessEvent.customer_id.is_not(None))).all()
         assert sorted(kept) == [_ago(30), _ago(1)]
+        # The per-person index lost exactly the deleted events.
+        assert sorted(session.scalars(select(PersonEvent.at))) == sorted(session.scalars(
+            select(AccessEvent.at).where(AccessEvent.person_id.is_not(None))))
 
 
 def test_an_old_event_recorded_after_a_newer_one_waits_so_the_chain_stays_whole(

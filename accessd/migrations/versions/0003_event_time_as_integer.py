@@ -1,5 +1,6 @@
-"""Access-event times as integer microseconds since the epoch on SQLite (``CompactUTCDateTime``),
-and the (at) and (kind, at) indexes merged into one (at, kind), on both databases.
+"""Access-event times as integer microseconds since the epoch on SQLite (``CompactUTCDateTime``);
+on both databases, (at) and (kind, at) merged into one (at, kind), and the per-person index moved
+out of the events table into ``person_events``, which a trigger fills (see ``PersonEvent``).
 
 The time is in the row and in five indexes; as SQLite text it takes 26 bytes. The table is
 rebuilt in one pass (create, copy converting each time exactly, drop, rename, re-index): the
@@ -31,8 +32,27 @@ _COLUMNS = ("id", "chain_id", "seq", "customer_id", "person_id", "door_id", "at"
             "method", "reason", "subject_salt", "subject_digest", "prev_digest", "digest")
 _OLD_INDEXES = (["at"], ["customer_id", "at"], ["door_id", "at"], ["kind", "at"],
                 ["person_id", "at"])
-# (at) and (kind, at) become one (at, kind): a seek less per event written or purged.
-_NEW_INDEXES = (["at", "kind"], ["customer_id", "at"], ["door_id", "at"], ["person_id", "at"])
+# (at) and (kind, at) become one (at, kind): a seek less per event written or purged; and
+# (person_id, at) becomes the person_events table.
+_NEW_INDEXES = (["at", "kind"], ["customer_id", "at"], ["door_id", "at"])
+_PERSON_FK = "fk_access_events_person_id_persons"
+_TRIGGER = "person_events_on_insert"
+_SQLITE_TRIGGER = """
+CREATE TRIGGER person_events_on_insert AFTER INSERT ON access_events WHEN NEW.person_id IS NOT NULL
+BEGIN
+    INSERT INTO person_events (person_id, at, event_id) VALUES (NEW.person_id, NEW.at, NEW.id);
+END"""
+_PG_FUNCTION = """
+CREATE FUNCTION person_events_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.person_id IS NOT NULL THEN
+        INSERT INTO person_events (person_id, at, event_id)
+        VALUES (NEW.person_id, NEW.at, NEW.id);
+    END IF;
+    RETURN NULL;
+END $$"""
+_PG_TRIGGER = (f"CREATE TRIGGER {_TRIGGER} AFTER INSERT ON access_events "
+               f"FOR EACH ROW EXECUTE FUNCTION {_TRIGGER}()")
 # "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC, as SQLAlchemy stores it) -> microseconds, exactly.
 _TEXT_TO_MICROS = ("CASE typeof(at) WHEN 'text' THEN "
                    "CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000000 "
@@ -44,18 +64,47 @@ _MICROS_TO_TEXT = ("CASE typeof(at) WHEN 'integer' THEN "
 
 def upgrade() -> None:
     """Apply this revision."""
-    if op.get_bind().dialect.name == "sqlite":
-        _rebuild(sa.BigInteger(), _TEXT_TO_MICROS, _OLD_INDEXES, _NEW_INDEXES)
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        _rebuild(sa.BigInteger(), _TEXT_TO_MICROS, _OLD_INDEXES, _NEW_INDEXES,
+                 person_fk=False)
     else:
+        op.drop_constraint(_PERSON_FK, TABLE, type_="foreignkey")
         _reindex(_OLD_INDEXES, _NEW_INDEXES)
+    op.create_table(
+        "person_events",
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.BigInteger() if sqlite else sa.DateTime(timezone=True),
+                  nullable=False),
+        sa.Column("event_id", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["person_id"], ["persons.id"],
+                                name="fk_person_events_person_id_persons", ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("person_id", "at", "event_id", name="pk_person_events"),
+        sqlite_with_rowid=False,
+    )
+    op.execute("INSERT INTO person_events (person_id, at, event_id) "
+               "SELECT person_id, at, id FROM access_events WHERE person_id IS NOT NULL")
+    if sqlite:
+        op.execute(_SQLITE_TRIGGER)
+    else:
+        op.execute(_PG_FUNCTION)
+        op.execute(_PG_TRIGGER)
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    if op.get_bind().dialect.name == "sqlite":
-        _rebuild(sa.DateTime(timezone=True), _MICROS_TO_TEXT, _NEW_INDEXES, _OLD_INDEXES)
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    op.execute(f"DROP TRIGGER {_TRIGGER}" + ("" if sqlite else f" ON {TABLE}"))
+    if not sqlite:
+        op.execute(f"DROP FUNCTION {_TRIGGER}()")
+    op.drop_table("person_events")
+    if sqlite:
+        _rebuild(sa.DateTime(timezone=True), _MICROS_TO_TEXT, _NEW_INDEXES, _OLD_INDEXES,
+                 person_fk=True)
     else:
         _reindex(_NEW_INDEXES, _OLD_INDEXES)
+        op.create_foreign_key(_PERSON_FK, TABLE, "persons", ["person_id"], ["id"],
+                              ondelete="SET NULL")
 
 
 def _reindex(dropped: Sequence[list[str]], created: Sequence[list[str]]) -> None:
@@ -68,7 +117,10 @@ def _reindex(dropped: Sequence[list[str]], created: Sequence[list[str]]) -> None
 
 
 def _rebuild(at_type: sa.types.TypeEngine[Any], convert: str,
-             dropped: Sequence[list[str]], created: Sequence[list[str]]) -> None:
+             dropped: Sequence[list[str]], created: Sequence[list[str]], *,
+             person_fk: bool) -> None:
+    person = ([sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=_PERSON_FK,
+                                       ondelete="SET NULL")] if person_fk else [])
     op.create_table(
         _NEW,
         sa.Column("id", sa.Integer(), nullable=False),
@@ -94,9 +146,7 @@ def _rebuild(at_type: sa.types.TypeEngine[Any], convert: str,
                                 ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["door_id"], ["doors.id"],
                                 name="fk_access_events_door_id_doors"),
-        sa.ForeignKeyConstraint(["person_id"], ["persons.id"],
-                                name="fk_access_events_person_id_persons",
-                                ondelete="SET NULL"),
+        *person,
         sa.PrimaryKeyConstraint("id", name="pk_access_events"),
         sa.UniqueConstraint("chain_id", "seq", name="uq_access_events_chain_id_seq"),
     )
