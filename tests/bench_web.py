@@ -18,7 +18,7 @@ from typing import Any
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 
 from accessd.config import Settings
 from accessd.crypto import FileKeyProvider
@@ -129,9 +129,13 @@ def _sign_in_test_client(app: Flask, username: str, secret: str) -> FlaskClient:
 
 
 def _customer_id(settings: Settings) -> int:
+    return _first_id(settings, select(Customer.id))
+
+
+def _first_id(settings: Settings, query: Select[tuple[int]]) -> int:
     engine = create_db_engine(settings.database.url)
     with make_sessionmaker(engine)() as db:
-        found = db.scalars(select(Customer.id).order_by(Customer.id)).first()
+        found = db.scalars(query.order_by(query.selected_columns[0])).first()
     engine.dispose()
     assert found is not None
     return found
@@ -146,10 +150,12 @@ def bench_history_page(directory: Path, *, events: int = 1_000_000,
     app = panel_app(settings, insecure_http=True)
     client = _sign_in_test_client(app, username, secret)
     customer = _customer_id(settings)
+    person = _first_id(settings, select(Person.id).where(Person.customer_id == customer))
     today = dt.date.today()
     urls = {
         "unfiltered": "/history/",
         "by customer": f"/history/?customer={customer}",
+        "by person": f"/history/?customer={customer}&person={person}",
         "customer + refused + 60 days": f"/history/?customer={customer}&result=refused"
         f"&since={today - dt.timedelta(days=90)}&until={today - dt.timedelta(days=30)}",
     }

@@ -4,13 +4,12 @@
 Seeding is not timed: templates are sealed as enrolment seals them, the history is written with
 the driver's executemany and digests computed here (``tests.privacy.seed.bulk_history``).
 
-What was tried (2026-11, this machine, ~10.4 s, target < 10 s): event times as integers (13 ->
-~11.5 s) and no checkpoint at every batch's commit (-> ~10.4 s; 5x fewer bytes written) both
-stayed. The rest is CPU in SQLite's index seeks, half of it in (person_id, at): deleted in chain
-order, the people's entries are interleaved, so each event costs a cold descent there (dropping
-the index alone halves the raw deletion). No gain from ordering each batch by person (the other
-trees go random), larger batches, 8/16 KB pages, mmap, or a (person_id)-only index. The next
-step is a person_events table deleted in person order (see the issue 4 note).
+What got it under 10 s (2026-11, this machine, from ~13 s): event times stored as integers;
+no checkpoint at every batch's commit (5x fewer bytes written); and the per-person index moved
+into its own table (``PersonEvent``), deleted person by person before the history is deleted
+in chain order. In the events table, that index made each deleted event a cold seek (people's
+events interleave): half of the time. No gain came from ordering each batch by person (the
+other trees go random), larger batches, 8/16 KB pages, mmap, or a (person_id)-only index.
 """
 
 from __future__ import annotations
