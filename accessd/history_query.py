@@ -4,7 +4,8 @@ Built for millions of rows. Pages are keyset-paginated, newest first: the cursor
 the last event shown, and the next page starts strictly after its ``(at, id)``, so page 10,000
 costs what page 1 costs (no OFFSET) and rows added meanwhile never shift a page. The order
 ``at DESC, id DESC`` is the order of the model's ``(<filter column>, at)`` indexes (SQLite
-appends the row id to every index), so no page needs a sort. The export streams with
+appends the row id to every index), so no page needs a sort; a person's page starts from that
+person's own events (``PersonEvent``) and sorts just those. The export streams with
 ``yield_per``: memory stays flat whatever the row count.
 
 An event without a person (an unknown finger, or anonymised by an erasure) joins no person

@@ -291,8 +291,9 @@ def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
     """Delete everything held for a customer, in committed batches; the data key goes last.
 
     Safe to repeat after an interruption: every step deletes what is left. Templates go first
-    (the most sensitive), then the history oldest first (moving the chain's anchor, so
-    ``verify-log`` holds even mid-purge), consents, people, and finally, with the customer
+    (the most sensitive), then the per-person index person by person, then the history oldest
+    first (moving the chain's anchor, so ``verify-log`` holds even mid-purge), consents,
+    people (their events unlinked first), and finally, with the customer
     row, its data key: by then no ciphertext under it is left in the database.
     """
     delete_in_batches(sessions, lambda n: delete(Finger).where(Finger.id.in_(
@@ -311,10 +312,9 @@ def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
         select(AccessEvent.id).where(AccessEvent.customer_id == customer_id).limit(n))),
         batch_size)
     with sessions.begin() as session:
-        # Events in other chains (facility) that name one of its people, and any recorded
-        # since the index went, become anonymous: without the salt, the subject digest cannot
-        # be linked to anyone. (By now this touches a handful of rows at most.)
-        # (An event names a person of its own customer or none: the facility's have no customer.)
+        # Facility events (no customer) that name one of its people, and any recorded since
+        # its person index went, become anonymous: without the salt, the subject digest cannot
+        # be linked to anyone. By now this touches a handful of rows at most.
         session.execute(update(AccessEvent).where(
             AccessEvent.customer_id.is_(None), AccessEvent.person_id.in_(people))
             .values(person_id=None, subject_salt=None)
