@@ -16,16 +16,16 @@ system-deps:
 	@scripts/install-system-deps
 
 demo: $(STAMP)
-	$(PY) -m accessd.demo
+	$(PY) -m demo.run
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
-	$(PY) -m mypy accessd firmware_bridge hardware_sim web
+	$(PY) -m mypy accessd firmware_bridge hardware_sim web demo
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy accessd firmware_bridge hardware_sim web
+	$(PY) -m mypy accessd firmware_bridge hardware_sim web demo
 
 bench: $(STAMP)
 	$(PY) -m tests.bench $(ARGS)

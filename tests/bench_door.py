@@ -22,10 +22,11 @@ from sqlalchemy import insert, select
 
 from accessd.config import Settings, load_settings, write_default_config
 from accessd.crypto import FileKeyProvider
-from accessd.daemon import Daemon
 from accessd.db import create_db_engine, make_sessionmaker, upgrade
-from accessd.door_logic import Pulse
-from accessd.history import chain_scope, event_digest
+from accessd.door.daemon import Daemon
+from accessd.door.logic import Pulse
+from accessd.fingers.sealed import seal
+from accessd.history.chain import chain_scope, event_digest
 from accessd.models import (
     GENESIS_DIGEST,
     AccessEvent,
@@ -39,7 +40,6 @@ from accessd.models import (
     Person,
 )
 from accessd.models.base import new_public_id
-from accessd.templates import seal
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim import fingers
@@ -87,7 +87,7 @@ def seed_site(settings: Settings, *, customers: int, persons: int, events: int,
         person_ids = session.scalars(select(Person.id).order_by(Person.id)).all()
     wanted = {index: name for name, index in (enrol or {}).items()}
     with sessions.begin() as session:
-        from accessd.templates import data_key_row
+        from accessd.fingers.sealed import data_key_row
 
         keys = {cid: data_key_row(session, provider, session.get_one(Customer, cid)).id
                 for cid in customer_ids}
@@ -290,8 +290,9 @@ def bench_memory(directory: Path, identifications: int = 10_000) -> Row:
     figures: list[tuple[int, float]] = []
     with SimRig(directory / "sim") as rig:
         set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path})
-        daemon = subprocess.Popen([sys.executable, "-m", "accessd.cli", "--config", str(config),
-                                   "run", "--log-level", "WARNING"], stderr=subprocess.DEVNULL)
+        daemon = subprocess.Popen([sys.executable, "-m", "accessd.cli", "--config",
+                                   str(config), "run", "--log-level", "WARNING"],
+                                  stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 30
             while rig.sensor.template_count < 1:

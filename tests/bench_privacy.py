@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from accessd.db import create_db_engine, make_sessionmaker
+from accessd.fingers.library import reconcile_sensor
 from accessd.models import Door
-from accessd.sensor_sync import reconcile_sensor
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim.port import wire_time
 from hardware_sim.sensor import SimulatedSensor

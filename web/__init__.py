@@ -22,9 +22,10 @@ from accessd.config import Settings, load_settings
 from accessd.crypto import FileKeyProvider, KeyProvider
 from accessd.db import create_db_engine, make_sessionmaker
 from accessd.models import utcnow
-from web.audit import init_audit
+from web import error_pages, pages
 from web.navigation import NavLink, register_links, visible_links
 from web.panel import EXTENSION, Panel, close_db, current_panel
+from web.request_audit import init_audit
 from web.secret import choose_secret_key
 from web.security import check_declared_access, current_staff, init_security
 
@@ -117,8 +118,9 @@ def _panel(config: Mapping[str, Any], settings: Settings | None) -> Panel:
 
 
 def _register_areas(app: Flask) -> None:
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
+    app.register_blueprint(error_pages.bp)
+    for module_info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{pages.__name__}.{module_info.name}")
         blueprint = getattr(module, "bp", None)
         if not isinstance(blueprint, Blueprint):
             continue

@@ -1,7 +1,7 @@
 """Who may see what, and the protections every response carries.
 
 - Access is declared at each route: ``@public``, ``@login_required`` or
-  ``@role_required("operator")`` (``web.api`` declares token access). ``create_app`` refuses
+  ``@role_required("operator")`` (``web.pages.api`` declares token access). ``create_app`` refuses
   to start if any view declares nothing, so a new page cannot be open by mistake.
 - The cookie carries only a random session token (inside Flask's signed cookie, named
   ``__Host-accessd``); the session itself lives in the ``staff_sessions`` table and is
@@ -43,8 +43,8 @@ from accessd.staff import (
     role_allows,
     start_session,
 )
-from web.audit import audit
 from web.panel import current_panel, db, source_address
+from web.request_audit import audit
 
 logger = logging.getLogger(__name__)
 

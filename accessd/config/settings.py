@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-SENSOR_DRIVERS = ("zfm",)
-"""Sensor driver names ``firmware_bridge`` offers (a new driver adds its name here)."""
-DOOR_DRIVERS = ("doorboard", "lcus")
-"""Door driver names ``firmware_bridge`` offers."""
+from firmware_bridge import registry
+
+SENSOR_DRIVERS = tuple(registry.SENSOR_DRIVERS)
+"""Sensor driver names, as ``firmware_bridge.registry`` offers them (named there once)."""
+DOOR_DRIVERS = tuple(registry.DOOR_DRIVERS)
+"""Door driver names, as ``firmware_bridge.registry`` offers them."""
 RETENTION_CATEGORIES = (
     "access_history",
     "unknown_finger_events",

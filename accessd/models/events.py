@@ -122,7 +122,7 @@ class PersonEvent(Base):
     a purge's time. Apart, each is deleted in its own order: a purge removes these person by
     person (sequential), then the history in time order. The database writes a row here for
     every event with a person (a trigger, migration 0003), so no writer can forget it; erasure
-    (``accessd.history.unlink_people``), retention and purge delete rows explicitly.
+    (``accessd.history.chain.unlink_people``), retention and purge delete rows explicitly.
     """
 
     __tablename__ = "person_events"

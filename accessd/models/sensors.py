@@ -14,7 +14,7 @@ class SensorSlot(Base):
     """This door's sensor holds this finger's template at this slot.
 
     Reconciling trusts this record, not the sensor's occupancy alone, so that a slot reused
-    after an erasure is overwritten on every sensor (see ``accessd.sensor_sync``). Deleting the
+    after an erasure is overwritten on every sensor (see ``accessd.fingers.library``). Deleting the
     finger deletes the record; the next reconcile then wipes the slot.
     """
 

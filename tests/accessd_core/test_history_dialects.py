@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from accessd.db import make_sessionmaker
-from accessd.history_query import EventFilter, daily_counts, page_events
+from accessd.history.query import EventFilter, daily_counts, page_events
 from accessd.models import EventKind
-from tests.people import seed
+from tests.customers import seed
 
 KOLKATA = ZoneInfo("Asia/Kolkata")  # midnight at half past the UTC hour
 KINDS = [EventKind.GRANTED, EventKind.DENIED, EventKind.UNKNOWN_FINGER, EventKind.EXIT]

@@ -69,9 +69,9 @@ def test_event_times_survive_the_move_to_integers_exactly(sqlite_url: str) -> No
     from sqlalchemy import select, text
 
     from accessd.db import make_sessionmaker
-    from accessd.history import verify_chains
+    from accessd.history.chain import verify_chains
     from accessd.models import AccessEvent
-    from tests.people import seed
+    from tests.customers import seed
 
     moments = [dt.datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=dt.UTC),
                dt.datetime(1999, 12, 31, 23, 0, tzinfo=dt.UTC),

@@ -14,12 +14,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd import commands
-from accessd.cli import main as accessd_main
+from accessd.cli.main import main as accessd_main
 from accessd.config import Settings, load_settings
 from accessd.crypto import FileKeyProvider
-from accessd.daemon import Daemon
+from accessd.customers.pins import hash_pin
 from accessd.db import create_db_engine, make_sessionmaker
+from accessd.door import command_table
+from accessd.door.daemon import Daemon
 from accessd.models import (
     AccessEvent,
     CommandKind,
@@ -31,7 +32,6 @@ from accessd.models import (
     LawfulBasis,
     Person,
 )
-from accessd.pins import hash_pin
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim.rig import RigOptions, SimRig
@@ -112,7 +112,7 @@ class Door:
         """Ask the daemon to enrol, and play the person following the reader's prompts."""
         with self.sessions.begin() as session:
             assert self.daemon is not None
-            command_id = commands.request(session, self.daemon.door_id, CommandKind.ENROLL,
+            command_id = command_table.request(session, self.daemon.door_id, CommandKind.ENROLL,
                                           created_by="test", person_id=person_id,
                                           finger=label, by="alice-staff").id
         seen: set[str] = set()

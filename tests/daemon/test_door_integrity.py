@@ -8,7 +8,7 @@ import os
 import pytest
 from sqlalchemy import text
 
-from accessd.cli import main as accessd_main
+from accessd.cli.main import main as accessd_main
 from accessd.models import CommandState
 from tests.daemon.conftest import Door, People, eventually
 
@@ -101,8 +101,8 @@ def test_a_template_copied_onto_another_persons_row_does_not_decrypt(door: Door,
     from sqlalchemy import select
 
     from accessd.errors import DecryptionError
+    from accessd.fingers.sealed import open_sealed
     from accessd.models import Customer, DataKey, Finger, Person
-    from accessd.templates import open_sealed
 
     door.start()
     assert door.enrol(people.alice, "alice-right-index").state is CommandState.DONE

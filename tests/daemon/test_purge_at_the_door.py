@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from accessd.db import checkpoint_wal
 from accessd.models import CommandState, Customer, Finger, PurgeRecord
-from accessd.scheduler import PrivacyScheduler
+from accessd.privacy.scheduler import PrivacyScheduler
 from tests.daemon.conftest import Door, People, eventually
 
 

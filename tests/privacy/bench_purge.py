@@ -21,7 +21,7 @@ from pathlib import Path
 
 from accessd.crypto import FileKeyProvider
 from accessd.db import checkpoint_wal, create_db_engine, make_sessionmaker, upgrade
-from accessd.purge import run_due_purges
+from accessd.privacy.purge import run_due_purges
 from tests.privacy.seed import access, add_customer, add_door, bulk_history, enrol
 
 NOW = dt.datetime(2025, 9, 1, tzinfo=dt.UTC)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from accessd.crypto import FileKeyProvider
 from accessd.db import create_db_engine, make_sessionmaker
-from accessd.purge import run_due_purges
+from accessd.privacy.purge import run_due_purges
 
 
 def main(argv: list[str]) -> int:

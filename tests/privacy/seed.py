@@ -13,7 +13,8 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from accessd.crypto import KeyProvider
-from accessd.history import append_event, chain_scope, event_digest
+from accessd.fingers.sealed import seal
+from accessd.history.chain import append_event, chain_scope, event_digest
 from accessd.models import (
     AccessEvent,
     Consent,
@@ -30,7 +31,6 @@ from accessd.models import (
     to_epoch_micros,
 )
 from accessd.models.customers import door_customers
-from accessd.templates import seal
 
 LABELS = list(FingerLabel)
 
@@ -92,7 +92,7 @@ def bulk_history(engine: Engine, customer: Customer, person_ids: Sequence[int],
                  step: dt.timedelta = dt.timedelta(seconds=7), chunk: int = 50_000) -> None:
     """Append ``n_events`` chained events to a customer's chain with the driver's executemany.
 
-    Digests are computed with ``accessd.history.event_digest`` on light stand-ins, so the
+    Digests are computed with ``accessd.history.chain.event_digest`` on light stand-ins, so the
     chain verifies exactly as one written by ``append_event``. SQLite only.
     """
     scope = chain_scope(customer)

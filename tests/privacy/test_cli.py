@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.cli import main
+from accessd.cli.main import main
 from accessd.crypto import FileKeyProvider
 from tests.privacy.seed import access, add_customer, enrol
 

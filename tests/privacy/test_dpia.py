@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import Settings
 from accessd.crypto import FileKeyProvider
-from accessd.dpia import dpia_facts, render_json, render_markdown
 from accessd.models import LawfulBasis
+from accessd.privacy.dpia import dpia_facts, render_json, render_markdown
 from tests.privacy.seed import access, add_customer, enrol
 
 

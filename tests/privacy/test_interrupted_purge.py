@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from accessd.crypto import FileKeyProvider
 from accessd.db import checkpoint_wal, create_db_engine, make_sessionmaker, upgrade
-from accessd.history import verify_chains
+from accessd.fingers.sealed import open_sealed
+from accessd.history.chain import verify_chains
 from accessd.models import (
     AccessEvent,
     Customer,
@@ -26,8 +27,7 @@ from accessd.models import (
     PurgeRecord,
     PurgeStatus,
 )
-from accessd.purge import run_due_purges
-from accessd.templates import open_sealed
+from accessd.privacy.purge import run_due_purges
 from tests.privacy.seed import add_customer, add_door, bulk_history, enrol
 
 ROOT = Path(__file__).resolve().parents[2]

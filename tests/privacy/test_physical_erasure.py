@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
-from accessd.purge import run_due_purges
+from accessd.privacy.purge import run_due_purges
 from tests.privacy.seed import access, add_customer, add_door, enrol
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
-from accessd.history import verify_chains
+from accessd.fingers.sealed import open_sealed
+from accessd.history.chain import verify_chains
 from accessd.models import (
     AccessEvent,
     CommandKind,
@@ -27,14 +28,13 @@ from accessd.models import (
     PurgeRecord,
     PurgeStatus,
 )
-from accessd.purge import (
+from accessd.privacy.purge import (
     customer_digest,
     purge_due_at,
     purge_plan,
     run_due_purges,
     verify_certificate,
 )
-from accessd.templates import open_sealed
 from tests.privacy.seed import access, add_customer, add_door, enrol
 
 UTC = dt.UTC

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from accessd.crypto import FileKeyProvider
 from accessd.db import create_db_engine, make_sessionmaker, upgrade
-from accessd.history import verify_chains
+from accessd.fingers.sealed import open_sealed
+from accessd.history.chain import verify_chains
 from accessd.models import (
     AccessEvent,
     Consent,
@@ -33,8 +34,7 @@ from accessd.models import (
     PersonEvent,
     door_customers,
 )
-from accessd.purge import run_due_purges
-from accessd.templates import open_sealed
+from accessd.privacy.purge import run_due_purges
 from tests.privacy.seed import access, add_customer, add_door, enrol, template_bytes
 
 CUSTOMERS = 3  # customer 0's contract ended; it is the one purged

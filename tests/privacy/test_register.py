@@ -10,7 +10,7 @@ import pytest
 
 from accessd.config import RetentionPeriod, Settings
 from accessd.models import LawfulBasis
-from accessd.register import (
+from accessd.privacy.processing_register import (
     COLUMNS,
     LANGS,
     RegisterRow,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import ConfigError, RetentionPeriod, RetentionSettings, load_settings
 from accessd.crypto import FileKeyProvider
-from accessd.history import verify_chains
+from accessd.history.chain import verify_chains
 from accessd.models import (
     AccessEvent,
     AuditOutcome,
@@ -27,7 +27,7 @@ from accessd.models import (
     RequestKind,
     RequestStatus,
 )
-from accessd.retention import BatchSizer, enforce_retention
+from accessd.privacy.retention import BatchSizer, enforce_retention
 from tests.privacy.seed import access, add_customer, enrol
 
 UTC = dt.UTC

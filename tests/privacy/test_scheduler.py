@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from accessd.config import Settings
 from accessd.crypto import FileKeyProvider
 from accessd.models import Customer, PurgeRecord, PurgeStatus
-from accessd.purge import verify_certificate
-from accessd.scheduler import RECONCILE_JOB_ID, ExtraJob, PrivacyScheduler, ReconcileReport
+from accessd.privacy.purge import verify_certificate
+from accessd.privacy.scheduler import RECONCILE_JOB_ID, ExtraJob, PrivacyScheduler, ReconcileReport
 from tests.privacy.seed import add_customer, enrol
 
 UTC = dt.UTC

@@ -6,7 +6,7 @@ import io
 import struct
 from pathlib import Path
 
-from accessd.backup_format import read_header
+from accessd.backup.format import read_header
 from accessd.crypto import KeyProvider
 
 
@@ -23,7 +23,7 @@ def chunk_offsets(data: bytes) -> tuple[int, list[tuple[int, int]]]:
 
 def decrypt_to_sqlite(path: Path, provider: KeyProvider, out: Path) -> Path:
     """The database inside a backup, written to ``out``."""
-    from accessd.backup_format import iter_plaintext
+    from accessd.backup.format import iter_plaintext
 
     with path.open("rb") as stream, out.open("wb") as target:
         for block in iter_plaintext(stream, provider, str(path)):

@@ -1,5 +1,6 @@
 """A small world for the rights and backup tests, built the way the services build it: sealed
-templates (``accessd.templates.seal``), chained events (``accessd.history.append_event``).
+templates (``accessd.fingers.sealed.seal``), chained events
+(``accessd.history.chain.append_event``).
 
 Every personal value is a canary: a string found nowhere else, so a test can grep raw
 database files, backups and exports for it.
@@ -16,7 +17,8 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from accessd.crypto import KeyProvider
-from accessd.history import append_event
+from accessd.fingers.sealed import seal
+from accessd.history.chain import append_event
 from accessd.models import (
     Consent,
     Credential,
@@ -32,7 +34,6 @@ from accessd.models import (
     new_public_id,
 )
 from accessd.models.customers import door_customers
-from accessd.templates import seal
 
 T0 = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.UTC)
 

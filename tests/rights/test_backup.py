@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.backup import (
+from accessd.backup.archive import (
     BackupError,
     create_backup,
     list_backups,
@@ -32,7 +32,8 @@ from accessd.crypto import (
 )
 from accessd.db import create_db_engine
 from accessd.errors import DecryptionError
-from accessd.history import verify_chains
+from accessd.fingers.sealed import open_sealed
+from accessd.history.chain import verify_chains
 from accessd.models import (
     CommandKind,
     Customer,
@@ -43,7 +44,6 @@ from accessd.models import (
     Person,
     PurgeRecord,
 )
-from accessd.templates import open_sealed
 from tests.rights.backup_files import chunk_offsets, decrypt_to_sqlite, flip
 from tests.rights.seed import World, add_customer, raw_database_bytes
 
@@ -53,7 +53,7 @@ NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of 4 KiB, so that even a small database spans several."""
-    monkeypatch.setattr("accessd.backup.CHUNK_SIZE", 4096)
+    monkeypatch.setattr("accessd.backup.archive.CHUNK_SIZE", 4096)
 
 
 def _names(sessions: sessionmaker[Session]) -> set[str]:
@@ -204,7 +204,7 @@ def test_a_backup_taken_before_a_purge_restores_nothing_readable_of_that_custome
         world: World, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
         keys: FileKeyProvider, db_path: Path, tmp_path: Path) -> None:
     from accessd.db import checkpoint_wal
-    from accessd.purge import run_due_purges
+    from accessd.privacy.purge import run_due_purges
 
     path = create_backup(settings, engine, keys, NOW)
     with sessions.begin() as session:
@@ -270,7 +270,7 @@ def test_a_backup_taken_before_an_erasure_does_not_bring_the_person_back(
         world: World, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
         keys: FileKeyProvider, db_path: Path) -> None:
     from accessd.db import checkpoint_wal
-    from accessd.rights import erase_person
+    from accessd.rights.actions import erase_person
 
     path = create_backup(settings, engine, keys, NOW)
     with sessions.begin() as session:
@@ -297,7 +297,7 @@ def test_a_backup_taken_before_a_consent_withdrawal_withdraws_it_again(
         world: World, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
         keys: FileKeyProvider) -> None:
     from accessd.models import Consent, Credential
-    from accessd.rights import withdraw_consent
+    from accessd.rights.actions import withdraw_consent
 
     path = create_backup(settings, engine, keys, NOW)
     with sessions.begin() as session:

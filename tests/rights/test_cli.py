@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.cli import main
+from accessd.cli.main import main
 from accessd.config import Settings
 from accessd.models import Customer, DataSubjectRequest, Finger, Person
 from tests.rights.seed import World

@@ -10,9 +10,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
+from accessd.customers.people import PersonStateError
 from accessd.db import checkpoint_wal
-from accessd.directory import person_view
-from accessd.history import verify_chains
+from accessd.door.directory import person_view
+from accessd.history.chain import verify_chains
 from accessd.models import (
     AccessEvent,
     CommandKind,
@@ -25,8 +26,7 @@ from accessd.models import (
     Person,
     SensorSlot,
 )
-from accessd.people import PersonStateError
-from accessd.rights import (
+from accessd.rights.actions import (
     RightsError,
     erase_person,
     lift_restriction,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
 from accessd.models import Customer, Person, RequestKind
-from accessd.rights import (
+from accessd.rights.actions import (
     ExportError,
     erase_person,
     export_customer,

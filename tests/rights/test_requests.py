@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.models import Customer, DataSubjectRequest, Person, RequestKind, RequestStatus
-from accessd.rights import (
+from accessd.rights.actions import (
     RequestError,
     add_months,
     close_request,

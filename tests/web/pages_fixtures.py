@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from accessd.config import Settings
-from accessd.customers import add_customer
-from accessd.history import record_event
+from accessd.customers.contracts import add_customer
+from accessd.customers.people import add_person, record_consent
+from accessd.history.chain import record_event
 from accessd.models import (
     Alarm,
     AlarmKind,
@@ -30,7 +31,6 @@ from accessd.models import (
     LawfulBasis,
     StaffRole,
 )
-from accessd.people import add_person, record_consent
 from tests.web.conftest import FakeClock, StaffMember, csrf_token, sign_in
 
 SETTINGS = Settings()  # what the panel uses when it is given no settings (tests)

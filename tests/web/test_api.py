@@ -84,7 +84,7 @@ def test_a_signed_in_browser_gets_nothing_from_the_api_without_a_token(
 def test_a_token_of_the_wrong_role_gets_a_json_403(
     make_app: Any, make_token: Any
 ) -> None:
-    from web.api import token_required
+    from web.pages.api import token_required
 
     app: Flask = make_app()
     # A route of a later page, declared the way its module will.

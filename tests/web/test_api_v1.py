@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import Settings
-from accessd.customers import add_customer
+from accessd.customers.contracts import add_customer
+from accessd.customers.people import add_person
 from accessd.db import session_scope
-from accessd.history import append_event
+from accessd.history.chain import append_event
 from accessd.models import (
     AuditRecord,
     CommandKind,
@@ -30,7 +31,6 @@ from accessd.models import (
     EventMethod,
     StaffRole,
 )
-from accessd.people import add_person
 from accessd.staff import create_api_token
 from tests.web.conftest import START, FakeClock
 

@@ -93,7 +93,7 @@ def test_the_secret_key_file_is_created_private_and_never_overwritten(tmp_path: 
 def test_importing_the_panel_reads_no_config_and_opens_nothing(tmp_path: Path) -> None:
     code = (
         "import pkgutil, importlib, web\n"
-        "for m in pkgutil.iter_modules(web.__path__): importlib.import_module('web.' + m.name)\n"
+        "for m in pkgutil.walk_packages(web.__path__, 'web.'): importlib.import_module(m.name)\n"
     )
     env = {**os.environ, "ACCESSD_CONFIG": str(tmp_path / "missing.toml")}
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).parents[2],

@@ -14,7 +14,7 @@ from accessd.db import session_scope
 from accessd.models import AuditOutcome, AuditRecord
 from accessd.staff import sanitise
 from tests.web.conftest import FakeClock, StaffMember, csrf_token, sign_in
-from web.audit import audit
+from web.request_audit import audit
 from web.security import login_required
 
 

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.customers.pins import verify_pin
 from accessd.models import AuditRecord, Customer, Person
-from accessd.pins import verify_pin
 from tests.web.conftest import FakeClock
 from tests.web.pages_fixtures import (
     Site,

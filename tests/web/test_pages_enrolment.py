@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
+from accessd.customers.people import record_consent
 from accessd.models import (
     CommandKind,
     CommandState,
@@ -17,7 +18,6 @@ from accessd.models import (
     DeviceCommand,
     Person,
 )
-from accessd.people import record_consent
 from tests.web.pages_fixtures import Site, auditor, error_beside, operator, post_form, site
 
 __all__ = ["auditor", "operator", "site"]
@@ -77,12 +77,12 @@ def test_a_finger_already_enrolled_is_refused_beside_the_finger(
     operator: FlaskClient, site: Site, sessions: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from accessd import enrollment
+    from accessd.fingers import enrolment
 
     def refuse(*_args: object) -> None:
-        raise enrollment.EnrollmentError("Alice Jansen's right index is already enrolled")
+        raise enrolment.EnrollmentError("Alice Jansen's right index is already enrolled")
 
-    monkeypatch.setattr("web.enrolment.check_may_enrol", refuse)
+    monkeypatch.setattr("web.pages.enrolment.check_may_enrol", refuse)
     response = _start(operator, site.alice_public_id, door=str(site.door_id))
     html = response.get_data(as_text=True)
     assert "right index is already enrolled" in error_beside(html, "finger")

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import Settings
 from accessd.crypto import FileKeyProvider
-from accessd.customers import add_customer
+from accessd.customers.contracts import add_customer
+from accessd.customers.people import record_consent
 from accessd.db import create_db_engine, session_scope
 from accessd.models import (
     AccessEvent,
@@ -28,9 +29,8 @@ from accessd.models import (
     RequestStatus,
     StaffRole,
 )
-from accessd.people import record_consent
-from accessd.purge import run_due_purges, verify_certificate
-from accessd.rights import record_request
+from accessd.privacy.purge import run_due_purges, verify_certificate
+from accessd.rights.actions import record_request
 from tests.web.conftest import START, FakeClock, StaffMember, csrf_token, sign_in
 from tests.web.test_api_v1 import Site, seed_site
 

@@ -81,10 +81,10 @@ def test_every_view_declares_its_access(app: Flask) -> None:
 def test_an_app_with_an_undeclared_view_refuses_to_start(
     app_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import web.dashboard as dashboard
+    import web.pages.dashboard as dashboard
 
     original = dashboard.bp
-    bare = type(original)("dashboard", "web.dashboard")
+    bare = type(original)("dashboard", "web.pages.dashboard")
     bare.add_url_rule("/", "index", lambda: "open to all")
     monkeypatch.setattr(dashboard, "bp", bare)
     with pytest.raises(RuntimeError, match=r"dashboard\.index"):

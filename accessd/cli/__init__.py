@@ -1,0 +1,12 @@
+"""``accessd``: the command line, one module per area.
+
+- ``main``: the parser, the shared ``Context`` (settings, database, keys built on first use)
+  and ``main()``; each area module adds its subcommands with ``register(subparsers)``;
+- ``door``: init, run, enroll, status, verify-log, keys, alarm, resync, door, doctor;
+- ``people``: customer, person, consent, events;
+- ``privacy``: purge, verify-certificate, retention, register, dpia;
+- ``rights``: backup, restore, export, erase, withdraw-consent, requests;
+- ``staff``: user and token.
+
+Handlers parse, call one service of ``accessd``, and print; no rule lives here.
+"""

@@ -1,0 +1,367 @@
+"""The door's subcommands: init, run, enroll, status, verify-log, keys, alarm, resync, door,
+doctor."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import func, select
+
+from accessd.errors import AccessdError
+
+if TYPE_CHECKING:
+    from accessd.cli.main import Context
+    from accessd.config import Settings
+    from accessd.door.daemon import Daemon
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return str(getattr(args, "by", None) or f"cli:{getpass.getuser()}")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("init", help="create the data directory, config, keyring and database")
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("run", help="run the door daemon (sensor, door board, commands)")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("enroll", help="enrol a person's finger at a door's reader")
+    p.add_argument("person", help="person id or public id")
+    p.add_argument("--finger", required=True, help="e.g. right_index, left_thumb")
+    p.add_argument("--door", help="door name (default: this installation's door)")
+    p.add_argument("--captures", type=int, choices=(2, 3))
+    p.add_argument("--by", help="staff member at the reader (default: your login)")
+    p.add_argument("--timeout", type=float, default=120, help="seconds to wait for the daemon")
+    p.add_argument("--no-wait", action="store_true", help="queue it and return")
+    p.set_defaults(handler=cmd_enroll)
+
+    p = sub.add_parser("status", help="doors, devices, alarms and pending commands")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("verify-log", help="check every access history hash chain")
+    p.set_defaults(handler=cmd_verify_log)
+
+    keys = sub.add_parser("keys", help="master keys").add_subparsers(dest="keys_cmd",
+                                                                      required=True)
+    p = keys.add_parser("rotate", help="rewrap every data key under a new master key")
+    p.set_defaults(handler=cmd_keys_rotate)
+
+    alarm = sub.add_parser("alarm", help="alarms").add_subparsers(dest="alarm_cmd", required=True)
+    p = alarm.add_parser("clear", help="clear a door's alarms (refills a tampered sensor)")
+    p.add_argument("--door")
+    p.add_argument("--by")
+    p.set_defaults(handler=cmd_alarm_clear)
+
+    p = sub.add_parser("resync", help="bring a door's sensor back to the database's truth")
+    p.add_argument("--door")
+    p.set_defaults(handler=cmd_resync)
+
+    door = sub.add_parser("door", help="the lock").add_subparsers(dest="door_cmd", required=True)
+    p = door.add_parser("unlock", help="release the door once (an escorted visitor)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--door")
+    p.add_argument("--by")
+    p.set_defaults(handler=cmd_door_unlock)
+
+    p = sub.add_parser("web", help="serve the staff panel (waitress)")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="cookies without Secure: only for a plain-HTTP demo on localhost")
+    p.add_argument("--proxy-hops", type=int, default=0,
+                   help="reverse proxies (TLS) in front to trust for client address and scheme")
+    p.set_defaults(handler=cmd_web)
+
+    p = sub.add_parser("doctor", help="check config, keys, database and both devices")
+    p.set_defaults(handler=cmd_doctor)
+
+
+# --- init and run ---------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.config import load_settings, write_default_config
+    from accessd.crypto import FileKeyProvider
+    from accessd.db import create_db_engine, upgrade
+
+    data_dir: Path = args.data_dir.absolute()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    config = Path(ctx.config_path) if ctx.config_path else data_dir / "accessd.toml"
+    write_default_config(config, data_dir)
+    settings = load_settings(config)
+    keyring = settings.keys.master_key_file
+    assert keyring is not None
+    if keyring.exists():
+        print(f"keyring {keyring} exists: kept")
+    else:
+        FileKeyProvider.create(keyring)
+    secret = settings.web.secret_key_file
+    if not secret.exists():
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    engine = create_db_engine(settings.database.url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"created {config}\n  data directory {data_dir}\n  keyring {keyring} (mode 0600: "
+          f"keep a copy offline; without it no template can be read)\n"
+          f"next: edit the [sensor] and [door] ports, then `accessd --config {config} run`")
+    return 0
+
+
+def build_daemon(settings: Settings, ctx: Context) -> Daemon:
+    from accessd.door.daemon import Daemon
+    from firmware_bridge.registry import make_door, make_sensor
+
+    sensor = make_sensor(settings.sensor.driver, settings.sensor.port, baud=settings.sensor.baud,
+                         timeout=settings.sensor.timeout_seconds)
+    door_options: dict[str, object] = {"baud": settings.door.baud}
+    if settings.door.driver == "doorboard":
+        door_options["heartbeat_timeout"] = settings.door.heartbeat_timeout
+    door = make_door(settings.door.driver, settings.door.port, **door_options)
+    return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door)
+
+
+def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from firmware_bridge.errors import BridgeError
+
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = ctx.settings
+    ctx.autocheckpoint = False
+    ctx.keys  # noqa: B018 - a missing or unsafe keyring stops us here, before any device
+    try:
+        daemon = build_daemon(settings, ctx)
+    except BridgeError as exc:
+        raise AccessdError(str(exc)) from exc
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler = _privacy_scheduler(settings, ctx, daemon)
+    logging.getLogger("accessd").info("door %r: sensor %s, door %s", settings.door.name,
+                                      settings.sensor.port, settings.door.port)
+    try:
+        daemon.run()
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+    return 0
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+def _privacy_scheduler(settings: Settings, ctx: Context, daemon: Daemon) -> _Stoppable | None:
+    """Purges and retention run inside the daemon, so a purge due while the Pi was off runs
+    at the next start (see ``accessd.privacy.scheduler``)."""
+    try:
+        from accessd.privacy.scheduler import PrivacyScheduler
+    except ModuleNotFoundError:
+        return None
+    scheduler = PrivacyScheduler(settings, ctx.sessions, ctx.keys, ctx.engine)
+    scheduler.start()
+    return scheduler
+
+
+def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
+    from web.wsgi import serve
+
+    logging.basicConfig(level="INFO", stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.keys  # noqa: B018 - the panel seals second factors with the keyring: check it first
+    serve(ctx.settings, insecure_http=args.insecure_http, proxy_hops=args.proxy_hops)
+    return 0
+
+
+# --- commands through the daemon -------------------------------------------------------------
+
+
+def _door_id(ctx: Context, name: str | None) -> int:
+    from accessd.models import Door
+
+    wanted = name or ctx.settings.door.name
+    with ctx.sessions() as session:
+        door = session.scalars(select(Door).where(Door.name == wanted)).first()
+        if door is None:
+            names = session.scalars(select(Door.name)).all()
+            known = f" (known: {', '.join(names)})" if names else " (none yet: start `accessd run`)"
+            raise AccessdError(f"no door named {wanted!r}{known}")
+        return door.id
+
+
+def _queue_and_follow(ctx: Context, args: argparse.Namespace, door: str | None, kind: str,
+                      *, person_id: int | None = None, timeout: float = 60,
+                      **fields: object) -> int:
+    from accessd.door import command_table
+    from accessd.models import CommandKind, CommandState
+
+    door_id = _door_id(ctx, door)
+    with ctx.sessions.begin() as session:
+        command = command_table.request(session, door_id, CommandKind(kind),
+                                        created_by=_actor(args), person_id=person_id, **fields)
+        command_id = command.id
+    if getattr(args, "no_wait", False):
+        print(f"queued command {command_id}")
+        return 0
+    done = command_table.wait(ctx.sessions, command_id, timeout=timeout,
+                         on_progress=lambda text: print(f"  {text}", flush=True))
+    if done.state is CommandState.FAILED:
+        raise AccessdError(done.progress or "the daemon reported a failure")
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.customers.people import get_person
+    from accessd.fingers.enrolment import check_may_enrol
+    from accessd.models import FingerLabel
+
+    try:
+        label = FingerLabel(args.finger)
+    except ValueError:
+        raise AccessdError(f"unknown finger {args.finger!r}; use one of: "
+                           + ", ".join(f.value for f in FingerLabel)) from None
+    with ctx.sessions() as session:
+        person = get_person(session, args.person)
+        check_may_enrol(session, person, label, ctx.settings.access.max_fingers_per_person)
+        person_id, name = person.id, person.name
+    print(f"enrolling {name}'s {label.value.replace('_', ' ')}: follow the steps at the reader")
+    fields: dict[str, object] = {"finger": label.value, "by": _actor(args)}
+    if args.captures:
+        fields["captures"] = args.captures
+    return _queue_and_follow(ctx, args, args.door, "enroll", person_id=person_id,
+                             timeout=args.timeout, **fields)
+
+
+def cmd_alarm_clear(args: argparse.Namespace, ctx: Context) -> int:
+    return _queue_and_follow(ctx, args, args.door, "clear_alarm")
+
+
+def cmd_resync(args: argparse.Namespace, ctx: Context) -> int:
+    return _queue_and_follow(ctx, args, args.door, "resync", timeout=600)
+
+
+def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
+    return _queue_and_follow(ctx, args, args.door, "remote_unlock", reason=args.reason)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.models import AccessEvent, Alarm, CommandState, DeviceCommand, Door, DoorStatus
+
+    now = dt.datetime.now(dt.UTC)
+    with ctx.sessions() as session:
+        rows = session.execute(select(Door, DoorStatus).outerjoin(
+            DoorStatus, DoorStatus.door_id == Door.id).order_by(Door.name)).all()
+        if not rows:
+            print("no doors yet: start `accessd run`")
+        for door, status in rows:
+            if status is None or status.heartbeat_at is None:
+                print(f"door {door.name}: never reported")
+                continue
+            age = (now - status.heartbeat_at).total_seconds()
+            alive = "daemon running" if age < 10 else f"daemon silent for {age:.0f} s"
+            print(f"door {door.name}: {alive}; board {'online' if status.online else 'OFFLINE'}"
+                  f", sensor {'online' if status.sensor_online else 'OFFLINE'}, "
+                  f"{'locked' if status.locked else 'UNLOCKED'}, "
+                  f"door {'open' if status.door_open else 'closed'}"
+                  + (f"; fault: {status.fault}" if status.fault else ""))
+        for alarm in session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))):
+            print(f"ALARM {alarm.kind.value} since {alarm.raised_at:%Y-%m-%d %H:%M:%S} UTC: "
+                  f"{alarm.detail or ''}")
+        pending = session.scalar(select(func.count()).select_from(DeviceCommand).where(
+            DeviceCommand.state.in_([CommandState.PENDING, CommandState.RUNNING])))
+        events = session.scalar(select(func.count()).select_from(AccessEvent))
+        print(f"{pending} command(s) pending, {events} events on record")
+    return 0
+
+
+def cmd_verify_log(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.history.chain import verify_chains
+    from accessd.models import AccessEvent, EventChain
+
+    with ctx.sessions() as session:
+        problems = list(verify_chains(session))
+        chains = session.scalar(select(func.count()).select_from(EventChain))
+        events = session.scalar(select(func.count()).select_from(AccessEvent))
+    for problem in problems:
+        print(f"{problem.scope}: {problem.message}")
+    if problems:
+        print(f"verify-log: {len(problems)} of {chains} chains do not verify", file=sys.stderr)
+        return 1
+    print(f"verify-log: ok, {chains} chains and {events} events verified")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.crypto import rotate_master_key
+
+    result = rotate_master_key(ctx.keys, ctx.sessions)
+    print(result)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.db import check_integrity, current_revision
+    from firmware_bridge.errors import BridgeError
+
+    ok = True
+
+    def check(what: str, fn: object) -> None:
+        nonlocal ok
+        try:
+            detail = fn() if callable(fn) else fn
+            print(f"ok    {what}{': ' + str(detail) if detail else ''}")
+        except (AccessdError, BridgeError, OSError) as exc:
+            ok = False
+            print(f"FAIL  {what}: {exc}")
+
+    check("config", lambda: ctx.config_path or "default path")
+    check("keyring", lambda: f"{len(ctx.keys.key_ids())} master key(s)")
+    check("database", lambda: (check_integrity(ctx.engine).ok or _raise("integrity check failed"))
+          and f"schema {current_revision(ctx.engine)}")
+    daemon = build_daemon(ctx.settings, ctx)
+
+    def sensor() -> str:
+        daemon.sensor.password = ctx.keys.sensor_password()
+        daemon.sensor.open()
+        try:
+            return f"{daemon.sensor.template_count()} of {daemon.sensor.capacity()} slots used"
+        finally:
+            daemon.sensor.close()
+
+    def door() -> str:
+        daemon.door.open()
+        try:
+            inputs = daemon.door.inputs()
+            return f"{'locked' if inputs.locked else 'unlocked'}, door " \
+                   f"{'open' if inputs.door_open else 'closed'}"
+        finally:
+            daemon.door.close()
+
+    check(f"sensor on {ctx.settings.sensor.port}", sensor)
+    check(f"door board on {ctx.settings.door.port}", door)
+    return 0 if ok else 1
+
+
+def _raise(message: str) -> bool:
+    raise AccessdError(message)

@@ -1,0 +1,107 @@
+"""``accessd``: one command for the door, the data and the people.
+
+Each area adds its subcommands through a ``register(subparsers)`` function in its own
+``accessd/cli_<area>.py`` module; every handler takes ``(args, ctx)`` and returns an exit code.
+Errors raised on purpose (``AccessdError``) print as one line on stderr with exit code 1;
+everything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from accessd.errors import AccessdError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from accessd.config import Settings
+    from accessd.crypto import FileKeyProvider
+
+# Modules whose register() adds subcommands, imported lazily so `accessd --help` stays fast.
+AREAS = ("accessd.cli.door", "accessd.cli.people", "accessd.cli.staff", "accessd.cli.privacy",
+         "accessd.cli.rights")
+
+Handler = Callable[[argparse.Namespace, "Context"], int]
+
+
+class Context:
+    """What handlers need, built on first use: settings, database, keys."""
+
+    def __init__(self, config: str | None, overrides: dict[str, Any] | None = None) -> None:
+        self.config_path = config
+        self.overrides = overrides or {}
+        self.autocheckpoint = True  # `accessd run` turns it off and checkpoints off its hot path
+
+    @cached_property
+    def settings(self) -> Settings:
+        from accessd.config import load_settings
+
+        return load_settings(self.config_path, overrides=self.overrides)
+
+    @cached_property
+    def engine(self) -> Engine:
+        from accessd.db import create_db_engine
+
+        return create_db_engine(self.settings.database.url, autocheckpoint=self.autocheckpoint)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        from accessd.db import make_sessionmaker
+
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def keys(self) -> FileKeyProvider:
+        from accessd.crypto.installation import open_key_provider
+
+        return open_key_provider(self.settings)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="accessd", description="Door access control for colocation datacenters.")
+    parser.add_argument(
+        "--config", default=None,
+        help="configuration file (default: $ACCESSD_CONFIG, else /etc/accessd/accessd.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    import importlib
+
+    for area in AREAS:
+        try:
+            module = importlib.import_module(area)
+        except ModuleNotFoundError as exc:
+            if exc.name != area:
+                raise
+            continue  # an area not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = Context(args.config)
+    handler: Handler = args.handler
+    try:
+        return handler(args, ctx)
+    except AccessdError as exc:
+        print(f"accessd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""A customer's people: who may enter, by which credential, and what they agreed to.
+
+Services for the CLI and the panel alike; each takes a ``Session`` and only adds and flushes
+(the caller owns the transaction). Withdrawing consent and erasing a person are subject rights
+and live in ``accessd.rights.actions``; enrolling a finger is hardware work
+(``accessd.fingers.enrolment``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.orm import Session
+
+from accessd.customers.contracts import InvalidInputError, NotFoundError, clean_name, not_found
+from accessd.customers.pins import generate_pin, hash_pin
+from accessd.errors import AccessdError
+from accessd.fingers.enrolment import active_consent
+from accessd.models import (
+    Consent,
+    Credential,
+    Customer,
+    Finger,
+    LawfulBasis,
+    Person,
+    utcnow,
+)
+
+EMAIL_MAX = 320
+REASON_MAX = 500  # Person.restricted_reason
+TEXT_VERSION_MAX = 40  # Consent.text_version
+WITNESS_MAX = 64  # Consent.witnessed_by
+# Keypad codes grow a digit when random draws keep hitting taken ones; 6 digits hold 900,000
+# people, far beyond one site. The first digit is never 0, so no tool drops a leading zero.
+KEYPAD_CODE_DIGITS = (4, 5, 6)
+KEYPAD_CODE_DRAWS = 20
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_USES_PIN = {Credential.PIN, Credential.FINGER_OR_PIN}
+_WITH_PIN = {
+    Credential.NONE: Credential.PIN,
+    Credential.FINGER: Credential.FINGER_OR_PIN,
+    Credential.PIN: Credential.PIN,
+    Credential.FINGER_OR_PIN: Credential.FINGER_OR_PIN,
+}
+
+
+class PersonStateError(AccessdError):
+    """The person's current state does not allow the change asked for."""
+
+
+class ConsentError(AccessdError):
+    """Consent cannot be recorded (wrong lawful basis, or one is already active)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonSummary:
+    """A person as lists show it: the row, its customer's name, fingers and consent."""
+
+    person: Person
+    customer_name: str
+    fingers: int
+    consent: bool  # an active (not withdrawn) consent is on record
+
+
+def add_person(
+    session: Session,
+    customer: Customer,
+    name: str,
+    email: str | None = None,
+    credential: Credential | str = Credential.NONE,
+) -> Person:
+    """Record one of the customer's people. A keypad code is assigned when the credential
+    includes a PIN; the PIN itself is set with ``set_pin``.
+
+    :raises InvalidInputError: empty or over-long name, malformed e-mail, unknown credential.
+    """
+    person = Person(customer=customer, name=clean_name("name", name), email=_clean_email(email),
+                    credential=_checked_credential(credential))
+    session.add(person)
+    if person.credential in _USES_PIN:
+        person.keypad_code = new_keypad_code(session)
+    session.flush()
+    return person
+
+
+def list_persons(session: Session, customer: Customer | None = None) -> list[PersonSummary]:
+    """The people of one customer (or of all), by customer and name, with finger counts."""
+    where = [] if customer is None else [Person.customer_id == customer.id]
+    return _summaries(session, *where)
+
+
+def person_summary(session: Session, person: Person) -> PersonSummary:
+    """One person as ``list_persons`` shows them (for a detail page)."""
+    (summary,) = _summaries(session, Person.id == person.id)
+    return summary
+
+
+def get_person(session: Session, ref: str) -> Person:
+    """The person ``ref`` names: id, public id, or exact name when only one person has it.
+
+    :raises NotFoundError: nothing matches (with close names), or the name is shared.
+    """
+    ref = ref.strip()
+    if ref.isdigit():
+        found = session.get(Person, int(ref))
+        if found is not None:
+            return found
+    try:
+        public_id: uuid.UUID | None = uuid.UUID(ref)
+    except ValueError:
+        public_id = None
+    if public_id is not None:
+        found = session.scalars(select(Person).where(Person.public_id == public_id)).first()
+        if found is not None:
+            return found
+    named = session.scalars(
+        select(Person).where(func.lower(Person.name) == ref.lower()).order_by(Person.id)).all()
+    if len(named) == 1:
+        return named[0]
+    if named:
+        which = ", ".join(f"{p.id} ({p.customer.name})" for p in named)
+        raise NotFoundError(f"{len(named)} people are named {ref!r}; use the id: {which}")
+    raise not_found("person", ref, session.scalars(select(Person.name)).all())
+
+
+def rectify_person(
+    session: Session,
+    person: Person,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    notes: str | None = None,
+) -> list[str]:
+    """Correct a person's details (GDPR art. 16). ``None`` leaves a field as it is; an empty
+    e-mail or notes clears it. Returns the names of the fields that changed (for the audit).
+
+    :raises InvalidInputError: empty or over-long name, malformed e-mail.
+    """
+    wanted: dict[str, str | None] = {}
+    if name is not None:
+        wanted["name"] = clean_name("name", name)
+    if email is not None:
+        wanted["email"] = _clean_email(email)
+    if notes is not None:
+        wanted["notes"] = notes.strip() or None
+    changed = [field for field, value in wanted.items() if getattr(person, field) != value]
+    for field in changed:
+        setattr(person, field, wanted[field])
+    session.flush()
+    return changed
+
+
+def restrict_person(
+    session: Session, person: Person, reason: str, *, now: dt.datetime | None = None
+) -> None:
+    """Restrict processing (GDPR art. 18): the door refuses the person, the data is kept.
+
+    :raises InvalidInputError: no reason given.
+    :raises PersonStateError: already restricted.
+    """
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InvalidInputError(
+            "reason", "say why (e.g. 'request 2025-014: accuracy contested'); it is kept with "
+            "the restriction")
+    if len(reason) > REASON_MAX:
+        raise InvalidInputError("reason", f"is {len(reason)} characters; at most {REASON_MAX}")
+    if person.restricted:
+        raise PersonStateError(
+            f"{person.name} is already restricted since {_day(person.restricted_since)} "
+            f"({person.restricted_reason}); lift it first to record a new reason")
+    person.restricted = True
+    person.restricted_reason = reason
+    person.restricted_since = now or utcnow()
+    session.flush()
+
+
+def unrestrict_person(session: Session, person: Person) -> None:
+    """Lift a restriction: the door lets the person in again (if nothing else refuses).
+
+    :raises PersonStateError: the person is not restricted.
+    """
+    if not person.restricted:
+        raise PersonStateError(f"{person.name} is not restricted; nothing to lift")
+    person.restricted = False
+    person.restricted_reason = None
+    person.restricted_since = None
+    session.flush()
+
+
+def set_pin(session: Session, person: Person, pin: str | None = None) -> str:
+    """Give the person a PIN (a generated one when ``pin`` is None) and return it.
+
+    The PIN is stored only as its hash; the return value is the one chance to hand it over.
+    Resets the failure counter and any lockout, adds PIN to the person's credential and
+    assigns a keypad code if the person had none.
+
+    :raises PinError: the PIN is too short, not digits, or too easy to guess.
+    """
+    pin = generate_pin() if pin is None else pin.strip()
+    person.pin_hash = hash_pin(pin)  # validates first
+    person.pin_failures = 0
+    person.pin_locked_until = None
+    person.credential = _WITH_PIN[person.credential]
+    if person.keypad_code is None:
+        person.keypad_code = new_keypad_code(session)
+    session.flush()
+    return pin
+
+
+def keypad_entry(person: Person, pin: str) -> str:
+    """What the person types at the door: ``<keypad code>*<PIN>#``."""
+    if person.keypad_code is None:
+        raise PersonStateError(f"{person.name} has no keypad code; set a PIN first")
+    return f"{person.keypad_code}*{pin}#"
+
+
+def record_consent(
+    session: Session,
+    person: Person,
+    text_version: str,
+    witnessed_by: str,
+    *,
+    now: dt.datetime | None = None,
+) -> Consent:
+    """Record the person's explicit consent to fingerprint identification (GDPR art. 9).
+
+    :raises ConsentError: the customer does not rely on consent, or a consent is active.
+    :raises InvalidInputError: empty or over-long text version or witness.
+    """
+    customer = person.customer
+    if customer.lawful_basis is None:
+        raise ConsentError(
+            f"customer {customer.name!r} has no lawful basis recorded; record it first: "
+            f"`accessd customer set-basis {customer.id} consent`")
+    if customer.lawful_basis is not LawfulBasis.CONSENT:
+        raise ConsentError(
+            f"customer {customer.name!r} relies on necessity ({customer.necessity_reference}), "
+            "not consent; switch it to consent first if its people are to be asked")
+    version = _short_text("text_version", text_version, TEXT_VERSION_MAX)
+    witness = _short_text("witnessed_by", witnessed_by, WITNESS_MAX)
+    current = active_consent(session, person)
+    if current is not None:
+        raise ConsentError(
+            f"{person.name} already gave consent on {_day(current.given_at)} (text version "
+            f"{current.text_version}); it must be withdrawn before a new one is recorded")
+    consent = Consent(person=person, customer_id=customer.id, text_version=version,
+                      witnessed_by=witness, given_at=now or utcnow())
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def new_keypad_code(session: Session) -> str:
+    """A random keypad code no existing person holds (4 digits while they are easy to find).
+
+    :raises PersonStateError: no free code was found (only with hundreds of thousands of people).
+    """
+    for digits in KEYPAD_CODE_DIGITS:
+        for _ in range(KEYPAD_CODE_DRAWS):
+            code = str(secrets.choice("123456789")) + "".join(
+                secrets.choice("0123456789") for _ in range(digits - 1))
+            if session.scalar(select(Person.id).where(Person.keypad_code == code)) is None:
+                return code
+    raise PersonStateError("no free keypad code found; remove people who no longer need access")
+
+
+def _summaries(session: Session, *where: ColumnElement[bool]) -> list[PersonSummary]:
+    fingers = (select(Finger.person_id, func.count().label("n")).group_by(Finger.person_id)
+               .subquery())
+    consented = exists().where(Consent.person_id == Person.id, Consent.withdrawn_at.is_(None))
+    query = (select(Person, Customer.name, func.coalesce(fingers.c.n, 0), consented)
+             .join(Customer, Customer.id == Person.customer_id)
+             .outerjoin(fingers, fingers.c.person_id == Person.id)
+             .where(*where)
+             .order_by(Customer.name, Person.name, Person.id))
+    return [PersonSummary(person, customer_name, int(count), bool(consent))
+            for person, customer_name, count, consent in session.execute(query)]
+
+
+def _clean_email(email: str | None) -> str | None:
+    if email is None or not email.strip():
+        return None
+    email = email.strip()
+    if len(email) > EMAIL_MAX or _EMAIL.fullmatch(email) is None:
+        raise InvalidInputError("email", f"{email!r} is not an e-mail address (name@example.com)")
+    return email
+
+
+def _checked_credential(credential: Credential | str) -> Credential:
+    try:
+        return Credential(credential)
+    except ValueError:
+        choices = ", ".join(c.value for c in Credential)
+        raise InvalidInputError(
+            "credential", f"{credential!r} is not a credential; use one of {choices}") from None
+
+
+def _short_text(field: str, text: str, limit: int) -> str:
+    cleaned = text.strip()
+    if not cleaned:
+        raise InvalidInputError(field, "must not be empty")
+    if len(cleaned) > limit:
+        raise InvalidInputError(field, f"is {len(cleaned)} characters; at most {limit}")
+    return cleaned
+
+
+def _day(moment: dt.datetime | None) -> str:
+    return "an unknown date" if moment is None else moment.date().isoformat()

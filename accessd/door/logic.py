@@ -1,0 +1,246 @@
+"""What the door does, as a state machine with an injected clock and no I/O.
+
+The daemon's threads feed it what the hardware saw (a search result, a keypad key, a door board
+event, the passing of time) and carry out the actions it returns, in order: events are recorded
+(committed) before the relay is pulsed, so every opening is on record and a database that
+cannot be written keeps the door shut. Tests drive it with a moving clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+from uuid import UUID
+
+from accessd.door.decision import CustomerView, Decision, PersonView, Reason, decide
+from accessd.models.enums import AlarmKind, EventKind, EventMethod
+from firmware_bridge.door import DoorEvent, DoorEventKind
+
+MIN_RELEASE_SECONDS = 3.0
+KEYPAD_MAX_KEYS = 24  # longer entries are dropped: nobody types a 24-digit code at a door
+
+
+@dataclass(frozen=True, slots=True)
+class DoorRules:
+    """The access section of the configuration, as the door loop uses it."""
+
+    release_seconds: float = 5.0
+    held_open_alarm_seconds: float = 15.0
+    max_failures: int = 5
+    failure_window_seconds: float = 60.0
+    backoff_seconds: float = 30.0
+    keypad_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.release_seconds < MIN_RELEASE_SECONDS:
+            raise ValueError(f"release time must be at least {MIN_RELEASE_SECONDS:g} s")
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An event to append to the access history (customer's chain, or the facility's)."""
+
+    kind: EventKind
+    method: EventMethod | None = None
+    reason: str | None = None
+    customer_id: int | None = None
+    person_id: int | None = None
+    customer_public_id: UUID | None = field(default=None, compare=False)
+    person_public_id: UUID | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    """Unlock for ``seconds`` (the board relocks by itself)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseAlarm:
+    kind: AlarmKind
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class WipeSensor:
+    """Empty the sensor's library now (tamper: the reader sits outside the door)."""
+
+
+Action = Record | Pulse | RaiseAlarm | WipeSensor
+
+
+# --- what the logic asks of the database ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    """The directory's answer to a typed code and PIN."""
+
+    customer: CustomerView | None
+    person: PersonView | None
+    accepted: bool
+    locked: bool = False
+
+
+class Directory(Protocol):
+    """The lookups the door needs; the daemon's implementation reads the database each time,
+    so that a restriction set in the panel applies at the very next finger."""
+
+    def by_slot(self, slot: int) -> tuple[CustomerView, PersonView] | None: ...
+
+    def check_pin(self, code: str, pin: str) -> PinCheck: ...
+
+
+@dataclass
+class DoorLogic:
+    """One door's state: relay, contact, failures, keypad entry, alarms."""
+
+    door_id: int
+    rules: DoorRules
+    directory: Directory
+    today: Callable[[], date]
+    unlocked_until: float = 0.0
+    door_open_since: float | None = None
+    held_alarm_raised: bool = False
+    backoff_until: float = 0.0
+    tamper: bool = False
+    _failures: deque[float] = field(default_factory=deque)
+    _keys: str = ""
+    _last_key_at: float = 0.0
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def accepting(self, now: float) -> bool:
+        """False while the reader backs off after repeated failures."""
+        return now >= self.backoff_until
+
+    def finger(self, slot: int | None, now: float) -> list[Action]:
+        """A finger was searched on the chip: ``slot`` is the match, or ``None``."""
+        if not self.accepting(now):
+            return [Record(EventKind.DENIED, EventMethod.FINGER, Reason.READER_BACKOFF.value)]
+        if slot is None:
+            # Recorded without personal data: an unknown finger belongs to nobody we know.
+            return [Record(EventKind.UNKNOWN_FINGER, EventMethod.FINGER),
+                    *self._failure(now)]
+        found = self.directory.by_slot(slot)
+        if found is None:
+            return [Record(EventKind.UNKNOWN_FINGER, EventMethod.FINGER, "slot_not_in_database"),
+                    *self._failure(now)]
+        customer, person = found
+        return self._apply(decide(customer, person, self.door_id, self.today(), method="finger"),
+                           customer, person, EventMethod.FINGER, now)
+
+    def key(self, key: str, now: float) -> list[Action]:
+        """One keypad key. Entries are ``<person code>*<PIN>#``; ``*`` alone restarts."""
+        if self._keys and now - self._last_key_at > self.rules.keypad_timeout_seconds:
+            self._keys = ""
+        self._last_key_at = now
+        if key != "#":
+            self._keys = (self._keys + key)[-KEYPAD_MAX_KEYS:]
+            return []
+        entry, self._keys = self._keys, ""
+        code, sep, pin = entry.partition("*")
+        if not self.accepting(now):
+            return [Record(EventKind.DENIED, EventMethod.PIN, Reason.READER_BACKOFF.value)]
+        if not sep or not code or not pin:
+            return [Record(EventKind.DENIED, EventMethod.PIN, "malformed_entry"),
+                    *self._failure(now)]
+        check = self.directory.check_pin(code, pin)
+        if check.customer is None or check.person is None:
+            return [Record(EventKind.DENIED, EventMethod.PIN, Reason.UNKNOWN_CREDENTIAL.value),
+                    *self._failure(now)]
+        if check.locked:
+            decision = Decision(False, Reason.PIN_LOCKED)
+        elif not check.accepted:
+            decision = Decision(False, Reason.WRONG_PIN)
+        else:
+            decision = decide(check.customer, check.person, self.door_id, self.today(),
+                              method="pin")
+        return self._apply(decision, check.customer, check.person, EventMethod.PIN, now)
+
+    def board(self, event: DoorEvent, now: float) -> list[Action]:
+        """Something the door board reported."""
+        kind = event.kind
+        if kind is DoorEventKind.KEY and event.key:
+            return self.key(event.key, now)
+        if kind is DoorEventKind.EXIT_PRESSED:
+            self.unlocked_until = now + self.rules.release_seconds
+            return [Record(EventKind.EXIT), Pulse(self.rules.release_seconds)]
+        if kind is DoorEventKind.DOOR_OPENED:
+            self.door_open_since = now
+            self.held_alarm_raised = False
+            return []
+        if kind is DoorEventKind.DOOR_CLOSED:
+            self.door_open_since = None
+            self.held_alarm_raised = False
+            return []
+        if kind is DoorEventKind.DOOR_FORCED:
+            self.door_open_since = now
+            return [Record(EventKind.DOOR_FORCED),
+                    RaiseAlarm(AlarmKind.DOOR_FORCED, "the door was opened while locked")]
+        if kind is DoorEventKind.TAMPER_ON and not self.tamper:
+            self.tamper = True
+            return [WipeSensor(), Record(EventKind.TAMPER, reason="reader_opened"),
+                    RaiseAlarm(AlarmKind.TAMPER, "the reader's housing was opened; its "
+                               "templates were wiped; clear the alarm to refill it")]
+        if kind is DoorEventKind.TAMPER_OFF:
+            return [Record(EventKind.TAMPER, reason="reader_closed")]
+        if kind is DoorEventKind.RELOCKED:
+            self.unlocked_until = min(self.unlocked_until, now)
+        return []
+
+    def remote_unlock(self, now: float, reason: str) -> list[Action]:
+        """Staff let someone in (an escorted visitor, a person without a credential)."""
+        self.unlocked_until = now + self.rules.release_seconds
+        return [Record(EventKind.GRANTED, EventMethod.REMOTE, reason),
+                Pulse(self.rules.release_seconds)]
+
+    def tick(self, now: float) -> list[Action]:
+        """Time passed: held-open alarm, keypad entry timeout."""
+        actions: list[Action] = []
+        if (self.door_open_since is not None and not self.held_alarm_raised
+                and now - self.door_open_since > self.rules.held_open_alarm_seconds):
+            self.held_alarm_raised = True
+            actions += [Record(EventKind.DOOR_HELD_OPEN),
+                        RaiseAlarm(AlarmKind.DOOR_HELD_OPEN,
+                                   f"the door stayed open longer than "
+                                   f"{self.rules.held_open_alarm_seconds:g} s")]
+        if self._keys and now - self._last_key_at > self.rules.keypad_timeout_seconds:
+            self._keys = ""
+        return actions
+
+    def tamper_cleared(self) -> None:
+        self.tamper = False
+
+    # --- decisions --------------------------------------------------------------------------
+
+    def _apply(self, decision: Decision, customer: CustomerView, person: PersonView,
+               method: EventMethod, now: float) -> list[Action]:
+        kind = EventKind.GRANTED if decision.allowed else EventKind.DENIED
+        record = Record(kind, method, decision.reason.value, customer.id, person.id,
+                        customer.public_id, person.public_id)
+        if decision.allowed:
+            self.unlocked_until = now + self.rules.release_seconds
+            return [record, Pulse(self.rules.release_seconds)]
+        return [record, *self._failure(now)]
+
+    def _failure(self, now: float) -> list[Action]:
+        window = self.rules.failure_window_seconds
+        self._failures.append(now)
+        while self._failures and now - self._failures[0] > window:
+            self._failures.popleft()
+        if len(self._failures) < self.rules.max_failures:
+            return []
+        self._failures.clear()
+        self.backoff_until = now + self.rules.backoff_seconds
+        return [Record(EventKind.ALARM, reason=AlarmKind.FAILURE_BACKOFF.value),
+                RaiseAlarm(AlarmKind.FAILURE_BACKOFF,
+                           f"{self.rules.max_failures} refusals within {window:g} s; the reader "
+                           f"ignores fingers and PINs for {self.rules.backoff_seconds:g} s")]

@@ -1,0 +1,10 @@
+"""Fingerprints: enrolling a finger, sealing its template, and keeping each sensor in step.
+
+- ``enrolment``: the captures on the sensor, the checks (consent, capacity, a known finger) and
+  the stored, sealed template;
+- ``sealed``: templates at rest, AES-256-GCM under the customer's data key, bound to their row;
+- ``library``: ``reconcile_sensor``: a door's sensor library is a cache of the database, by
+  the per-door record of which finger sits in which slot.
+
+Everything here that touches a sensor runs on the daemon's sensor thread (one owner per sensor).
+"""

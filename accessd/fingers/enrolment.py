@@ -1,0 +1,176 @@
+"""Enrolling a finger: the sensor side (captures, checks, template) and the database side.
+
+Runs on the daemon's sensor thread (one owner per sensor), reporting each step through
+``progress`` so the CLI and the panel can tell the person at the reader what to do. The rules
+checked before any biometric processing (lawful basis, consent, finger limit) live in
+``check_may_enrol`` so the panel can refuse early with the same words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from accessd.crypto import KeyProvider
+from accessd.errors import AccessdError
+from accessd.fingers.library import record_slot
+from accessd.fingers.sealed import seal
+from accessd.models import Consent, Customer, Finger, FingerLabel, LawfulBasis, Person
+from accessd.models.base import new_public_id
+from firmware_bridge.errors import (
+    EnrollMismatchError,
+    LibraryFullError,
+    NoFingerError,
+    PoorImageError,
+)
+from firmware_bridge.sensor import CHAR_BUFFER_1, CHAR_BUFFER_2, Sensor
+
+Progress = Callable[[str], None]
+
+
+class EnrollmentError(AccessdError):
+    """Enrolment refused or failed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class EnrollmentPlan:
+    person_id: int
+    label: FingerLabel
+    captures: int = 2  # 2 or 3: a third capture must match the template just built
+    finger_timeout: float = 20.0
+    retries_per_capture: int = 3
+    enrolled_by: str | None = None
+
+
+def check_may_enrol(session: Session, person: Person, label: FingerLabel,
+                    max_fingers: int) -> None:
+    """The rules before the first finger touches the glass.
+
+    :raises EnrollmentError: no lawful basis, no consent, finger already enrolled, limit reached.
+    """
+    customer = person.customer
+    if customer.lawful_basis is None:
+        raise EnrollmentError(
+            f"customer {customer.name!r} has no lawful basis for biometrics recorded; record "
+            "consent-based or necessity-based processing for the customer first")
+    if customer.lawful_basis is LawfulBasis.CONSENT and active_consent(session, person) is None:
+        raise EnrollmentError(
+            f"{person.name} has not given consent (or withdrew it); record their explicit "
+            "consent, witnessed by a staff member, before enrolling a finger")
+    if not person.active or person.restricted:
+        raise EnrollmentError(f"{person.name} is inactive or restricted; lift that first")
+    labels = session.scalars(select(Finger.label).where(Finger.person_id == person.id)).all()
+    if label in labels:
+        raise EnrollmentError(f"{person.name}'s {label.value.replace('_', ' ')} is already "
+                              "enrolled; delete it first to enrol it again")
+    if len(labels) >= max_fingers:
+        raise EnrollmentError(f"{person.name} already has {len(labels)} fingers enrolled, the "
+                              f"most allowed (enrollment.max_fingers_per_person)")
+
+
+def active_consent(session: Session, person: Person) -> Consent | None:
+    return session.scalars(
+        select(Consent).where(Consent.person_id == person.id, Consent.withdrawn_at.is_(None))
+        .order_by(Consent.given_at.desc())).first()
+
+
+def allocate_slot(session: Session, capacity: int) -> int:
+    """The lowest slot no finger uses, site-wide (every sensor holds the same library)."""
+    used = set(session.scalars(select(Finger.sensor_slot)).all())
+    for slot in range(capacity):
+        if slot not in used:
+            return slot
+    count = session.scalar(select(func.count()).select_from(Finger))
+    raise LibraryFullError(
+        f"the sensor library is full ({count} fingers in {capacity} slots); remove people "
+        "who no longer need access, or fit sensors with more slots")
+
+
+def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider,
+          door_id: int, plan: EnrollmentPlan, progress: Progress, *,
+          max_fingers: int) -> Finger:
+    """Capture, check and store one finger. Returns the new (committed) ``Finger``.
+
+    :raises EnrollmentError: with the reason a person can act on.
+    """
+    with sessions() as session:
+        person = session.get(Person, plan.person_id)
+        if person is None:
+            raise EnrollmentError("that person no longer exists")
+        check_may_enrol(session, person, plan.label, max_fingers)
+    _capture(sensor, CHAR_BUFFER_1, 1, plan, progress)
+    _refuse_known_finger(sensor, sessions, plan)
+    _capture(sensor, CHAR_BUFFER_2, 2, plan, progress)
+    try:
+        sensor.create_template()
+    except EnrollMismatchError as exc:
+        raise EnrollmentError("the two captures were not of the same finger; start again "
+                              "and place the same finger each time") from exc
+    if plan.captures >= 3:
+        # The template sits in both buffers: check it against a third, fresh capture.
+        _capture(sensor, CHAR_BUFFER_2, 3, plan, progress)
+        if sensor.compare() == 0:
+            raise EnrollmentError("the third capture did not match the template; start again")
+    template = sensor.download_characteristics(CHAR_BUFFER_1)
+    progress("saving")
+    with sessions.begin() as session:
+        person = session.get_one(Person, plan.person_id)
+        customer = session.get_one(Customer, person.customer_id)
+        check_may_enrol(session, person, plan.label, max_fingers)
+        slot = allocate_slot(session, sensor.capacity())
+        finger = Finger(public_id=new_public_id(), customer_id=customer.id, person_id=person.id,
+                        label=plan.label, sensor_slot=slot, enrolled_by=plan.enrolled_by,
+                        enrolled_at=dt.datetime.now(dt.UTC))
+        seal(session, provider, finger, person, customer, template)
+        del template
+        session.add(finger)
+        session.flush()
+        sensor.store(slot, CHAR_BUFFER_1)
+        record_slot(session, door_id, slot, finger.id)
+    progress(f"done: enrolled at slot {slot}")
+    return finger
+
+
+def _capture(sensor: Sensor, buffer: int, number: int, plan: EnrollmentPlan,
+             progress: Progress) -> None:
+    for attempt in range(plan.retries_per_capture):
+        progress("place finger" if number == 1 and attempt == 0 else
+                 "place the same finger again" if attempt == 0 else
+                 "that image was poor: place the finger again, flat and still")
+        try:
+            sensor.wait_for_finger(plan.finger_timeout)
+            sensor.capture(buffer)
+        except NoFingerError as exc:
+            raise EnrollmentError(f"no finger was placed within {plan.finger_timeout:g} s; "
+                                  "start again when the person is at the reader") from exc
+        except PoorImageError:
+            progress("lift")
+            sensor.wait_for_lift(plan.finger_timeout)
+            continue
+        progress("lift")
+        try:
+            sensor.wait_for_lift(plan.finger_timeout)
+        except NoFingerError as exc:
+            raise EnrollmentError("the finger was not lifted; start again") from exc
+        return
+    raise EnrollmentError(f"{plan.retries_per_capture} poor images in a row; clean the glass "
+                          "and the finger, then start again")
+
+
+def _refuse_known_finger(sensor: Sensor, sessions: sessionmaker[Session],
+                         plan: EnrollmentPlan) -> None:
+    found = sensor.search()
+    if found.slot is None:
+        return
+    with sessions() as session:
+        owner = session.scalars(select(Person).join(Finger, Finger.person_id == Person.id)
+                                .where(Finger.sensor_slot == found.slot)).first()
+    if owner is not None and owner.id == plan.person_id:
+        raise EnrollmentError("this finger is already enrolled for this person; choose "
+                              "another finger")
+    raise EnrollmentError("this finger already matches someone else's enrolled finger; "
+                          "enrolment refused (ask staff to check who is enrolling)")

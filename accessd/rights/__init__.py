@@ -1,0 +1,7 @@
+"""Data-subject rights (GDPR art. 15-21): what a person may ask of the facility, and its answer.
+
+- ``actions``: erase a person (history anonymised), withdraw consent (templates deleted at
+  once), restrict and lift a restriction;
+- ``export``: everything held on a person or a customer, as JSON and CSV in one zip;
+- ``requests``: data-subject requests tracked against their deadlines, extensions and outcomes.
+"""

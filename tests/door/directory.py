@@ -1,0 +1,57 @@
+"""An in-memory ``Directory`` for driving the door's state machine without a database.
+
+The daemon's own directory reads SQL; this one holds the same facts in dictionaries so that
+hypothesis can run thousands of door sequences a second. The integration suites use the real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from accessd.door.decision import CustomerView, PersonView
+from accessd.door.logic import PinCheck
+
+
+@dataclass
+class MemoryDirectory:
+    customers: dict[int, CustomerView] = field(default_factory=dict)
+    persons: dict[int, PersonView] = field(default_factory=dict)
+    slots: dict[int, int] = field(default_factory=dict)  # slot -> person id
+    pins: dict[str, tuple[int, str]] = field(default_factory=dict)  # code -> (person id, PIN)
+    pin_failures: dict[int, int] = field(default_factory=dict)
+    pin_max_failures: int = 3
+
+    def add(self, person: PersonView, *, slot: int | None = None, code: str | None = None,
+            pin: str | None = None) -> None:
+        self.persons[person.id] = person
+        if slot is not None:
+            self.slots[slot] = person.id
+        if code is not None and pin is not None:
+            self.pins[code] = (person.id, pin)
+
+    def update(self, person_id: int, **changes: object) -> None:
+        self.persons[person_id] = replace(self.persons[person_id], **changes)  # type: ignore[arg-type]
+
+    def end_contract(self, customer_id: int, last_day: date) -> None:
+        self.customers[customer_id] = replace(self.customers[customer_id], contract_end=last_day)
+
+    def by_slot(self, slot: int) -> tuple[CustomerView, PersonView] | None:
+        person = self.persons.get(self.slots.get(slot, -1))
+        if person is None:
+            return None
+        return self.customers[person.customer_id], person
+
+    def check_pin(self, code: str, pin: str) -> PinCheck:
+        if code not in self.pins:
+            return PinCheck(None, None, accepted=False)
+        person_id, right = self.pins[code]
+        person = self.persons[person_id]
+        customer = self.customers[person.customer_id]
+        if self.pin_failures.get(person_id, 0) >= self.pin_max_failures:
+            return PinCheck(customer, person, accepted=False, locked=True)
+        if pin != right:
+            self.pin_failures[person_id] = self.pin_failures.get(person_id, 0) + 1
+            return PinCheck(customer, person, accepted=False)
+        self.pin_failures[person_id] = 0
+        return PinCheck(customer, person, accepted=True)

@@ -1,0 +1,373 @@
+"""The JSON API under /api/v1, for the provider's ticketing and customer portal.
+
+Endpoints (docs/api.md): customers, their persons, a person, events (filters and a cursor),
+doors, and, for operator and admin tokens, a remote unlock.
+
+Authenticated by ``Authorization: Bearer <token>`` only (tokens from ``accessd token add``,
+each with a role); it takes no cookies, so it needs no CSRF token. Errors are JSON:
+``{"error": {"status": 403, "title": ..., "message": ...}}`` (``web.error_pages``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, g, jsonify, request
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from accessd.config import Settings
+from accessd.customers.contracts import InvalidInputError, contract_status, site_zone
+from accessd.door import command_table
+from accessd.history.query import (
+    PAGE_MAX,
+    EventFilter,
+    HistoryError,
+    day_start,
+    page_events,
+    parse_kinds,
+)
+from accessd.models import (
+    Alarm,
+    ApiToken,
+    CommandKind,
+    Customer,
+    Door,
+    DoorStatus,
+    Person,
+    StaffRole,
+)
+from accessd.staff import role_allows, verify_api_token
+from web.panel import current_panel, db
+from web.request_audit import audit
+from web.security import Access, csrf, mark_access
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+F = TypeVar("F", bound=Callable[..., Any])
+STALE_AFTER = dt.timedelta(seconds=30)
+"""A door whose daemon has not reported for this long is shown offline."""
+
+
+def current_token() -> ApiToken:
+    """The token this API request was made with (inside ``token_required`` views)."""
+    token = g.get("api_token")
+    assert isinstance(token, ApiToken)
+    return token
+
+
+def token_required(*roles: StaffRole | str) -> Callable[[F], F]:
+    """Open to API tokens with one of ``roles`` (any role when none given; admin always).
+
+    No or a bad token: 401; a token whose role does not fit: 403.
+    """
+    allowed = frozenset(StaffRole(role) for role in roles)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+            token = None
+            if scheme.lower() == "bearer" and presented.strip():
+                token = verify_api_token(db(), presented.strip(), now=current_panel().now())
+                db().commit()
+            if token is None:
+                abort(401)
+            g.api_token = token
+            audit().actor = f"token:{token.name}"
+            if allowed and not role_allows(token.role, allowed):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return mark_access(cast(F, guarded), Access("token", allowed))
+
+    return decorate
+
+
+@bp.get("/whoami")
+@token_required()
+def whoami() -> Response:
+    """The token's own name, role and expiry: a cheap check that a token works."""
+    token = current_token()
+    return jsonify(
+        {
+            "name": token.name,
+            "role": token.role.value,
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        }
+    )
+
+
+# --- errors with the reason, in JSON ---------------------------------------------------------
+
+_TITLES = {400: "Bad parameter", 404: "Not found", 409: "Conflict"}
+
+
+class ApiError(Exception):
+    """A refusal that says exactly what was wrong (the table in ``web.error_pages`` is generic)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError) -> tuple[Response, int]:
+    body = {"error": {"status": error.status, "title": _TITLES.get(error.status, "Error"),
+                      "message": error.message}}
+    return jsonify(body), error.status
+
+
+def _site_zone() -> ZoneInfo:
+    return site_zone(current_panel().settings or Settings())
+
+
+def _public_id(text: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ApiError(404, f"no {what} has the id {text[:60]!r}: ids are UUIDs as listed by "
+                       f"the API") from None
+
+
+def _customer(text: str) -> Customer:
+    public_id = _public_id(text, "customer")
+    found = db().scalars(select(Customer).where(Customer.public_id == public_id)).first()
+    if found is None:
+        raise ApiError(404, f"no customer has the id {public_id}; GET /api/v1/customers "
+                       "lists them")
+    return found
+
+
+def _person(text: str) -> Person:
+    public_id = _public_id(text, "person")
+    found = db().scalars(select(Person).where(Person.public_id == public_id)).first()
+    if found is None:
+        raise ApiError(404, f"no person has the id {public_id} (erased, purged, or never "
+                       "there); GET /api/v1/customers/<id>/persons lists them")
+    return found
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat().replace(
+        "+00:00", "Z")
+
+
+def _day(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _customer_json(customer: Customer, persons: int) -> dict[str, Any]:
+    status = contract_status(customer, _site_zone(), current_panel().now())
+    return {
+        "id": str(customer.public_id), "name": customer.name,
+        "contract_start": _day(customer.contract_start),
+        "contract_end": _day(customer.contract_end), "grace_days": customer.grace_days,
+        "state": status.state.value, "purge_on": _day(status.purge_on),
+        "lawful_basis": customer.lawful_basis.value if customer.lawful_basis else None,
+        "persons": persons,
+    }
+
+
+def _person_json(person: Person) -> dict[str, Any]:
+    consent = next((c for c in person.consents if c.withdrawn_at is None), None)
+    return {
+        "id": str(person.public_id), "customer_id": str(person.customer.public_id),
+        "name": person.name, "email": person.email, "active": person.active,
+        "restricted": person.restricted, "credential": person.credential.value,
+        "fingers": sorted(f.label.value for f in person.fingers),
+        "consent_given_at": _iso(consent.given_at) if consent else None,
+    }
+
+
+# --- read endpoints (any token role) ---------------------------------------------------------
+
+@bp.get("/customers", merge_slashes=False)
+@token_required()
+def customers() -> Response:
+    """Every customer with its contract state and purge date, by name."""
+    counts = dict(db().execute(
+        select(Person.customer_id, func.count()).group_by(Person.customer_id)).all())
+    rows = db().scalars(select(Customer).order_by(Customer.name, Customer.id)).all()
+    return jsonify({"customers": [_customer_json(c, counts.get(c.id, 0)) for c in rows]})
+
+
+@bp.get("/customers/<public_id>", merge_slashes=False)
+@token_required()
+def customer(public_id: str) -> Response:
+    """One customer, its contract and how many people it has."""
+    found = _customer(public_id)
+    persons = db().scalar(select(func.count()).where(Person.customer_id == found.id)) or 0
+    return jsonify(_customer_json(found, int(persons)))
+
+
+@bp.get("/customers/<public_id>/persons", merge_slashes=False)
+@token_required()
+def customer_persons(public_id: str) -> Response:
+    """The customer's people (a bulk read of personal data: audited)."""
+    found = _customer(public_id)
+    people = db().scalars(select(Person).where(Person.customer_id == found.id)
+                          .order_by(Person.name, Person.id)).all()
+    audit().note("api.persons.list", target=f"customer:{found.public_id}", count=len(people))
+    return jsonify({"persons": [_person_json(p) for p in people]})
+
+
+@bp.get("/persons/<public_id>", merge_slashes=False)
+@token_required()
+def person(public_id: str) -> Response:
+    """One person: details, credential, enrolled fingers (never templates), consent."""
+    found = _person(public_id)
+    audit().note("api.person.read", target=f"person:{found.public_id}")
+    return jsonify(_person_json(found))
+
+
+EVENT_PARAMETERS = frozenset({"customer", "person", "door", "kind", "since", "until", "limit",
+                              "cursor"})
+MAX_CURSOR = 2**63 - 1
+
+
+def _event_filter(args: MultiDict[str, str]) -> EventFilter:
+    unknown = sorted(set(args) - EVENT_PARAMETERS)
+    if unknown:
+        raise ApiError(400, f"unknown parameter {unknown[0]!r}; use "
+                       + ", ".join(sorted(EVENT_PARAMETERS)))
+    try:
+        customer_id = _customer(args["customer"]).id if "customer" in args else None
+        person_id = _person(args["person"]).id if "person" in args else None
+    except ApiError as exc:
+        raise ApiError(400, exc.message) from None
+    door_id = None
+    if "door" in args:
+        door = db().scalars(select(Door).where(Door.name == args["door"])).first()
+        if door is None:
+            raise ApiError(400, f"no door is named {args['door'][:60]!r}; GET /api/v1/doors "
+                           "lists them")
+        door_id = door.id
+    try:
+        kinds = parse_kinds(word for value in args.getlist("kind") for word in value.split(","))
+        since = _moment(args.get("since"), "since")
+        until = _moment(args.get("until"), "until")
+        return EventFilter(customer_id=customer_id, person_id=person_id, door_id=door_id,
+                           kinds=kinds, since=since, until=until)
+    except InvalidInputError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _moment(text: str | None, name: str) -> dt.datetime | None:
+    """A day (the site's local midnight) or an ISO 8601 time with an offset."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return day_start(dt.date.fromisoformat(text), _site_zone())
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name}: {text[:40]!r} is not a date (2026-03-01) or a time with "
+                       "an offset (2026-03-01T08:00:00Z)") from None
+    if moment.utcoffset() is None:
+        raise ApiError(400, f"{name}: give the time with its offset, e.g. "
+                       f"{text[:19]}Z or {text[:19]}+01:00")
+    return moment
+
+
+def _int_parameter(args: MultiDict[str, str], name: str, default: int | None, low: int,
+                   high: int) -> int | None:
+    text = args.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise ApiError(400, f"{name}: {text[:40]!r} is not a whole number from {low} to {high}")
+    return int(text)
+
+
+@bp.get("/events", merge_slashes=False)
+@token_required()
+def events() -> Response:
+    """A page of access events, newest first; ``next_cursor`` fetches the page after it."""
+    where = _event_filter(request.args)
+    limit = _int_parameter(request.args, "limit", 100, 1, PAGE_MAX)
+    cursor = _int_parameter(request.args, "cursor", None, 1, MAX_CURSOR)
+    assert limit is not None
+    try:
+        page = page_events(db(), where, before=cursor, limit=limit)
+    except HistoryError as exc:
+        raise ApiError(400, f"cursor: {exc}") from None
+    audit().note("api.events.read", count=len(page.rows),
+                 filters={k: v for k, v in request.args.items() if k != "cursor"})
+    return jsonify({
+        "events": [{
+            "id": row.id, "at": _iso(row.at), "kind": row.kind.value,
+            "method": row.method.value if row.method else None, "reason": row.reason,
+            "door": row.door, "customer": row.customer, "person": row.person,
+            "person_id": str(row.person_id) if row.person_id else None,
+        } for row in page.rows],
+        "next_cursor": str(page.next_before) if page.next_before is not None else None,
+    })
+
+
+@bp.get("/doors", merge_slashes=False)
+@token_required()
+def doors() -> Response:
+    """Every door's state as its daemon last reported it (``online`` false when stale)."""
+    now = current_panel().now()
+    statuses = {s.door_id: s for s in db().scalars(select(DoorStatus))}
+    alarms: dict[int | None, list[str]] = {}
+    for alarm in db().scalars(select(Alarm).where(Alarm.cleared_at.is_(None))):
+        alarms.setdefault(alarm.door_id, []).append(alarm.kind.value)
+    shown = []
+    for door in db().scalars(select(Door).order_by(Door.name)):
+        status = statuses.get(door.id)
+        fresh = (status is not None and status.heartbeat_at is not None
+                 and now - status.heartbeat_at <= STALE_AFTER)
+        online = bool(fresh and status is not None and status.online)
+        shown.append({
+            "name": door.name, "location": door.location, "online": online,
+            "locked": status.locked if online and status is not None else None,
+            "door_open": status.door_open if online and status is not None else None,
+            "sensor_online": bool(online and status is not None and status.sensor_online),
+            "fault": status.fault if status is not None else None,
+            "heartbeat_at": _iso(status.heartbeat_at) if status is not None else None,
+            "alarms": sorted(alarms.get(door.id, [])),
+        })
+    return jsonify({"doors": shown})
+
+
+# --- the one write: remote unlock ------------------------------------------------------------
+
+UNLOCK_REASON_MAX = 150  # the daemon records "<reason> (by <who>)" in a 200-character column
+
+
+@bp.post("/doors/<name>/unlock", merge_slashes=False)
+@token_required(StaffRole.OPERATOR)
+def unlock(name: str) -> tuple[Response, int]:
+    """Ask the door's daemon to release the lock once; the reason is kept with the event."""
+    door = db().scalars(select(Door).where(Door.name == name)).first()
+    if door is None:
+        raise ApiError(404, f"no door is named {name[:60]!r}; GET /api/v1/doors lists them")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, 'send a JSON object: {"reason": "escorted visitor, ticket 4711"} '
+                       "with Content-Type: application/json")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.split():
+        raise ApiError(400, "reason: say why the door is opened (a non-empty string)")
+    reason = " ".join(reason.split())
+    if len(reason) > UNLOCK_REASON_MAX:
+        raise ApiError(400, f"reason: {len(reason)} characters; at most {UNLOCK_REASON_MAX}")
+    token = current_token()
+    command = command_table.request(db(), door.id, CommandKind.REMOTE_UNLOCK,
+                               created_by=f"token:{token.name}"[:64], reason=reason)
+    audit().note("door.remote_unlock", target=f"door:{door.name}", reason=reason,
+                 command=command.id)
+    db().commit()
+    return jsonify({"door": door.name, "command_id": command.id, "state": "pending",
+                    "message": "unlock requested; the door releases within seconds if its "
+                               "daemon runs"}), 202

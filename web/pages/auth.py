@@ -1,0 +1,231 @@
+"""Signing in and out, and the signed-in user's own password and second factor.
+
+Sign-in takes user name, password and the authenticator code in one form: there is no
+half-signed-in state to manage, and every failure gets the same message.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import EqualTo, InputRequired, Length
+
+from accessd.models import AuditOutcome
+from accessd.staff import (
+    GENERIC_LOGIN_FAILURE,
+    PasswordRejected,
+    TotpSetupError,
+    WrongPassword,
+    authenticate,
+    new_totp_secret,
+    open_pending_secret,
+    provisioning_uri,
+    replace_second_factor,
+    seal_pending_secret,
+)
+from accessd.staff import change_password as change_own_password
+from accessd.staff.policy import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, TOTP_DIGITS
+from web.forms import as_sentence
+from web.panel import current_panel, db, source_address
+from web.qr import qr_svg
+from web.request_audit import audit
+from web.security import (
+    current_staff,
+    initial_password_ok,
+    login_required,
+    public,
+    safe_next,
+    sign_in,
+    sign_out,
+)
+
+bp = Blueprint("auth", __name__)
+
+_CODE_ATTRS = {
+    "autocomplete": "one-time-code",
+    "inputmode": "numeric",
+    "pattern": r"[0-9 ]*",
+    "maxlength": str(TOTP_DIGITS + 2),
+}
+_NEW_PASSWORD_ATTRS = {"autocomplete": "new-password", "minlength": str(PASSWORD_MIN_LENGTH)}
+
+
+class LoginForm(FlaskForm):
+    """User name, password and the current code, together."""
+
+    username = StringField(
+        "User name",
+        [InputRequired("Enter your user name."), Length(max=64, message="Too long.")],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    password = PasswordField(
+        "Password",
+        [InputRequired("Enter your password."), Length(max=PASSWORD_MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    code = StringField(
+        "Code from your authenticator app",
+        [InputRequired("Enter the 6-digit code your authenticator app shows now.")],
+        render_kw=_CODE_ATTRS,
+    )
+    next = HiddenField()
+
+
+class ChangePasswordForm(FlaskForm):
+    """The current password, and the new one twice."""
+
+    current_password = PasswordField(
+        "Current password",
+        [InputRequired("Enter your current password.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new_password = PasswordField(
+        "New password",
+        [InputRequired("Choose a new password.")],
+        description=f"At least {PASSWORD_MIN_LENGTH} characters; a few unrelated words work well.",
+        render_kw=_NEW_PASSWORD_ATTRS,
+    )
+    confirm = PasswordField(
+        "New password again",
+        [
+            InputRequired("Type the new password again."),
+            EqualTo("new_password", "The two new passwords differ; type them again."),
+        ],
+        render_kw=_NEW_PASSWORD_ATTRS,
+    )
+
+
+class SecondFactorForm(FlaskForm):
+    """Confirms a new authenticator app: the current password and the app's first code."""
+
+    pending = HiddenField()
+    current_password = PasswordField(
+        "Current password",
+        [InputRequired("Enter your current password.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    code = StringField(
+        "Code from the new app",
+        [InputRequired("Enter the 6-digit code the app shows for this account.")],
+        render_kw=_CODE_ATTRS,
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Response | str:
+    """Sign in with user name, password and code."""
+    form = LoginForm()
+    if current_staff() is not None:
+        return redirect(safe_next(form.next.data) or url_for("dashboard.index"))
+    failed = False
+    if form.validate_on_submit():
+        panel = current_panel()
+        result = authenticate(
+            db(), form.username.data or "", form.password.data or "", form.code.data or "",
+            provider=panel.keys, source_address=source_address(), now=panel.now(),
+        )  # fmt: skip
+        audit().actor = form.username.data or ""
+        audit().note("auth.login", outcome=AuditOutcome.SUCCESS if result.ok else
+                     AuditOutcome.DENIED, result=result.outcome.value)  # fmt: skip
+        if result.user is not None:
+            sign_in(result.user)
+            db().commit()
+            return redirect(safe_next(form.next.data) or url_for("dashboard.index"))
+        db().commit()  # the failed attempt is the lockout counter: it must be kept
+        failed = True
+    elif not form.next.data:
+        form.next.data = safe_next(_next_argument())
+    return render_template(
+        "auth/login.html", form=form, failure=GENERIC_LOGIN_FAILURE if failed else None
+    )
+
+
+def _next_argument() -> str | None:
+    return request.args.get("next")
+
+
+@bp.post("/logout")
+@login_required
+@initial_password_ok
+def logout() -> Response:
+    """Sign out: the session ends on the server, so a copied cookie is useless too."""
+    audit().note("auth.logout")
+    sign_out()
+    db().commit()
+    flash("You are signed out.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+@initial_password_ok
+def change_password() -> Response | str:
+    """Change one's own password; every other session of this user ends."""
+    user = current_staff()
+    assert user is not None
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_own_password(
+                db(), user, form.current_password.data or "", form.new_password.data or "",
+                now=current_panel().now(),
+            )  # fmt: skip
+        except WrongPassword as exc:
+            form.current_password.errors = [as_sentence(exc)]
+        except PasswordRejected as exc:
+            form.new_password.errors = [as_sentence(exc)]
+        else:
+            audit().note("auth.change_password", target=f"staff:{user.public_id}")
+            sign_in(user)  # the change ended every session; this browser gets a new one
+            db().commit()
+            flash("Password changed. Any other sessions of yours have been signed out.", "success")
+            return redirect(url_for("dashboard.index"))
+    return render_template("auth/change_password.html", form=form)
+
+
+@bp.route("/account/second-factor", methods=["GET", "POST"])
+@login_required
+def second_factor() -> Response | str:
+    """Move one's second factor to a new authenticator app (a new phone)."""
+    user = current_staff()
+    assert user is not None
+    panel = current_panel()
+    form = SecondFactorForm()
+    secret = None
+    if form.validate_on_submit():
+        try:
+            replace_second_factor(
+                db(), user, password=form.current_password.data or "",
+                pending=form.pending.data or "", code=form.code.data or "",
+                provider=panel.keys, now=panel.now(),
+            )  # fmt: skip
+        except WrongPassword as exc:
+            form.current_password.errors = [as_sentence(exc)]
+        except TotpSetupError as exc:
+            form.code.errors = [as_sentence(exc)]
+        else:
+            audit().note("auth.replace_second_factor", target=f"staff:{user.public_id}")
+            sign_in(user)
+            db().commit()
+            flash("Second factor replaced: from now on, use the codes of the new app.", "success")
+            return redirect(url_for("dashboard.index"))
+        try:  # show the same QR code again: the person may have scanned it already
+            secret = open_pending_secret(user, form.pending.data or "", panel.keys, panel.now())
+        except TotpSetupError:
+            secret = None
+    if secret is None:
+        secret = new_totp_secret()
+        form.pending.data = seal_pending_secret(user, secret, panel.keys, panel.now())
+    uri = provisioning_uri(user.username, secret)
+    return render_template(
+        "auth/second_factor.html", form=form, qr=qr_svg(uri), secret=_grouped(secret)
+    )
+
+
+def _grouped(secret: str) -> str:
+    # Groups of four, as apps show them, for typing the secret in by hand.
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+

@@ -1,0 +1,384 @@
+"""Customers and their people: contracts, lawful basis, persons, restriction and PINs.
+
+Every rule lives in ``accessd.customers.contracts`` and ``accessd.customers.people``; the views
+turn forms into
+service calls and the services' refusals into messages beside the field they concern. Ending
+a contract goes through a confirmation page showing what the purge will remove and when.
+A PIN is shown once, on the response that set it, and is never logged or stored in plain text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Optional
+
+from accessd.config import Settings
+from accessd.customers.contracts import (
+    InvalidInputError,
+    add_customer,
+    contract_status,
+    end_contract,
+    list_customers,
+    parse_date,
+    preview_end_contract,
+    site_zone,
+)
+from accessd.customers.people import (
+    add_person,
+    keypad_entry,
+    list_persons,
+    person_summary,
+    rectify_person,
+    restrict_person,
+    set_pin,
+    unrestrict_person,
+)
+from accessd.db import read_only_engine
+from accessd.errors import AccessdError
+from accessd.fingers.enrolment import active_consent
+from accessd.models import Credential, Customer, LawfulBasis, Person, StaffRole
+from web.forms import ActionForm, as_sentence
+from web.navigation import NavLink
+from web.panel import current_panel, db
+from web.request_audit import audit
+from web.security import login_required, role_required
+
+bp = Blueprint("customers", __name__, url_prefix="/customers")
+nav = [NavLink("Customers", "customers.index", order=20)]
+
+CHANGERS = (StaffRole.OPERATOR,)  # admins pass every role check
+DATE_HINT = "YYYY-MM-DD, for example 2026-06-30."
+BASIS_CHOICES = [
+    SelectChoice("", "Not decided yet (enrolment is refused until it is recorded)"),
+    SelectChoice(LawfulBasis.CONSENT.value, "Consent: each person agrees, witnessed by staff"),
+    SelectChoice(LawfulBasis.NECESSITY.value,
+                 "Necessity: a documented security need (UAVG art. 29)"),
+]
+CREDENTIAL_CHOICES = [
+    SelectChoice(Credential.NONE.value, "None yet (let in by staff)"),
+    SelectChoice(Credential.FINGER.value, "Finger"),
+    SelectChoice(Credential.PIN.value, "PIN at the keypad"),
+    SelectChoice(Credential.FINGER_OR_PIN.value, "Finger or PIN"),
+]
+
+
+def site_settings() -> Settings:
+    """The settings the daemon runs with (defaults when the panel was given none: tests)."""
+    return current_panel().settings or Settings()
+
+
+@contextmanager
+def read_only_session() -> Iterator[Session]:
+    """A session whose transactions begin DEFERRED: pages that only read (the dashboard every
+    2 s, the history, an export) must not take the write lock the door needs for its events."""
+    with Session(read_only_engine(current_panel().engine)) as session:
+        yield session
+
+
+def local_time(moment: dt.datetime | None) -> str:
+    """A UTC moment as the site's local time, to the second ("" for none)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(site_zone(site_settings())).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class CustomerForm(FlaskForm):
+    """A new customer: name, contract dates, grace period and lawful basis."""
+
+    name = StringField("Company name", [InputRequired("Enter the customer's name.")])
+    contract_start = StringField(
+        "First day of the contract", [InputRequired("Enter the first day of the contract.")],
+        description=DATE_HINT, render_kw={"type": "date"})
+    contract_end = StringField(
+        "Last day of the contract (optional)", description="Leave empty while it runs on. "
+        + DATE_HINT, render_kw={"type": "date"})
+    grace_days = IntegerField(
+        "Grace days before the purge (optional)", [Optional()],
+        description="0 to 90 days; empty uses the site's setting.",
+        render_kw={"inputmode": "numeric"})
+    lawful_basis = SelectField("Lawful basis for fingerprints", choices=BASIS_CHOICES, default="")
+    necessity_reference = StringField(
+        "Necessity assessment reference",
+        description="Only for necessity: where the security need is documented, e.g. "
+        "DPIA-2026-03 section 4.")
+
+
+class EndContractForm(FlaskForm):
+    """The last day of service, asked before the confirmation page (a GET form)."""
+
+    class Meta:
+        csrf = False  # it only previews; the confirmation's POST carries the token
+
+    last_day = StringField("Last day of service", [InputRequired("Enter the last day.")],
+                           description=DATE_HINT, render_kw={"type": "date"})
+
+
+class PersonForm(FlaskForm):
+    """A new person of a customer."""
+
+    name = StringField("Name", [InputRequired("Enter the person's name.")])
+    email = StringField("E-mail (optional)", render_kw={"type": "email", "autocomplete": "off"})
+    credential = SelectField("Way in", choices=CREDENTIAL_CHOICES, default=Credential.NONE.value,
+                             description="A way in without a fingerprint must always exist.")
+
+
+class RectifyForm(FlaskForm):
+    """Corrected details of a person (GDPR art. 16)."""
+
+    name = StringField("Name", [InputRequired("Enter the person's name.")])
+    email = StringField("E-mail (optional)", render_kw={"type": "email", "autocomplete": "off"})
+    notes = TextAreaField("Notes (optional)")
+
+
+class RestrictForm(FlaskForm):
+    """Why processing of a person is restricted (GDPR art. 18)."""
+
+    reason = StringField("Reason for the restriction", [InputRequired(
+        "Say why, for example 'request 2026-014: accuracy contested'.")])
+
+
+class PinForm(FlaskForm):
+    """A PIN typed by the person, or none for a generated one."""
+
+    pin = StringField("PIN (optional)", description="Digits only; leave empty to generate one.",
+                      render_kw={"autocomplete": "off", "inputmode": "numeric"})
+
+
+def place_error(form: FlaskForm, error: AccessdError, fallback: str) -> None:
+    """Show a service's refusal beside the field it names (else beside ``fallback``)."""
+    name = getattr(error, "field", fallback)
+    field: Field | None = getattr(form, name, None) or getattr(form, fallback)
+    assert field is not None
+    field.errors = [*field.errors, as_sentence(error)]
+
+
+def customer_or_404(public_id: uuid.UUID) -> Customer:
+    """The customer with this public id, or a 404 page."""
+    found = db().scalars(select(Customer).where(Customer.public_id == public_id)).first()
+    if found is None:
+        abort(404)
+    return found
+
+
+def person_or_404(public_id: uuid.UUID) -> Person:
+    """The person with this public id, or a 404 page."""
+    found = db().scalars(select(Person).where(Person.public_id == public_id)).first()
+    if found is None:
+        abort(404)
+    return found
+
+
+def _status(customer: Customer) -> Any:
+    return contract_status(customer, site_zone(site_settings()), current_panel().now())
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """Every customer: contract dates and state, days to purge, persons and fingers."""
+    panel = current_panel()
+    summaries = list_customers(db(), settings=site_settings(), now=panel.now())
+    fingers: dict[int, int] = {}
+    for person in list_persons(db()):
+        cid = person.person.customer_id
+        fingers[cid] = fingers.get(cid, 0) + person.fingers
+    return render_template("customers/index.html", summaries=summaries, fingers=fingers)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(*CHANGERS)
+def new() -> str | Response:
+    """Record a customer, its contract and its lawful basis."""
+    form = CustomerForm()
+    if form.validate_on_submit():
+        try:
+            start = parse_date("contract_start", form.contract_start.data or "")
+            end_text = (form.contract_end.data or "").strip()
+            end = parse_date("contract_end", end_text) if end_text else None
+            customer = add_customer(
+                db(), form.name.data or "", start, end, settings=site_settings(),
+                grace_days=form.grace_days.data, lawful_basis=form.lawful_basis.data or None,
+                necessity_reference=form.necessity_reference.data or None,
+                now=current_panel().now())
+        except InvalidInputError as exc:
+            place_error(form, exc, "name")
+        else:
+            audit().note("customer.create", target=f"customer:{customer.public_id}")
+            db().commit()
+            flash(f"Customer {customer.name} added.", "success")
+            return redirect(url_for("customers.detail", public_id=customer.public_id))
+    return render_template("customers/new.html", form=form)
+
+
+@bp.get("/<uuid:public_id>")
+@login_required
+def detail(public_id: uuid.UUID) -> str:
+    """One customer: its contract and its people with credential, fingers and consent."""
+    customer = customer_or_404(public_id)
+    audit().note("customer.view", target=f"customer:{customer.public_id}")
+    return render_template("customers/detail.html", customer=customer,
+                           status=_status(customer), persons=list_persons(db(), customer))
+
+
+@bp.get("/<uuid:public_id>/end")
+@role_required(*CHANGERS)
+def end(public_id: uuid.UUID) -> str:
+    """Ask for the last day, then show what the purge will remove and when (no change yet)."""
+    customer = customer_or_404(public_id)
+    form = EndContractForm(request.args)
+    plan = None
+    if request.args and form.validate():
+        try:
+            last_day = parse_date("last_day", form.last_day.data or "")
+            plan = preview_end_contract(db(), customer, last_day, settings=site_settings())
+        except InvalidInputError as exc:
+            place_error(form, exc, "last_day")
+    elif not request.args:
+        form.last_day.data = _status(customer).today.isoformat()
+    return render_template("customers/end.html", customer=customer, form=form, plan=plan,
+                           confirm=ActionForm())
+
+
+@bp.post("/<uuid:public_id>/end")
+@role_required(*CHANGERS)
+def end_confirmed(public_id: uuid.UUID) -> str | Response:
+    """End the contract on the confirmed last day; the purge follows at its due time."""
+    customer = customer_or_404(public_id)
+    form = EndContractForm(request.form)
+    if ActionForm().validate_on_submit() and form.validate():
+        try:
+            last_day = parse_date("last_day", form.last_day.data or "")
+            plan = end_contract(db(), customer, last_day, settings=site_settings())
+        except InvalidInputError as exc:
+            place_error(form, exc, "last_day")
+        else:
+            audit().note("customer.end_contract", target=f"customer:{customer.public_id}",
+                         last_day=last_day.isoformat(), purge_on=plan.purge_on.isoformat())
+            db().commit()
+            flash(f"The contract of {customer.name} ends on {plan.last_day}; its data is "
+                  f"purged on {plan.purge_on}.", "success")
+            return redirect(url_for("customers.detail", public_id=customer.public_id))
+    return render_template("customers/end.html", customer=customer, form=form, plan=None,
+                           confirm=ActionForm())
+
+
+@bp.route("/<uuid:public_id>/persons/new", methods=["GET", "POST"])
+@role_required(*CHANGERS)
+def new_person(public_id: uuid.UUID) -> str | Response:
+    """Add one of the customer's people."""
+    customer = customer_or_404(public_id)
+    form = PersonForm()
+    if form.validate_on_submit():
+        try:
+            person = add_person(db(), customer, form.name.data or "", form.email.data,
+                                form.credential.data or Credential.NONE)
+        except InvalidInputError as exc:
+            place_error(form, exc, "name")
+        else:
+            audit().note("person.create", target=f"person:{person.public_id}")
+            db().commit()
+            flash(f"{person.name} added.", "success")
+            return redirect(url_for("customers.person", public_id=person.public_id))
+    return render_template("customers/person_new.html", customer=customer, form=form)
+
+
+def _person_page(person: Person, **forms: FlaskForm) -> str:
+    audit().note("person.view", target=f"person:{person.public_id}")
+    return render_template(
+        "customers/person.html", person=person, summary=person_summary(db(), person),
+        consent=active_consent(db(), person), restrict=forms.get("restrict") or RestrictForm(),
+        pin=forms.get("pin") or PinForm(), action=ActionForm(), local_time=local_time)
+
+
+@bp.get("/persons/<uuid:public_id>")
+@login_required
+def person(public_id: uuid.UUID) -> str:
+    """One person: details, credential, fingers, consent, restriction, and the actions."""
+    return _person_page(person_or_404(public_id))
+
+
+@bp.route("/persons/<uuid:public_id>/edit", methods=["GET", "POST"])
+@role_required(*CHANGERS)
+def edit_person(public_id: uuid.UUID) -> str | Response:
+    """Correct a person's name, e-mail or notes (rectification)."""
+    found = person_or_404(public_id)
+    form = RectifyForm(obj=found)
+    if form.validate_on_submit():
+        try:
+            changed = rectify_person(db(), found, name=form.name.data or "",
+                                     email=form.email.data or "", notes=form.notes.data or "")
+        except InvalidInputError as exc:
+            place_error(form, exc, "name")
+        else:
+            audit().note("person.rectify", target=f"person:{found.public_id}", fields=changed)
+            db().commit()
+            flash("Saved." if changed else "Nothing changed.", "success")
+            return redirect(url_for("customers.person", public_id=found.public_id))
+    return render_template("customers/person_edit.html", person=found, form=form)
+
+
+@bp.post("/persons/<uuid:public_id>/restrict")
+@role_required(*CHANGERS)
+def restrict(public_id: uuid.UUID) -> str | Response:
+    """Restrict processing: the door refuses the person, the data is kept."""
+    found = person_or_404(public_id)
+    form = RestrictForm()
+    audit().note("person.restrict", target=f"person:{found.public_id}")
+    if form.validate_on_submit():
+        try:
+            restrict_person(db(), found, form.reason.data or "", now=current_panel().now())
+        except AccessdError as exc:
+            place_error(form, exc, "reason")
+        else:
+            db().commit()
+            flash(f"{found.name} is restricted: the door refuses them until it is lifted.",
+                  "success")
+            return redirect(url_for("customers.person", public_id=found.public_id))
+    return _person_page(found, restrict=form)
+
+
+@bp.post("/persons/<uuid:public_id>/unrestrict")
+@role_required(*CHANGERS)
+def unrestrict(public_id: uuid.UUID) -> Response:
+    """Lift a restriction."""
+    found = person_or_404(public_id)
+    audit().note("person.unrestrict", target=f"person:{found.public_id}")
+    if ActionForm().validate_on_submit():
+        try:
+            unrestrict_person(db(), found)
+        except AccessdError as exc:
+            flash(as_sentence(exc), "error")
+        else:
+            db().commit()
+            flash(f"The restriction of {found.name} is lifted.", "success")
+    return redirect(url_for("customers.person", public_id=found.public_id))
+
+
+@bp.post("/persons/<uuid:public_id>/pin")
+@role_required(*CHANGERS)
+def pin(public_id: uuid.UUID) -> str:
+    """Set a PIN and show what to type at the keypad, this once only."""
+    found = person_or_404(public_id)
+    form = PinForm()
+    audit().note("person.set_pin", target=f"person:{found.public_id}")  # never the PIN
+    if form.validate_on_submit():
+        try:
+            chosen = set_pin(db(), found, (form.pin.data or "").strip() or None)
+        except AccessdError as exc:
+            place_error(form, exc, "pin")
+        else:
+            entry = keypad_entry(found, chosen)
+            db().commit()
+            return render_template("customers/pin.html", person=found, entry=entry)
+    return _person_page(found, pin=form)

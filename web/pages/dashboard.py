@@ -1,0 +1,108 @@
+"""The dashboard: every door's state and the latest events, updating by itself.
+
+The page is rendered complete (a snapshot that works without JavaScript); ``static/
+dashboard.js`` then polls ``/dashboard/state.json`` every 2 s and rewrites the two tables with
+``textContent`` only. Both use ``snapshot()``, so the first render and every update show the
+same words. A door whose daemon has not written its status for ``STALE_AFTER`` is shown as
+offline, whatever its last row says: the daemon may be gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from accessd.history.query import EventFilter, EventRow, page_events
+from accessd.models import Alarm, Door, DoorStatus, EventKind
+from web.navigation import NavLink
+from web.pages.customers import local_time, read_only_session
+from web.panel import current_panel
+from web.security import current_staff, login_required
+
+bp = Blueprint("dashboard", __name__)
+nav = [NavLink("Dashboard", "dashboard.index", order=0)]
+
+LATEST_EVENTS = 15
+STALE_AFTER = dt.timedelta(seconds=30)  # the daemon writes its status every few seconds
+REFUSED = frozenset({EventKind.DENIED, EventKind.UNKNOWN_FINGER})
+ALERTS = frozenset({EventKind.DOOR_FORCED, EventKind.DOOR_HELD_OPEN, EventKind.TAMPER,
+                    EventKind.FAULT, EventKind.ALARM})
+
+
+def _door(door: Door, status: DoorStatus | None, alarms: list[Alarm],
+          now: dt.datetime) -> dict[str, Any]:
+    fresh = (status is not None and status.heartbeat_at is not None
+             and now - status.heartbeat_at <= STALE_AFTER)
+    online = bool(fresh and status is not None and status.online)
+    contact = (None if status is None or status.door_open is None
+               else "open" if status.door_open else "closed")
+    return {
+        "id": door.id,
+        "name": door.name,
+        "location": door.location or "",
+        "online": online,
+        "connection": "online" if online else "offline",
+        "lock": "unknown" if not online or status is None
+        else "locked" if status.locked else "unlocked",
+        "contact": "unknown" if not online else contact or "no contact",
+        "sensor": "online" if online and status is not None and status.sensor_online
+        else "offline",
+        "fault": (status.fault or "") if status is not None else "",
+        "last_seen": local_time(status.heartbeat_at) if status is not None else "",
+        "alarms": [f"{a.kind.value.replace('_', ' ')} since {local_time(a.raised_at)}"
+                   + (f": {a.detail}" if a.detail else "") for a in alarms],
+    }
+
+
+def _event(row: EventRow) -> dict[str, Any]:
+    tone = ("granted" if row.kind is EventKind.GRANTED else "refused" if row.kind in REFUSED
+            else "alert" if row.kind in ALERTS else "info")
+    return {
+        "id": row.id,
+        "time": local_time(row.at),
+        "door": row.door or "",
+        "kind": row.kind.value.replace("_", " "),
+        "tone": tone,
+        "who": row.person or row.customer or ("unknown finger"
+                                              if row.kind is EventKind.UNKNOWN_FINGER else ""),
+        "method": row.method.value if row.method else "",
+        "reason": row.reason or "",
+    }
+
+
+def snapshot() -> dict[str, Any]:
+    """Every door with its state and open alarms, and the latest events, ready to show."""
+    with read_only_session() as session:
+        return _snapshot(session, current_panel().now())
+
+
+def _snapshot(session: Session, now: dt.datetime) -> dict[str, Any]:
+    statuses = {s.door_id: s for s in session.scalars(select(DoorStatus))}
+    alarms: dict[int | None, list[Alarm]] = {}
+    for alarm in session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))
+                                 .order_by(Alarm.raised_at)):
+        alarms.setdefault(alarm.door_id, []).append(alarm)
+    doors = [_door(d, statuses.get(d.id), alarms.get(d.id, []), now)
+             for d in session.scalars(select(Door).order_by(Door.name))]
+    events = page_events(session, EventFilter(), limit=LATEST_EVENTS).rows
+    return {"doors": doors, "events": [_event(e) for e in events],
+            "updated": local_time(now)}
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """The doors and the latest events, as they are now (then kept current by the script)."""
+    return render_template("dashboard.html", user=current_staff(), state=snapshot())
+
+
+@bp.get("/dashboard/state.json")
+@login_required
+def state() -> Response:
+    """The same snapshot as JSON, polled by static/dashboard.js."""
+    return jsonify(snapshot())

@@ -1,0 +1,101 @@
+"""Door actions: remote unlock (an escorted visitor, a person without a credential) and
+clearing a door's alarms once their cause has been dealt with.
+
+The panel never drives the door: it queues a command (``remote_unlock``, ``clear_alarm``) and
+the door's daemon carries it out and records the event (who asked, and why). The request is
+audited here; the door event is the daemon's. Clearing a tamper alarm also makes the daemon
+refill the sensor it wiped.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length
+
+from accessd.door import command_table
+from accessd.models import Alarm, CommandKind, Door, StaffRole
+from web.pages.customers import local_time
+from web.panel import db
+from web.request_audit import audit
+from web.security import current_staff, role_required
+
+bp = Blueprint("doors", __name__, url_prefix="/doors")
+
+REASON_MAX = 150  # the daemon records "<reason> (by <staff>)" in a 200-character column
+
+
+class UnlockForm(FlaskForm):
+    """Why the door is opened remotely; kept with the door event and in the audit log."""
+
+    reason = StringField(
+        "Reason", [InputRequired("Say why, for example 'escorted visitor for Acme, ticket 4711'."),
+                   Length(max=REASON_MAX, message=f"Keep it under {REASON_MAX} characters.")],
+        description="Who is let in and why; kept in the access history and the audit log.")
+
+
+class ClearAlarmsForm(FlaskForm):
+    """What was checked before the alarms go: kept in the audit log."""
+
+    note = StringField(
+        "What you checked or fixed",
+        [InputRequired("Say what was done, for example 'door closed again, frame checked'."),
+         Length(max=REASON_MAX, message=f"Keep it under {REASON_MAX} characters.")],
+        description="Kept in the audit log with your name.")
+
+
+def _door_or_404(door_id: int) -> Door:
+    door = db().get(Door, door_id)
+    if door is None:
+        abort(404)
+    return door
+
+
+@bp.route("/<int:door_id>/unlock", methods=["GET", "POST"])
+@role_required(StaffRole.OPERATOR)
+def unlock(door_id: int) -> str | Response:
+    """Ask the door's daemon to release the lock once, with a reason."""
+    door = _door_or_404(door_id)
+    form = UnlockForm()
+    if form.validate_on_submit():
+        staff = current_staff()
+        assert staff is not None
+        reason = " ".join((form.reason.data or "").split())
+        command = command_table.request(db(), door.id, CommandKind.REMOTE_UNLOCK,
+                                   created_by=staff.username, reason=reason)
+        audit().note("door.remote_unlock", target=f"door:{door.name}", reason=reason,
+                     command=command.id)
+        db().commit()
+        flash(f"{door.name}: unlock requested. The door releases within a few seconds if its "
+              "daemon runs; the dashboard shows the event.", "success")
+        return redirect(url_for("dashboard.index"))
+    return render_template("doors/unlock.html", door=door, form=form)
+
+
+@bp.route("/<int:door_id>/alarms", methods=["GET", "POST"])
+@role_required(StaffRole.OPERATOR)
+def clear_alarms(door_id: int) -> str | Response:
+    """Show a door's open alarms; on POST, ask its daemon to clear them."""
+    door = _door_or_404(door_id)
+    alarms = db().scalars(select(Alarm).where(Alarm.door_id == door.id,
+                                              Alarm.cleared_at.is_(None))
+                          .order_by(Alarm.raised_at)).all()
+    form = ClearAlarmsForm()
+    if alarms and form.validate_on_submit():
+        staff = current_staff()
+        assert staff is not None
+        note = " ".join((form.note.data or "").split())
+        command = command_table.request(db(), door.id, CommandKind.CLEAR_ALARM,
+                                   created_by=staff.username)
+        audit().note("door.clear_alarms", target=f"door:{door.name}", reason=note,
+                     alarms=len(alarms), command=command.id)
+        db().commit()
+        flash(f"{door.name}: clearing {len(alarms)} alarm(s) requested. The daemon clears "
+              "them within a few seconds and records it; after tampering it refills the "
+              "sensor.", "success")
+        return redirect(url_for("dashboard.index"))
+    return render_template("doors/alarms.html", door=door, alarms=alarms, form=form,
+                           local_time=local_time)

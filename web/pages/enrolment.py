@@ -1,0 +1,159 @@
+"""Enrolling a finger from the panel: consent when it is needed, then the daemon's live steps.
+
+The panel does no hardware work: it checks the rules (``accessd.fingers.enrolment.check_may_enrol``,
+the same words the daemon would use), records consent when the customer relies on it, and
+queues an ``enroll`` command for the chosen door. The daemon writes its progress ("place
+finger", "lift", ...) on the command row; the progress page polls it through a small JSON
+endpoint (``static/enrolment.js``) and works without JavaScript by reloading.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import BooleanField, SelectChoice, SelectField
+
+from accessd.customers.people import record_consent
+from accessd.door import command_table
+from accessd.errors import AccessdError
+from accessd.fingers.enrolment import EnrollmentError, active_consent, check_may_enrol
+from accessd.models import (
+    CommandKind,
+    CommandState,
+    DeviceCommand,
+    Door,
+    FingerLabel,
+    LawfulBasis,
+    Person,
+    StaffRole,
+)
+from web.forms import as_sentence
+from web.pages.customers import person_or_404, place_error, site_settings
+from web.panel import current_panel, db
+from web.request_audit import audit
+from web.security import current_staff, role_required
+
+bp = Blueprint("enrolment", __name__, url_prefix="/enrolment")
+
+FINGER_CHOICES = [SelectChoice(label.value, label.value.replace("_", " ").capitalize())
+                  for label in FingerLabel]
+STEPS = ("place finger", "lift", "place the same finger again", "saving", "done")
+
+
+class EnrolForm(FlaskForm):
+    """Which finger, at which door, and (when needed) the person's consent."""
+
+    door = SelectField("Door with the reader", coerce=int)
+    finger = SelectField("Finger", choices=FINGER_CHOICES, default=FingerLabel.RIGHT_INDEX.value)
+    consent = BooleanField("The person read the consent text and agreed, and I witnessed it")
+
+
+class _FormIncomplete(Exception):
+    """The form is valid field by field but misses the consent confirmation."""
+
+
+def _consent_needed(person: Person) -> bool:
+    return (person.customer.lawful_basis is LawfulBasis.CONSENT
+            and active_consent(db(), person) is None)
+
+
+def _early_refusal(person: Person) -> str | None:
+    # Refusals no choice on the form can cure: say so before anyone walks to the reader.
+    customer = person.customer
+    if customer.lawful_basis is not None and person.active and not person.restricted:
+        return None
+    try:
+        check_may_enrol(db(), person, FingerLabel.RIGHT_INDEX, _max_fingers())
+    except EnrollmentError as exc:
+        return as_sentence(exc)
+    return None
+
+
+def _max_fingers() -> int:
+    return site_settings().access.max_fingers_per_person
+
+
+@bp.route("/<uuid:public_id>", methods=["GET", "POST"])
+@role_required(StaffRole.OPERATOR)
+def start(public_id: uuid.UUID) -> str | Response:
+    """The enrolment form: door, finger, consent; queues the command for the daemon."""
+    person = person_or_404(public_id)
+    doors = db().scalars(select(Door).order_by(Door.name)).all()
+    form = EnrolForm()
+    form.door.choices = [SelectChoice(door.id, door.name) for door in doors]
+    needs_consent = _consent_needed(person)
+    version = site_settings().enrollment.consent_text_version
+    refusal = _early_refusal(person)
+    if refusal is None and doors and form.validate_on_submit():
+        staff = current_staff()
+        assert staff is not None
+        label = FingerLabel(form.finger.data)
+        try:
+            if needs_consent:
+                if not form.consent.data:
+                    form.consent.errors = [
+                        "Confirm that the person agreed, or do not enrol: they can use a PIN "
+                        "or be let in by staff instead."]
+                    raise _FormIncomplete
+                record_consent(db(), person, version, staff.username, now=current_panel().now())
+                audit().note("consent.record", text_version=version)
+            check_may_enrol(db(), person, label, _max_fingers())
+            command = command_table.request(
+                db(), form.door.data, CommandKind.ENROLL, created_by=staff.username,
+                person_id=person.id, finger=label.value, by=staff.username)
+        except _FormIncomplete:
+            db().rollback()
+        except AccessdError as exc:
+            db().rollback()
+            place_error(form, exc, "finger")
+        else:
+            audit().note("enrolment.start", target=f"person:{person.public_id}",
+                         finger=label.value, door=form.door.data, command=command.id)
+            db().commit()
+            return redirect(url_for("enrolment.progress", command_id=command.id))
+    return render_template("enrolment/start.html", person=person, form=form, doors=doors,
+                           needs_consent=needs_consent, version=version, refusal=refusal)
+
+
+def _command_or_404(command_id: int) -> DeviceCommand:
+    command = db().get(DeviceCommand, command_id)
+    if command is None or command.kind is not CommandKind.ENROLL:
+        abort(404)
+    return command
+
+
+def command_state(command: DeviceCommand) -> dict[str, Any]:
+    """What the progress page shows: the state, the daemon's last word, and whether it ended."""
+    finished = command.state in command_table.FINISHED
+    progress = command.progress or ("waiting for the door's daemon to pick this up"
+                                    if command.state is CommandState.PENDING else "starting")
+    return {
+        "state": command.state.value,
+        "progress": progress,
+        "finished": finished,
+        "ok": command.state is CommandState.DONE,
+        "step": next((i for i, step in enumerate(STEPS) if progress.startswith(step)), None),
+    }
+
+
+@bp.get("/commands/<int:command_id>")
+@role_required(StaffRole.OPERATOR)
+def progress(command_id: int) -> str:
+    """The live progress of one enrolment (updated by static/enrolment.js)."""
+    command = _command_or_404(command_id)
+    person = db().get(Person, command.person_id) if command.person_id else None
+    return render_template("enrolment/progress.html", command=command, person=person,
+                           status=command_state(command), steps=STEPS,
+                           finger=str(command.args.get("finger", "")).replace("_", " "))
+
+
+@bp.get("/commands/<int:command_id>/state.json")
+@role_required(StaffRole.OPERATOR)
+def progress_state(command_id: int) -> Response:
+    """The command's state as JSON, for the progress page's polling."""
+    return jsonify(command_state(_command_or_404(command_id)))
