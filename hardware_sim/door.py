@@ -19,13 +19,12 @@ from pathlib import Path
 from firmware_bridge.firmware import doorlink
 from firmware_bridge.firmware.board import DEFAULT_DEBOUNCE_MS, Board, Pins
 from firmware_bridge.lcus import RELAY_OFF, RELAY_ON
+from hardware_sim.errors import DoorLockedError
 from hardware_sim.port import PtyPort
 
 TICK = 0.001  # s between the board's ticks, as its main loop sleeps 1 ms
 
 
-class DoorLockedError(RuntimeError):
-    """The simulated door is locked: a person cannot push it open."""
 
 
 @dataclass(frozen=True, slots=True)

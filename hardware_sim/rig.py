@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from hardware_sim.door import SimulatedDoorBoard, SimulatedLcusRelay
+from hardware_sim.errors import ControlError
 from hardware_sim.port import PtyPort
 from hardware_sim.sensor import SimulatedSensor
-
-
-class ControlError(Exception):
-    """A control request that cannot be carried out; its message goes back to the caller."""
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from accessd.backup.format import (
-    CHUNK_SIZE,
-    BackupError,
-    BackupWriter,
-    iter_plaintext,
-    read_header,
-)
+from accessd.backup.format import CHUNK_SIZE, BackupWriter, iter_plaintext, read_header
 from accessd.backup.replay import LiveState, ReplayReport, prepare_restored, read_live_state
 from accessd.config import RetentionPeriod, Settings
 from accessd.crypto import KeyProvider
@@ -73,7 +67,7 @@ from accessd.db import (
     make_sessionmaker,
     upgrade,
 )
-from accessd.errors import StorageError
+from accessd.errors import BackupError, StorageError
 from accessd.models import DataKey, ErasureLedgerEntry
 
 __all__ = [

@@ -37,7 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from accessd.crypto import KeyProvider
-from accessd.errors import AccessdError, DecryptionError, KeyFileError
+from accessd.errors import BackupError, DecryptionError, KeyFileError
 
 # PNG's trick: a high-bit byte and both line endings reveal a file mangled by a text transfer.
 MAGIC = b"\x89accessd-backup\r\n\x1a\n"
@@ -56,8 +56,6 @@ _WRAP_AAD = b"accessd/backup-file-key/v1\x00"
 _MAX_INFLATE = 4 << 20
 
 
-class BackupError(AccessdError):
-    """A backup cannot be written, read, verified or restored; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ from accessd.cli.main import Context, Handler
 from accessd.customers.contracts import (
     ContractStatus,
     CustomerSummary,
-    InvalidInputError,
     PurgePlan,
     add_customer,
     contract_status,
@@ -55,7 +54,7 @@ from accessd.customers.people import (
     unrestrict_person,
 )
 from accessd.db import make_sessionmaker, read_only_engine, session_scope
-from accessd.errors import AccessdError
+from accessd.errors import InvalidInputError, UsageError
 from accessd.history.query import (
     PAGE_MAX,
     EventFilter,
@@ -67,10 +66,6 @@ from accessd.history.query import (
     parse_kinds,
 )
 from accessd.models import Credential, LawfulBasis, Person, utcnow
-
-
-class UsageError(AccessdError):
-    """A command-line value or situation the command refuses; the message names the option."""
 
 
 class _Parser(argparse.ArgumentParser):

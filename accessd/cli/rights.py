@@ -18,15 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accessd.errors import AccessdError
+from accessd.errors import AccessdError, NotFoundError
 from accessd.models import Customer, DataSubjectRequest, Person, RequestKind, utcnow
 
 if TYPE_CHECKING:
     from accessd.cli.main import Context
 
 
-class NotFoundError(AccessdError):
-    """A person, customer or request named on the command line does not exist."""
 
 
 def register(subparsers: Any) -> None:
@@ -182,7 +180,7 @@ def _restore(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _export_person(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.rights.actions import export_person
+    from accessd.rights.export import export_person
 
     with _read_session(ctx) as session:
         summary = export_person(session, _person(session, args.person), args.out)
@@ -191,7 +189,7 @@ def _export_person(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _export_customer(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.rights.actions import export_customer
+    from accessd.rights.export import export_customer
 
     with _read_session(ctx) as session:
         summary = export_customer(session, _customer(session, args.customer), args.out)
@@ -229,7 +227,7 @@ def _withdraw_consent(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _requests(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.rights.actions import open_requests
+    from accessd.rights.requests import open_requests
 
     with _read_session(ctx) as session:
         listed = open_requests(session, _today(ctx))
@@ -258,7 +256,7 @@ def _requests(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _request_add(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.rights.actions import record_request
+    from accessd.rights.requests import record_request
 
     with ctx.sessions.begin() as session:
         person = _person(session, args.person) if args.person else None
@@ -272,7 +270,7 @@ def _request_add(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _request_extend(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.rights.actions import extend_request
+    from accessd.rights.requests import extend_request
 
     with ctx.sessions.begin() as session:
         request = _request(session, args.id)
@@ -282,7 +280,7 @@ def _request_extend(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _request_close(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.rights.actions import close_request
+    from accessd.rights.requests import close_request
 
     with ctx.sessions.begin() as session:
         close_request(_request(session, args.id), args.outcome, by=_staff(args))

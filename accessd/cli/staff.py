@@ -25,11 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
 from accessd.db import session_scope
+from accessd.errors import ApiTokenError, PasswordRejectedError
 from accessd.models import AuditOutcome, StaffRole, StaffUser, utcnow
 from accessd.staff import (
-    ApiTokenError,
     IssuedCredentials,
-    PasswordRejected,
     create_api_token,
     create_staff_user,
     disable_staff_user,
@@ -154,7 +153,7 @@ def _read_password(ctx: StaffCliContext) -> str:
     # One line; the trailing newline is not part of the password.
     password = ctx.stdin.readline().rstrip("\r\n")
     if not password:
-        raise PasswordRejected("no password on standard input; pipe it in, one line")
+        raise PasswordRejectedError("no password on standard input; pipe it in, one line")
     return password
 
 

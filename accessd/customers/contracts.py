@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from accessd.config import Settings
-from accessd.errors import AccessdError
+from accessd.errors import InvalidInputError, NotFoundError
 from accessd.models import (
     MAX_GRACE_DAYS,
     AccessEvent,
@@ -43,26 +43,10 @@ REFERENCE_MAX = 500  # Customer.necessity_reference column length
 SUGGESTIONS = 3  # "did you mean" names offered at most
 
 
-class InvalidInputError(AccessdError):
-    """A value the service does not accept; ``field`` names it so a form or option can be
-    pointed at, ``problem`` says what is allowed."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field.replace('_', ' ')}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
-class NotFoundError(AccessdError):
-    """No customer or person answers to the reference given; ``suggestions`` lists close names."""
-
-    def __init__(self, message: str, suggestions: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.suggestions = suggestions
 
 
-class CustomerStateError(AccessdError):
-    """The customer's current state does not allow the change asked for."""
 
 
 class ContractState(enum.StrEnum):

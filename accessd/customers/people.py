@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
-from accessd.customers.contracts import InvalidInputError, NotFoundError, clean_name, not_found
+from accessd.customers.contracts import clean_name, not_found
 from accessd.customers.pins import generate_pin, hash_pin
-from accessd.errors import AccessdError
+from accessd.errors import ConsentError, InvalidInputError, NotFoundError, PersonStateError
 from accessd.fingers.enrolment import active_consent
 from accessd.models import (
     Consent,
@@ -50,12 +50,8 @@ _WITH_PIN = {
 }
 
 
-class PersonStateError(AccessdError):
-    """The person's current state does not allow the change asked for."""
 
 
-class ConsentError(AccessdError):
-    """Consent cannot be recorded (wrong lawful basis, or one is already active)."""
 
 
 @dataclass(frozen=True, slots=True)

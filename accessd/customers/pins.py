@@ -15,7 +15,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from accessd.errors import AccessdError
+from accessd.errors import PinError
 
 MIN_PIN_DIGITS = 6
 MAX_PIN_DIGITS = 12
@@ -23,8 +23,6 @@ MAX_PIN_DIGITS = 12
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
-class PinError(AccessdError):
-    """A PIN that cannot be used (too short, not digits, too easy to guess)."""
 
 
 def validate_pin(pin: str) -> None:

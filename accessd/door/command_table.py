@@ -15,14 +15,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.errors import AccessdError
+from accessd.errors import CommandTimeoutError
 from accessd.models import CommandKind, CommandState, DeviceCommand, Door
 
 FINISHED = (CommandState.DONE, CommandState.FAILED)
 
 
-class CommandTimeoutError(AccessdError):
-    """The daemon did not finish the command in time (is ``accessd run`` running?)."""
 
 
 def request(session: Session, door_id: int, kind: CommandKind, *, created_by: str,

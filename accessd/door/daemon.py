@@ -41,8 +41,8 @@ from accessd.door.logic import (
     Record,
     WipeSensor,
 )
-from accessd.errors import AccessdError
-from accessd.fingers.enrolment import EnrollmentError, EnrollmentPlan, enrol
+from accessd.errors import AccessdError, DaemonRefusedError, EnrollmentError
+from accessd.fingers.enrolment import EnrollmentPlan, enrol
 from accessd.fingers.library import forget_library, reconcile_sensor
 from accessd.history.chain import record_event
 from accessd.models import (
@@ -77,8 +77,6 @@ CHECKPOINT_INTERVAL = 10.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 
 
-class DaemonRefusedError(AccessdError):
-    """The daemon will not decide on rules it cannot trust; the door stays locked."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
-from accessd.errors import AccessdError
+from accessd.errors import EnrollmentError
 from accessd.fingers.library import record_slot
 from accessd.fingers.sealed import seal
 from accessd.models import Consent, Customer, Finger, FingerLabel, LawfulBasis, Person
@@ -32,8 +32,6 @@ from firmware_bridge.sensor import CHAR_BUFFER_1, CHAR_BUFFER_2, Sensor
 Progress = Callable[[str], None]
 
 
-class EnrollmentError(AccessdError):
-    """Enrolment refused or failed; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

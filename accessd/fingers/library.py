@@ -18,15 +18,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
-from accessd.errors import AccessdError
+from accessd.errors import LibraryTooSmallError
 from accessd.fingers.sealed import open_sealed
 from accessd.models import Customer, DataKey, Finger, Person, SensorSlot
 from firmware_bridge.errors import LibraryFullError
 from firmware_bridge.sensor import Sensor
-
-
-class LibraryTooSmallError(AccessdError):
-    """The database holds fingers at slots this sensor does not have."""
 
 
 @dataclass(frozen=True)

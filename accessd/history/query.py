@@ -38,8 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from accessd.customers.contracts import InvalidInputError, not_found
-from accessd.errors import AccessdError
+from accessd.clock import day_start
+from accessd.customers.contracts import not_found
+from accessd.errors import HistoryError, InvalidInputError
 from accessd.history.chain import naming_person
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
 
@@ -55,8 +56,6 @@ CSV_COLUMNS = ("id", "time_utc", "door", "customer", "person", "person_id", "kin
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class HistoryError(AccessdError):
-    """The history cannot be read as asked (e.g. the page's cursor event is gone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +145,6 @@ def parse_kinds(words: Iterable[str]) -> frozenset[EventKind]:
             raise InvalidInputError("kind", f"{word!r} is not an event kind; use one of "
                                     f"{choices}") from None
     return frozenset(kinds)
-
-
-def day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    """The first moment (UTC) of a local day in the site's time zone."""
-    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
 
 def local_period(

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from accessd.crypto import KeyProvider
 from accessd.customers.people import restrict_person, unrestrict_person
 from accessd.door.command_table import request_resync_everywhere
-from accessd.errors import AccessdError
+from accessd.errors import RightsError
 from accessd.history.chain import unlink_people
 from accessd.models import (
     Consent,
@@ -63,37 +63,15 @@ from accessd.models import (
     utcnow,
 )
 from accessd.privacy.purge import CustomerDigester
-from accessd.rights.export import ExportError, ExportSummary, export_customer, export_person
-from accessd.rights.requests import (
-    OpenRequest,
-    RequestError,
-    add_months,
-    close_request,
-    extend_request,
-    open_requests,
-    record_request,
-)
 
 __all__ = [
     "ErasureSummary",
-    "ExportError",
-    "ExportSummary",
-    "OpenRequest",
-    "RequestError",
-    "RightsError",
     "WithdrawalSummary",
-    "add_months",
     "anonymise_history",
-    "close_request",
     "delete_fingers",
     "erase_person",
-    "export_customer",
-    "export_person",
-    "extend_request",
     "lift_restriction",
-    "open_requests",
     "public_id_digest",
-    "record_request",
     "remove_person_rows",
     "restrict",
     "withdraw_consent",
@@ -104,8 +82,6 @@ CONSENT_WITHDRAWN = "consent_withdrawn"
 """``details["why"]`` of the ledger entries a consent withdrawal writes."""
 
 
-class RightsError(AccessdError):
-    """A data-subject right cannot be carried out as asked; the message says what to do."""
 
 
 def public_id_digest(provider: KeyProvider, public_id: uuid.UUID) -> str:

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from accessd.errors import AccessdError
+from accessd.errors import ExportError
 from accessd.history.chain import naming_person
 from accessd.models import (
     AccessEvent,
@@ -94,8 +94,6 @@ _DESCRIPTIONS = {
 }
 
 
-class ExportError(AccessdError):
-    """An export cannot be written where asked."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accessd.errors import AccessdError
+from accessd.errors import SubjectRequestError
 from accessd.models import (
     Customer,
     DataSubjectRequest,
@@ -29,8 +29,6 @@ ANSWER_MONTHS = 1
 MAX_MONTHS = 3
 
 
-class RequestError(AccessdError):
-    """A data-subject request cannot be recorded, extended or closed as asked."""
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -61,12 +59,12 @@ def record_request(session: Session, kind: RequestKind, received_on: dt.date, *,
                    handled_by: str | None = None) -> DataSubjectRequest:
     """Record a request as received; it is due one calendar month after ``received_on``.
 
-    :raises RequestError: no requester named, or a person of another customer than given.
+    :raises SubjectRequestError: no requester named, or a person of another customer than given.
     """
     if not requester_name.strip():
-        raise RequestError("name the requester (who asked): the answer goes to them")
+        raise SubjectRequestError("name the requester (who asked): the answer goes to them")
     if person is not None and customer is not None and person.customer_id != customer.id:
-        raise RequestError(f"person {person.public_id} is not one of customer "
+        raise SubjectRequestError(f"person {person.public_id} is not one of customer "
                            f"{customer.public_id}'s people; give one of the two")
     request = DataSubjectRequest(
         kind=kind, received_on=received_on, due_on=add_months(received_on, ANSWER_MONTHS),
@@ -85,22 +83,24 @@ def extend_request(request: DataSubjectRequest, until: dt.date, reason: str, *,
 
     Record it when the requester is told, which must be within the first month.
 
-    :raises RequestError: closed, no reason, ``until`` not later than the current due date
+    :raises SubjectRequestError: closed, no reason, ``until`` not later than the current due date
         or beyond three months, or the first month has already passed.
     """
     if request.status != RequestStatus.OPEN:
-        raise RequestError(f"request {request.id} is closed; an extension no longer applies")
+        raise SubjectRequestError(f"request {request.id} is closed; an extension no longer applies")
     if not reason.strip():
-        raise RequestError("give the reason for the delay: the requester must be told why")
+        raise SubjectRequestError("give the reason for the delay: the requester must be told why")
     limit = add_months(request.received_on, MAX_MONTHS)
     if until > limit:
-        raise RequestError(f"request {request.id} was received on {request.received_on}: it can "
+        raise SubjectRequestError(
+            f"request {request.id} was received on {request.received_on}: it can "
                            f"be extended to {limit} at the latest (three months in all)")
     if until <= due_on(request):
-        raise RequestError(f"request {request.id} is already due on {due_on(request)}; an "
+        raise SubjectRequestError(f"request {request.id} is already due on {due_on(request)}; an "
                            "extension must move the date later")
     if today > request.due_on:
-        raise RequestError(f"the first month of request {request.id} ended on {request.due_on}: "
+        raise SubjectRequestError(
+            f"the first month of request {request.id} ended on {request.due_on}: "
                            "an extension had to be notified before then; answer it now")
     request.extended_due_on = until
     request.extension_reason = reason.strip()
@@ -110,12 +110,13 @@ def close_request(request: DataSubjectRequest, outcome: str, *, by: str | None =
                   now: dt.datetime | None = None) -> None:
     """Close a request with its outcome (what was done, or why it was refused).
 
-    :raises RequestError: already closed, or no outcome given.
+    :raises SubjectRequestError: already closed, or no outcome given.
     """
     if request.status != RequestStatus.OPEN:
-        raise RequestError(f"request {request.id} was already closed on {request.closed_at}")
+        raise SubjectRequestError(f"request {request.id} was already closed on {request.closed_at}")
     if not outcome.strip():
-        raise RequestError("describe the outcome (e.g. 'export sent on 2025-03-02', 'erased')")
+        raise SubjectRequestError(
+            "describe the outcome (e.g. 'export sent on 2025-03-02', 'erased')")
     request.status = RequestStatus.CLOSED
     request.outcome = outcome.strip()
     request.closed_at = now or utcnow()

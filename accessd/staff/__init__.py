@@ -28,17 +28,6 @@ from accessd.staff.accounts import (
     reset_password,
 )
 from accessd.staff.audit import record_audit, sanitise
-from accessd.staff.errors import (
-    ApiTokenError,
-    InvalidUsername,
-    LastAdminError,
-    PasswordRejected,
-    StaffError,
-    TotpSetupError,
-    UnknownStaffUser,
-    UsernameTaken,
-    WrongPassword,
-)
 from accessd.staff.login import GENERIC_LOGIN_FAILURE, LoginResult, authenticate, locked_until
 from accessd.staff.passwords import generate_password, hash_password, verify_password
 from accessd.staff.policy import (
@@ -82,21 +71,12 @@ __all__ = [
     "LOCKOUT_BASE",
     "LOCKOUT_THRESHOLD",
     "TOKEN_PREFIX",
-    "ApiTokenError",
     "Clock",
-    "InvalidUsername",
     "IssuedCredentials",
-    "LastAdminError",
     "LoginResult",
-    "PasswordRejected",
     "ResumedSession",
     "SessionState",
-    "StaffError",
     "TotpCheck",
-    "TotpSetupError",
-    "UnknownStaffUser",
-    "UsernameTaken",
-    "WrongPassword",
     "authenticate",
     "change_password",
     "check_totp",

@@ -17,15 +17,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accessd.crypto import KeyProvider
-from accessd.models import StaffRole, StaffUser, new_public_id
-from accessd.staff.errors import (
-    InvalidUsername,
+from accessd.errors import (
+    InvalidUsernameError,
     LastAdminError,
-    PasswordRejected,
-    UnknownStaffUser,
-    UsernameTaken,
-    WrongPassword,
+    PasswordRejectedError,
+    UnknownStaffUserError,
+    UsernameTakenError,
+    WrongPasswordError,
 )
+from accessd.models import StaffRole, StaffUser, new_public_id
 from accessd.staff.passwords import (
     check_new_password,
     generate_password,
@@ -67,11 +67,12 @@ def normalise_username(typed: str) -> str:
 def check_username(username: str) -> str:
     """The normalised user name, or a refusal saying what a valid one looks like.
 
-    :raises InvalidUsername: not 1-64 of a-z, 0-9, ".", "_", "-" starting with a letter or digit.
+    :raises InvalidUsernameError: not 1-64 of a-z, 0-9, ".", "_", "-" starting with a letter
+        or digit.
     """
     name = normalise_username(username)
     if not _USERNAME.fullmatch(name):
-        raise InvalidUsername(
+        raise InvalidUsernameError(
             "a user name has 1 to 64 characters: lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (for example j.devries)"
         )
@@ -88,11 +89,11 @@ def find_staff_user(db: Session, username: str) -> StaffUser | None:
 def get_staff_user(db: Session, username: str) -> StaffUser:
     """The account with this user name.
 
-    :raises UnknownStaffUser: there is none; the message lists how to see who exists.
+    :raises UnknownStaffUserError: there is none; the message lists how to see who exists.
     """
     user = find_staff_user(db, username)
     if user is None:
-        raise UnknownStaffUser(
+        raise UnknownStaffUserError(
             f"no staff user named {normalise_username(username)!r}; `accessd user list` "
             "shows who exists"
         )
@@ -128,13 +129,13 @@ def create_staff_user(
     Without ``password`` one is generated and must be changed at first sign-in; a given
     password counts as chosen by its owner (``accessd user add --password-stdin``).
 
-    :raises InvalidUsername: the name breaks the rules.
-    :raises UsernameTaken: an account of that name exists (disabled ones included).
-    :raises PasswordRejected: the given password breaks the rules.
+    :raises InvalidUsernameError: the name breaks the rules.
+    :raises UsernameTakenError: an account of that name exists (disabled ones included).
+    :raises PasswordRejectedError: the given password breaks the rules.
     """
     name = check_username(username)
     if find_staff_user(db, name) is not None:
-        raise UsernameTaken(f"a staff user named {name!r} already exists; choose another name")
+        raise UsernameTakenError(f"a staff user named {name!r} already exists; choose another name")
     generated = password is None
     chosen = generate_password() if password is None else password
     check_new_password(chosen, username=name)
@@ -160,13 +161,13 @@ def change_password(
 ) -> None:
     """The owner changes their password; every session of theirs ends (caller commits).
 
-    :raises WrongPassword: ``current`` is not right.
-    :raises PasswordRejected: ``new`` breaks the rules or is the current one.
+    :raises WrongPasswordError: ``current`` is not right.
+    :raises PasswordRejectedError: ``new`` breaks the rules or is the current one.
     """
     confirm_password(user, current)
     check_new_password(new, username=user.username)
     if new == current:
-        raise PasswordRejected("the new password must differ from the current one")
+        raise PasswordRejectedError("the new password must differ from the current one")
     user.password_hash = hash_password(new)
     user.password_changed_at = now
     end_all_sessions(db, user, now=now)
@@ -184,7 +185,7 @@ def reset_password(
     """An admin resets someone's password (and, if asked, their second factor, for a lost
     phone); every session of theirs ends (caller commits).
 
-    :raises PasswordRejected: the given password breaks the rules.
+    :raises PasswordRejectedError: the given password breaks the rules.
     :raises ValueError: a new second factor was asked for without a key provider.
     """
     generated = password is None
@@ -205,10 +206,10 @@ def reset_password(
 def confirm_password(user: StaffUser, password: str) -> None:
     """Re-authentication before a sensitive change (password, second factor).
 
-    :raises WrongPassword: ``password`` is not ``user``'s.
+    :raises WrongPasswordError: ``password`` is not ``user``'s.
     """
     if not verify_password(user.password_hash, password):
-        raise WrongPassword("the current password is not right; type it again")
+        raise WrongPasswordError("the current password is not right; type it again")
 
 
 def replace_second_factor(
@@ -225,7 +226,7 @@ def replace_second_factor(
     theirs ends, as after a password change (caller commits).
 
     :param pending: the token from ``seal_pending_secret`` the setup page carried.
-    :raises WrongPassword: ``password`` is not right.
+    :raises WrongPasswordError: ``password`` is not right.
     :raises TotpSetupError: ``code`` does not match the new secret, or the page expired.
     """
     confirm_password(user, password)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from accessd.staff.errors import PasswordRejected
+from accessd.errors import PasswordRejectedError
 from accessd.staff.policy import (
     ARGON2_MEMORY_KIB,
     ARGON2_PARALLELISM,
@@ -78,16 +78,16 @@ def check_new_password(password: str, *, username: str) -> None:
 
     Length is the rule (no composition rules, as ASVS and NIST advise).
 
-    :raises PasswordRejected: too short, too long, or the user name itself.
+    :raises PasswordRejectedError: too short, too long, or the user name itself.
     """
     if len(password) < PASSWORD_MIN_LENGTH:
-        raise PasswordRejected(
+        raise PasswordRejectedError(
             f"the password must have at least {PASSWORD_MIN_LENGTH} characters; "
             "a few unrelated words make a good one"
         )
     if len(password) > PASSWORD_MAX_LENGTH:
-        raise PasswordRejected(
+        raise PasswordRejectedError(
             f"the password must have at most {PASSWORD_MAX_LENGTH} characters"
         )
     if password.strip().lower() == username.lower():
-        raise PasswordRejected("the password must not be the user name")
+        raise PasswordRejectedError("the password must not be the user name")

@@ -14,8 +14,8 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accessd.errors import ApiTokenError
 from accessd.models import ApiToken, StaffRole
-from accessd.staff.errors import ApiTokenError
 from accessd.staff.policy import TOUCH_INTERVAL
 
 TOKEN_PREFIX = "accessd_"  # noqa: S105  a public prefix, not a secret

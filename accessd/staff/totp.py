@@ -18,9 +18,8 @@ import uuid
 import pyotp
 
 from accessd.crypto import KeyProvider, SealedSecret, open_staff_secret, seal_staff_secret
-from accessd.errors import CryptoError
+from accessd.errors import CryptoError, TotpSetupError
 from accessd.models import StaffUser
-from accessd.staff.errors import TotpSetupError
 from accessd.staff.policy import (
     TOTP_DIGITS,
     TOTP_INTERVAL_SECONDS,

@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session
 from accessd.config import PurgeSettings, Settings
 from accessd.customers.contracts import (
     ContractState,
-    InvalidInputError,
-    NotFoundError,
     add_customer,
     contract_status,
     end_contract,
@@ -24,6 +22,7 @@ from accessd.customers.contracts import (
     preview_end_contract,
     set_lawful_basis,
 )
+from accessd.errors import InvalidInputError, NotFoundError
 from accessd.models import Customer, EventKind, LawfulBasis
 from tests.customers import seed
 

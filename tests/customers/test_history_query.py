@@ -17,11 +17,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, event, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.customers.contracts import InvalidInputError
+from accessd.errors import HistoryError, InvalidInputError
 from accessd.history.query import (
     CSV_COLUMNS,
     EventFilter,
-    HistoryError,
     daily_counts,
     export_csv,
     local_period,

@@ -11,10 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accessd.customers import people
-from accessd.customers.contracts import InvalidInputError, NotFoundError
 from accessd.customers.people import (
-    ConsentError,
-    PersonStateError,
     add_person,
     get_person,
     keypad_entry,
@@ -25,10 +22,18 @@ from accessd.customers.people import (
     set_pin,
     unrestrict_person,
 )
-from accessd.customers.pins import PinError, verify_pin
+from accessd.customers.pins import verify_pin
 from accessd.door.decision import Reason, decide
 from accessd.door.directory import customer_view, person_view
-from accessd.fingers.enrolment import EnrollmentError, check_may_enrol
+from accessd.errors import (
+    ConsentError,
+    EnrollmentError,
+    InvalidInputError,
+    NotFoundError,
+    PersonStateError,
+    PinError,
+)
+from accessd.fingers.enrolment import check_may_enrol
 from accessd.models import Credential, FingerLabel, LawfulBasis, Person
 from tests.customers import seed
 

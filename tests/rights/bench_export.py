@@ -91,7 +91,7 @@ def seed(db_path: Path, n_events: int, n_persons: int = 1000) -> int:
 
 def _export_in_child(db_path: str, customer_id: int, out: str) -> tuple[float, int, int]:
     from accessd.db import read_only_engine
-    from accessd.rights.actions import export_customer
+    from accessd.rights.export import export_customer
 
     engine = create_db_engine(f"sqlite:///{db_path}")
     sessions = make_sessionmaker(read_only_engine(engine))

@@ -15,7 +15,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.backup.archive import (
-    BackupError,
     create_backup,
     list_backups,
     prune_backups,
@@ -31,7 +30,7 @@ from accessd.crypto import (
     unwrap_data_key,
 )
 from accessd.db import create_db_engine
-from accessd.errors import DecryptionError
+from accessd.errors import BackupError, DecryptionError
 from accessd.fingers.sealed import open_sealed
 from accessd.history.chain import verify_chains
 from accessd.models import (

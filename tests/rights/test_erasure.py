@@ -10,9 +10,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
-from accessd.customers.people import PersonStateError
 from accessd.db import checkpoint_wal
 from accessd.door.directory import person_view
+from accessd.errors import PersonStateError, RightsError
 from accessd.history.chain import verify_chains
 from accessd.models import (
     AccessEvent,
@@ -27,14 +27,13 @@ from accessd.models import (
     SensorSlot,
 )
 from accessd.rights.actions import (
-    RightsError,
     erase_person,
     lift_restriction,
     public_id_digest,
-    record_request,
     restrict,
     withdraw_consent,
 )
+from accessd.rights.requests import record_request
 from tests.rights.seed import World, raw_database_bytes
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)

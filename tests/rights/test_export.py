@@ -14,14 +14,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
+from accessd.errors import ExportError
 from accessd.models import Customer, Person, RequestKind
-from accessd.rights.actions import (
-    ExportError,
-    erase_person,
-    export_customer,
-    export_person,
-    record_request,
-)
+from accessd.rights.actions import erase_person
+from accessd.rights.export import export_customer, export_person
+from accessd.rights.requests import record_request
 from tests.rights.seed import World
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)

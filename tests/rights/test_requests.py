@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.errors import SubjectRequestError
 from accessd.models import Customer, DataSubjectRequest, Person, RequestKind, RequestStatus
-from accessd.rights.actions import (
-    RequestError,
+from accessd.rights.requests import (
     add_months,
     close_request,
     extend_request,
@@ -64,7 +64,7 @@ def test_extension_rules(until: dt.date, reason: str, today: dt.date, error: str
             extend_request(request, until, reason, today=today)
             assert request.extended_due_on == until and request.extension_reason == reason
         else:
-            with pytest.raises(RequestError, match=error):
+            with pytest.raises(SubjectRequestError, match=error):
                 extend_request(request, until, reason, today=today)
             assert request.extended_due_on is None
 
@@ -73,13 +73,13 @@ def test_a_closed_request_cannot_be_extended_or_closed_again(
         world: World, sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         request = _request(session, world, D(2025, 1, 10))
-        with pytest.raises(RequestError, match="outcome"):
+        with pytest.raises(SubjectRequestError, match="outcome"):
             close_request(request, " ")
         close_request(request, "export sent", by="operator1")
         assert request.status == RequestStatus.CLOSED and request.handled_by == "operator1"
-        with pytest.raises(RequestError, match="already closed"):
+        with pytest.raises(SubjectRequestError, match="already closed"):
             close_request(request, "again")
-        with pytest.raises(RequestError, match="closed"):
+        with pytest.raises(SubjectRequestError, match="closed"):
             extend_request(request, D(2025, 3, 1), "late", today=D(2025, 1, 20))
 
 
@@ -108,10 +108,10 @@ def test_open_requests_are_listed_soonest_first_with_overdue_derived_from_dates(
 def test_a_request_names_its_requester_and_one_customer(
         world: World, sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
-        with pytest.raises(RequestError, match="requester"):
+        with pytest.raises(SubjectRequestError, match="requester"):
             record_request(session, RequestKind.ACCESS, D(2025, 1, 1), requester_name=" ",
                            person=session.get_one(Person, world.ada.id))
-        with pytest.raises(RequestError, match="not one of"):
+        with pytest.raises(SubjectRequestError, match="not one of"):
             record_request(session, RequestKind.ACCESS, D(2025, 1, 1), requester_name="X",
                            person=session.get_one(Person, world.ada.id),
                            customer=session.get_one(Customer, world.globex_id))

@@ -30,7 +30,7 @@ from accessd.models import (
     StaffRole,
 )
 from accessd.privacy.purge import run_due_purges, verify_certificate
-from accessd.rights.actions import record_request
+from accessd.rights.requests import record_request
 from tests.web.conftest import START, FakeClock, StaffMember, csrf_token, sign_in
 from tests.web.test_api_v1 import Site, seed_site
 

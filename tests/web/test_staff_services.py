@@ -13,14 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
 from accessd.db import session_scope
+from accessd.errors import ApiTokenError, LastAdminError, PasswordRejectedError, UsernameTakenError
 from accessd.models import LoginOutcome, StaffRole, StaffSession
 from accessd.staff import (
-    ApiTokenError,
-    LastAdminError,
-    PasswordRejected,
     SessionState,
     TotpCheck,
-    UsernameTaken,
     authenticate,
     change_password,
     check_totp,
@@ -65,7 +62,7 @@ def test_weak_passwords_are_refused_with_the_reason(
     sessions: sessionmaker[Session], keys: FileKeyProvider, clock: FakeClock,
     password: str, problem: str,
 ) -> None:  # fmt: skip
-    with session_scope(sessions) as db, pytest.raises(PasswordRejected, match=problem):
+    with session_scope(sessions) as db, pytest.raises(PasswordRejectedError, match=problem):
         create_staff_user(db, "ada-lovelace", StaffRole.ADMIN, provider=keys, now=clock(),
                           password=password)  # fmt: skip
 
@@ -80,7 +77,7 @@ def test_there_is_no_default_account(sessions: sessionmaker[Session]) -> None:
 def test_user_names_are_unique_whatever_the_case(
     sessions: sessionmaker[Session], keys: FileKeyProvider, clock: FakeClock, admin: StaffMember
 ) -> None:
-    with session_scope(sessions) as db, pytest.raises(UsernameTaken):
+    with session_scope(sessions) as db, pytest.raises(UsernameTakenError):
         create_staff_user(db, "ADA", StaffRole.AUDITOR, provider=keys, now=clock())
 
 

@@ -22,17 +22,12 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from accessd.clock import day_start
 from accessd.config import Settings
-from accessd.customers.contracts import InvalidInputError, contract_status, site_zone
+from accessd.customers.contracts import contract_status, site_zone
 from accessd.door import command_table
-from accessd.history.query import (
-    PAGE_MAX,
-    EventFilter,
-    HistoryError,
-    day_start,
-    page_events,
-    parse_kinds,
-)
+from accessd.errors import HistoryError, InvalidInputError
+from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
 from accessd.models import (
     Alarm,
     ApiToken,
@@ -44,6 +39,7 @@ from accessd.models import (
     StaffRole,
 )
 from accessd.staff import role_allows, verify_api_token
+from web.errors import ApiError
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import Access, csrf, mark_access
@@ -110,13 +106,6 @@ def whoami() -> Response:
 _TITLES = {400: "Bad parameter", 404: "Not found", 409: "Conflict"}
 
 
-class ApiError(Exception):
-    """A refusal that says exactly what was wrong (the table in ``web.error_pages`` is generic)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @bp.errorhandler(ApiError)

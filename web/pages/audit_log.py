@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from accessd.clock import day_start
 from accessd.config import Settings
 from accessd.customers.contracts import site_zone
-from accessd.history.query import day_start
 from accessd.models import AuditOutcome, AuditRecord, LoginAttempt, LoginOutcome, StaffRole
 from web.navigation import NavLink
 from web.panel import current_panel, db

@@ -12,12 +12,10 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
+from accessd.errors import PasswordRejectedError, TotpSetupError, WrongPasswordError
 from accessd.models import AuditOutcome
 from accessd.staff import (
     GENERIC_LOGIN_FAILURE,
-    PasswordRejected,
-    TotpSetupError,
-    WrongPassword,
     authenticate,
     new_totp_secret,
     open_pending_secret,
@@ -173,9 +171,9 @@ def change_password() -> Response | str:
                 db(), user, form.current_password.data or "", form.new_password.data or "",
                 now=current_panel().now(),
             )  # fmt: skip
-        except WrongPassword as exc:
+        except WrongPasswordError as exc:
             form.current_password.errors = [as_sentence(exc)]
-        except PasswordRejected as exc:
+        except PasswordRejectedError as exc:
             form.new_password.errors = [as_sentence(exc)]
         else:
             audit().note("auth.change_password", target=f"staff:{user.public_id}")
@@ -202,7 +200,7 @@ def second_factor() -> Response | str:
                 pending=form.pending.data or "", code=form.code.data or "",
                 provider=panel.keys, now=panel.now(),
             )  # fmt: skip
-        except WrongPassword as exc:
+        except WrongPasswordError as exc:
             form.current_password.errors = [as_sentence(exc)]
         except TotpSetupError as exc:
             form.code.errors = [as_sentence(exc)]

@@ -25,7 +25,6 @@ from wtforms.validators import InputRequired, Optional
 
 from accessd.config import Settings
 from accessd.customers.contracts import (
-    InvalidInputError,
     add_customer,
     contract_status,
     end_contract,
@@ -45,7 +44,7 @@ from accessd.customers.people import (
     unrestrict_person,
 )
 from accessd.db import read_only_engine
-from accessd.errors import AccessdError
+from accessd.errors import AccessdError, InvalidInputError
 from accessd.fingers.enrolment import active_consent
 from accessd.models import Credential, Customer, LawfulBasis, Person, StaffRole
 from web.forms import ActionForm, as_sentence

@@ -20,8 +20,8 @@ from wtforms import BooleanField, SelectChoice, SelectField
 
 from accessd.customers.people import record_consent
 from accessd.door import command_table
-from accessd.errors import AccessdError
-from accessd.fingers.enrolment import EnrollmentError, active_consent, check_may_enrol
+from accessd.errors import AccessdError, EnrollmentError
+from accessd.fingers.enrolment import active_consent, check_may_enrol
 from accessd.models import (
     CommandKind,
     CommandState,

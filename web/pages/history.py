@@ -21,13 +21,13 @@ from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice, SelectField, StringField
 
-from accessd.customers.contracts import InvalidInputError, parse_date, site_zone
+from accessd.customers.contracts import parse_date, site_zone
+from accessd.errors import HistoryError, InvalidInputError
 from accessd.history.query import (
     CHART_MAX_DAYS,
     REFUSED,
     DayCount,
     EventFilter,
-    HistoryError,
     daily_counts,
     export_csv,
     local_period,

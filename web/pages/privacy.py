@@ -32,10 +32,15 @@ from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaF
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from accessd.config import Settings
-from accessd.customers.contracts import InvalidInputError, site_zone
-from accessd.customers.people import PersonStateError
+from accessd.customers.contracts import site_zone
 from accessd.db import checkpoint_wal
-from accessd.errors import AccessdError
+from accessd.errors import (
+    AccessdError,
+    InvalidInputError,
+    PersonStateError,
+    RightsError,
+    SubjectRequestError,
+)
 from accessd.models import (
     Customer,
     DataSubjectRequest,
@@ -54,20 +59,17 @@ from accessd.privacy.processing_register import (
 )
 from accessd.privacy.processing_register import render_register as render_register_text
 from accessd.privacy.purge import purge_plan, verify_certificate
-from accessd.rights.actions import (
-    RequestError,
-    RightsError,
+from accessd.rights.actions import erase_person, lift_restriction, restrict, withdraw_consent
+from accessd.rights.export import export_person
+from accessd.rights.requests import (
+    MAX_MONTHS,
+    add_months,
     close_request,
-    erase_person,
-    export_person,
+    due_on,
     extend_request,
-    lift_restriction,
     open_requests,
     record_request,
-    restrict,
-    withdraw_consent,
 )
-from accessd.rights.requests import MAX_MONTHS, add_months, due_on
 from web.forms import ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
@@ -268,7 +270,7 @@ def new_request() -> str | BaseResponse:
                     requester_name=form.requester_name.data or "", person=person,
                     customer=customer, requester_contact=form.requester_contact.data or None,
                     handled_by=_by())
-            except RequestError as exc:
+            except SubjectRequestError as exc:
                 form.requester_name.errors = [*form.requester_name.errors, as_sentence(exc)]
             else:
                 audit().note("request.record", target=f"request:{made.public_id}",
@@ -329,7 +331,7 @@ def extend(public_id: uuid.UUID) -> str | BaseResponse:
         assert form.until.data is not None
         try:
             extend_request(found, form.until.data, form.reason.data or "", today=_today())
-        except RequestError as exc:
+        except SubjectRequestError as exc:
             if found.status is not RequestStatus.OPEN:  # no form on a closed request's page
                 flash(as_sentence(exc), "error")
                 return redirect(url_for("privacy.request_detail", public_id=found.public_id))
@@ -352,7 +354,7 @@ def close(public_id: uuid.UUID) -> str | BaseResponse:
     if form.validate_on_submit():
         try:
             close_request(found, form.outcome.data or "", by=_by(), now=current_panel().now())
-        except RequestError as exc:
+        except SubjectRequestError as exc:
             if found.status is not RequestStatus.OPEN:  # no form on a closed request's page
                 flash(as_sentence(exc), "error")
                 return redirect(url_for("privacy.request_detail", public_id=found.public_id))

@@ -13,11 +13,10 @@ from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
 
+from accessd.errors import LastAdminError, StaffError
 from accessd.models import StaffRole, StaffUser
 from accessd.staff import (
     IssuedCredentials,
-    LastAdminError,
-    StaffError,
     create_staff_user,
     disable_staff_user,
     get_staff_user_by_public_id,

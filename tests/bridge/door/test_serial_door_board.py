@@ -11,7 +11,8 @@ from firmware_bridge.door import DoorBoard, DoorEventKind
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.errors import DoorInitError, DoorOperationError
 from firmware_bridge.firmware import doorlink
-from hardware_sim.door import DoorLockedError, SimulatedDoorBoard
+from hardware_sim.door import SimulatedDoorBoard
+from hardware_sim.errors import DoorLockedError
 
 from .conftest import (
     HANG_GUARD,
