@@ -1,5 +1,5 @@
 """The door's subcommands: init, run, enroll, status, verify-log, keys, alarm, resync, door,
-doctor."""
+doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
 
 from __future__ import annotations
 
@@ -75,13 +75,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--door")
     p.add_argument("--by")
     p.set_defaults(handler=cmd_door_unlock)
-
-    p = sub.add_parser("web", help="serve the staff panel (waitress)")
-    p.add_argument("--insecure-http", action="store_true",
-                   help="cookies without Secure: only for a plain-HTTP demo on localhost")
-    p.add_argument("--proxy-hops", type=int, default=0,
-                   help="reverse proxies (TLS) in front to trust for client address and scheme")
-    p.set_defaults(handler=cmd_web)
 
     p = sub.add_parser("doctor", help="check config, keys, database and both devices")
     p.set_defaults(handler=cmd_doctor)
@@ -179,16 +172,6 @@ def _privacy_scheduler(settings: Settings, ctx: Context, daemon: Daemon) -> _Sto
     scheduler = PrivacyScheduler(settings, ctx.sessions, ctx.keys, ctx.engine)
     scheduler.start()
     return scheduler
-
-
-def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
-    from web.wsgi import serve
-
-    logging.basicConfig(level="INFO", stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.keys  # noqa: B018 - the panel seals second factors with the keyring: check it first
-    serve(ctx.settings, insecure_http=args.insecure_http, proxy_hops=args.proxy_hops)
-    return 0
 
 
 # --- commands through the daemon -------------------------------------------------------------

@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from accessd.errors import AccessdError
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # an area not built yet
         module.register(sub)
+    # Areas of other packages (the panel's `accessd web`), found without importing them here.
+    for entry in metadata.entry_points(group="accessd.cli"):
+        entry.load()(sub)
     return parser
 
 
