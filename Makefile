@@ -21,11 +21,13 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m mypy accessd firmware_bridge hardware_sim web demo
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy accessd firmware_bridge hardware_sim web demo
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) -m tests.bench $(ARGS)
