@@ -13,7 +13,9 @@ Alembic is imported only by ``upgrade``: the door daemon runs on a Pi Zero 2 W.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,8 +75,28 @@ def create_db_engine(
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StorageError(f"cannot use database URL {_masked(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
+        _private_file(parsed.database)
         _configure_sqlite(engine, autocheckpoint)
     return engine
+
+
+def _private_file(database: str | None) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use 0644 and the umask), and
+    take group and other bits off one that exists: it holds personal data. SQLite gives the
+    ``-wal`` and ``-shm`` files the main file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+        return
+    except FileNotFoundError:
+        return  # no such directory: SQLite's own error says so on connect
+    os.close(fd)
 
 
 def read_only_engine(engine: Engine) -> Engine:

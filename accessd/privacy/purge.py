@@ -433,10 +433,14 @@ def write_certificate(record: PurgeRecord, directory: Path) -> Path:
     """Write the record's certificate as a file the operator can hand to the customer."""
     if record.certificate is None or record.completed_at is None:
         raise ValueError(f"purge record {record.id} has no certificate yet: it is not completed")
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # whatever the umask, and for a directory made before
     path = certificate_path(record, directory)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(record.certificate, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(fd, 0o600)  # whatever the umask, and over a stale temporary file
+        out.write(record.certificate)
     os.replace(tmp, path)  # atomic: never a half-written certificate
     return path
 
