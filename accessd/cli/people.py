@@ -534,7 +534,7 @@ def _read_pin() -> str:
 def _plan_text(plan: PurgePlan, ctx: Context) -> str:
     grace = f" after {_plural(plan.grace_days, 'day')} of grace" if plan.grace_days else ""
     if plan.purge_at > ctx.clock.now():
-        when = f"On {plan.purge_on} at 00:00 ({ctx.settings.access.timezone}){grace}"
+        when = f"On {plan.purge_on} at 00:00 ({ctx.clock.zone.key}){grace}"
     else:
         when = (f"That moment ({plan.purge_on}{grace}) has passed: at the next purge check "
                 f"(at most {ctx.settings.purge.check_interval_minutes} minutes)")

@@ -188,7 +188,8 @@ def _destroyed() -> None:
 @role_required(*READ)
 def index() -> str:
     """Every customer's purge schedule: contract end, grace, when its data goes, and what."""
-    plans = purge_plan(db(), current_panel().now(), site_timezone=_settings().access.timezone)
+    site = current_panel().site
+    plans = purge_plan(db(), site.now(), site_timezone=site.zone)
     return render_template("privacy/index.html", plans=plans, local=_local)
 
 
