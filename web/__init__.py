@@ -1,7 +1,7 @@
 """The staff panel: a Flask app on the services of ``accessd``, sharing the daemon's database.
 
 ``create_app(config)`` builds it; nothing runs at import time. Each area is a module
-``web/<area>.py`` exporting a blueprint ``bp`` (and optionally ``nav``, its menu links);
+``web/pages/<area>.py`` exporting a blueprint ``bp`` (and optionally ``nav``, its menu links);
 ``create_app`` registers every such module it finds, so a new page is one module plus its
 templates. Its views must declare their access (``web.security``) or the app refuses to start.
 """

@@ -1,19 +1,22 @@
-"""What every view reaches for: the accessd database, keyring and clock behind the panel.
+"""What every view reaches for: the accessd database, keyring and clocks behind the panel.
 
 One ``Panel`` per app (``app.extensions["accessd"]``), built by ``create_app``. A request gets
 its own SQLAlchemy session from ``db()``; views commit what they change, and whatever is not
-committed is rolled back when the request ends.
+committed is rolled back when the request ends. ``Panel.site`` is the site's clock (its zone,
+"today at the site", local times), the same ``SiteClock`` the CLI builds from its settings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.staff import Clock
@@ -38,6 +41,17 @@ class Panel:
         if moment.tzinfo is None:
             raise ValueError("the panel's clock must return timezone-aware datetimes (UTC)")
         return moment
+
+    @cached_property
+    def site_settings(self) -> Settings:
+        """The settings the daemon runs with (the defaults when the panel was given none:
+        tests)."""
+        return self.settings or Settings()
+
+    @cached_property
+    def site(self) -> SiteClock:
+        """The site's clock: its zone and "today at the site", on the injected clock."""
+        return SiteClock.of(self.site_settings, wall=self.now)
 
 
 def current_panel(app: Flask | None = None) -> Panel:

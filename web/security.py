@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from flask import (
     Flask,
@@ -33,7 +33,7 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFProtect
 
-from accessd.models import StaffRole, StaffUser
+from accessd.models import StaffRole
 from accessd.staff import (
     IDLE_TIMEOUT,
     SessionState,
@@ -45,6 +45,9 @@ from accessd.staff import (
 )
 from web.panel import current_panel, db, source_address
 from web.request_audit import audit
+
+if TYPE_CHECKING:
+    from accessd.models import StaffUser
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +108,8 @@ def initial_password_ok(view: F) -> F:
 
 def current_staff() -> StaffUser | None:
     """The signed-in staff member of this request, if any."""
-    user = g.get("staff")
-    return user if isinstance(user, StaffUser) else None
+    user: StaffUser | None = g.get("staff")  # set by _load_staff and sign_in only
+    return user
 
 
 def _requires(roles: frozenset[StaffRole]) -> Callable[[F], F]:

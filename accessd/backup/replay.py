@@ -26,6 +26,7 @@ from sqlalchemy import Engine, Table, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
+from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.door.command_table import request_resync_everywhere
 from accessd.models import (
     RESTORE_KEEPS,
@@ -150,7 +151,7 @@ def _replay_ledger(sessions: sessionmaker[Session], digester: CustomerDigester) 
 def _withdraw(session: Session, person_id: int, at: dt.datetime) -> tuple[int, int]:
     deleted = delete_fingers(session, Finger.person_id == person_id, Finger.enrolled_at <= at)
     result = session.execute(
-        update(Consent).where(Consent.person_id == person_id, Consent.withdrawn_at.is_(None),
+        update(Consent).where(Consent.person_id == person_id, ACTIVE_CONSENT,
                               Consent.given_at <= at)
         .values(withdrawn_at=at, withdrawal_recorded_by=RESTORED_BY))
     credential = session.scalar(select(Person.credential).where(Person.id == person_id))

@@ -1,7 +1,8 @@
 """``accessd``: the command line, one module per area.
 
-- ``main``: the parser, the shared ``Context`` (settings, database, keys built on first use)
-  and ``main()``; each area module adds its subcommands with ``register(subparsers)``;
+- ``main``: the parser, the shared ``Context`` (settings, the site's clock, database, keys
+  built on first use) and ``main()``; each area module adds its subcommands with
+  ``register(subparsers)``;
 - ``door``: init, run, enroll, status, verify-log, keys, alarm, resync, door, doctor;
 - ``people``: customer, person, consent, events;
 - ``privacy``: purge, verify-certificate, retention, register, dpia;

@@ -1,7 +1,7 @@
 """``accessd``: one command for the door, the data and the people.
 
 Each area adds its subcommands through a ``register(subparsers)`` function in its own
-``accessd/cli_<area>.py`` module; every handler takes ``(args, ctx)`` and returns an exit code.
+``accessd/cli/<area>.py`` module; every handler takes ``(args, ctx)`` and returns an exit code.
 Errors raised on purpose (``AccessdError``) print as one line on stderr with exit code 1;
 everything else is a bug and shows its traceback.
 """
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from accessd.clock import SiteClock, WallClock
     from accessd.config import Settings
     from accessd.crypto import FileKeyProvider
 
@@ -32,11 +33,16 @@ Handler = Callable[[argparse.Namespace, "Context"], int]
 
 
 class Context:
-    """What handlers need, built on first use: settings, database, keys."""
+    """What handlers need, built on first use: settings, the site's clock, database, keys.
 
-    def __init__(self, config: str | None, overrides: dict[str, Any] | None = None) -> None:
+    :param wall: the current moment (aware UTC) for ``clock``; tests pass their own.
+    """
+
+    def __init__(self, config: str | None, overrides: dict[str, Any] | None = None,
+                 wall: WallClock | None = None) -> None:
         self.config_path = config
         self.overrides = overrides or {}
+        self.wall = wall
         self.autocheckpoint = True  # `accessd run` turns it off and checkpoints off its hot path
 
     @cached_property
@@ -44,6 +50,13 @@ class Context:
         from accessd.config import load_settings
 
         return load_settings(self.config_path, overrides=self.overrides)
+
+    @cached_property
+    def clock(self) -> SiteClock:
+        """The site's time: "today at the site", local days, now."""
+        from accessd.clock import SiteClock
+
+        return SiteClock.of(self.settings, wall=self.wall)
 
     @cached_property
     def engine(self) -> Engine:
@@ -91,10 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, wall: WallClock | None = None) -> int:
+    """Run ``accessd ARGV...``; ``wall`` replaces the current time (tests move it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    ctx = Context(args.config)
+    ctx = Context(args.config, wall=wall)
     handler: Handler = args.handler
     try:
         return handler(args, ctx)

@@ -32,13 +32,13 @@ from accessd.customers.contracts import (
     PurgePlan,
     add_customer,
     contract_status,
+    customer_summary,
     end_contract,
     get_customer,
     list_customers,
     parse_date,
     preview_end_contract,
     set_lawful_basis,
-    site_zone,
 )
 from accessd.customers.people import (
     PersonSummary,
@@ -65,7 +65,7 @@ from accessd.history.query import (
     page_events,
     parse_kinds,
 )
-from accessd.models import Credential, LawfulBasis, Person, utcnow
+from accessd.models import Credential, LawfulBasis, Person
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,8 +135,8 @@ def _customer_add(args: argparse.Namespace, ctx: Context) -> int:
         customer = add_customer(
             session, args.name, args.contract_start, args.contract_end, settings=ctx.settings,
             grace_days=args.grace_days, lawful_basis=args.lawful_basis,
-            necessity_reference=args.necessity_reference)
-        status = contract_status(customer, site_zone(ctx.settings), utcnow())
+            necessity_reference=args.necessity_reference, now=ctx.clock.now())
+        status = contract_status(customer, ctx.clock)
         name, customer_id = customer.name, customer.id
     print(f"Added customer {customer_id} {name!r}: {status.describe()}.")
     if args.lawful_basis is None:
@@ -147,7 +147,7 @@ def _customer_add(args: argparse.Namespace, ctx: Context) -> int:
 
 def _customer_list(args: argparse.Namespace, ctx: Context) -> int:
     with _reading(ctx) as session:
-        summaries = list_customers(session, settings=ctx.settings)
+        summaries = list_customers(session, ctx.clock)
         if args.json:
             _print_json([_customer_json(s) for s in summaries])
             return 0
@@ -163,10 +163,10 @@ def _customer_list(args: argparse.Namespace, ctx: Context) -> int:
 def _customer_show(args: argparse.Namespace, ctx: Context) -> int:
     with _reading(ctx) as session:
         customer = get_customer(session, args.customer)
-        status = contract_status(customer, site_zone(ctx.settings), utcnow())
+        summary = customer_summary(session, customer, ctx.clock)
+        status = summary.status
         people = list_persons(session, customer)
         if args.json:
-            summary = CustomerSummary(customer, status, len(people))
             _print_json({**_customer_json(summary), "persons": [_person_json(p) for p in people]})
             return 0
         basis = customer.lawful_basis or "none recorded (enrolment is refused)"
@@ -303,7 +303,7 @@ def _person_show(args: argparse.Namespace, ctx: Context) -> int:
 def _person_restrict(args: argparse.Namespace, ctx: Context) -> int:
     with session_scope(ctx.sessions) as session:
         person = get_person(session, args.person)
-        restrict_person(session, person, args.reason)
+        restrict_person(session, person, args.reason, now=ctx.clock.now())
         name = person.name
     print(f"{name} is restricted: refused at every door, data kept. "
           f"Lift it with `accessd person unrestrict {args.person}`.")
@@ -360,7 +360,8 @@ def _consent_record(args: argparse.Namespace, ctx: Context) -> int:
     version = args.text_version or ctx.settings.enrollment.consent_text_version
     with session_scope(ctx.sessions) as session:
         person = get_person(session, args.person)
-        consent = record_consent(session, person, version, args.witnessed_by)
+        consent = record_consent(session, person, version, args.witnessed_by,
+                                 now=ctx.clock.now())
         line = (f"Consent of {person.name} recorded (text version {consent.text_version}, "
                 f"witnessed by {consent.witnessed_by}).")
     print(line)
@@ -395,7 +396,6 @@ def _filter_options(p: argparse.ArgumentParser) -> None:
 
 
 def _events_list(args: argparse.Namespace, ctx: Context) -> int:
-    zone = site_zone(ctx.settings)
     with _reading(ctx) as session:
         page = page_events(session, _event_filter(session, args, ctx), before=args.before,
                            limit=args.limit)
@@ -403,7 +403,7 @@ def _events_list(args: argparse.Namespace, ctx: Context) -> int:
         _print_json({"events": [_event_json(e) for e in page.rows],
                      "next_before": page.next_before})
         return 0
-    rows = [(str(e.id), e.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), e.door or "-",
+    rows = [(str(e.id), ctx.clock.local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.door or "-",
              e.customer or "-", e.person or "-", e.kind, e.method or "-", e.reason or "")
             for e in page.rows]
     _print_table(("ID", "TIME", "DOOR", "CUSTOMER", "PERSON", "KIND", "METHOD", "REASON"),
@@ -428,7 +428,7 @@ def _events_export(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _event_filter(session: Session, args: argparse.Namespace, ctx: Context) -> EventFilter:
-    since, until = local_period(args.since, args.until, site_zone(ctx.settings))
+    since, until = local_period(args.since, args.until, ctx.clock.zone)
     return EventFilter(
         customer_id=None if args.customer is None else get_customer(session, args.customer).id,
         person_id=None if args.person is None else get_person(session, args.person).id,
@@ -533,8 +533,8 @@ def _read_pin() -> str:
 
 def _plan_text(plan: PurgePlan, ctx: Context) -> str:
     grace = f" after {_plural(plan.grace_days, 'day')} of grace" if plan.grace_days else ""
-    if plan.purge_at > utcnow():
-        when = f"On {plan.purge_on} at 00:00 ({ctx.settings.access.timezone}){grace}"
+    if plan.purge_at > ctx.clock.now():
+        when = f"On {plan.purge_on} at 00:00 ({ctx.clock.zone.key}){grace}"
     else:
         when = (f"That moment ({plan.purge_on}{grace}) has passed: at the next purge check "
                 f"(at most {ctx.settings.purge.check_interval_minutes} minutes)")

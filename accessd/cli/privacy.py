@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import datetime as dt
 import getpass
 import sys
-import zoneinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accessd.errors import AccessdError
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from accessd.cli.main import Context
     from accessd.privacy.purge import PlannedPurge
 
@@ -65,10 +65,6 @@ def register(subparsers: Any) -> None:
     dpia.set_defaults(handler=_dpia)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -79,15 +75,15 @@ def _actor() -> str:
 def _purge(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.privacy.purge import certificate_dir, certificate_path, purge_plan, run_due_purges
 
-    zone = ctx.settings.access.timezone
+    zone = ctx.clock.zone
     if args.dry_run:
         with ctx.sessions() as session:
-            plan = purge_plan(session, _now(), site_timezone=zone)
+            plan = purge_plan(session, ctx.clock.now(), site_timezone=zone)
         print(_plan_table(plan, zone))
         return 0
     directory = certificate_dir(ctx.settings)
-    records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, _now(), site_timezone=zone,
-                             certificate_dir=directory, actor=_actor())
+    records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, ctx.clock.now(),
+                             site_timezone=zone, certificate_dir=directory, actor=_actor())
     if not records:
         print("nothing is due: no customer's contract plus grace period has ended "
               "(see `accessd purge --dry-run`)")
@@ -98,11 +94,10 @@ def _purge(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _plan_table(plan: list[PlannedPurge], zone: str) -> str:
-    local = zoneinfo.ZoneInfo(zone)
-    rows = [("CUSTOMER", "CONTRACT END", "GRACE", f"PURGE DUE ({zone})", "WHAT")]
+def _plan_table(plan: list[PlannedPurge], zone: ZoneInfo) -> str:
+    rows = [("CUSTOMER", "CONTRACT END", "GRACE", f"PURGE DUE ({zone.key})", "WHAT")]
     for item in plan:
-        due = "-" if item.due_at is None else item.due_at.astimezone(local).strftime(
+        due = "-" if item.due_at is None else item.due_at.astimezone(zone).strftime(
             "%Y-%m-%d %H:%M %Z") + (" (due now)" if item.due else "")
         rows.append((item.name, str(item.contract_end or "open-ended"), f"{item.grace_days} d",
                      due, _what(item.counts)))
@@ -155,7 +150,7 @@ def _retention_run(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.db import checkpoint_wal
     from accessd.privacy.retention import enforce_retention
 
-    deleted = enforce_retention(ctx.sessions, _now(), ctx.settings.retention)
+    deleted = enforce_retention(ctx.sessions, ctx.clock.now(), ctx.settings.retention)
     if any(deleted.values()) and ctx.engine.dialect.name == "sqlite":
         checkpoint_wal(ctx.engine)  # the deleted rows' old pages leave the -wal file
     for category, count in deleted.items():
@@ -178,7 +173,7 @@ def _dpia(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.privacy.dpia import dpia_facts, render_json, render_markdown
 
     with ctx.sessions() as session:
-        facts = dpia_facts(ctx.settings, session, _now(), ctx.keys)
+        facts = dpia_facts(ctx.settings, session, ctx.clock.now(), ctx.keys)
     _emit(render_json(facts) if args.format == "json" else render_markdown(facts), args.out)
     return 0
 

@@ -13,13 +13,11 @@ import datetime as dt
 import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accessd.errors import AccessdError, NotFoundError
-from accessd.models import Customer, DataSubjectRequest, Person, RequestKind, utcnow
+from accessd.errors import AccessdError
+from accessd.models import Customer, DataSubjectRequest, Person, RequestKind
 
 if TYPE_CHECKING:
     from accessd.cli.main import Context
@@ -132,7 +130,7 @@ def _date(text: str) -> dt.date:
 def _backup(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import create_backup
 
-    path = create_backup(ctx.settings, ctx.engine, ctx.keys, utcnow(), out_dir=args.out)
+    path = create_backup(ctx.settings, ctx.engine, ctx.keys, ctx.clock.now(), out_dir=args.out)
     print(f"backup written and verified: {path} ({path.stat().st_size} bytes)")
     return 0
 
@@ -150,7 +148,7 @@ def _backup_verify(args: argparse.Namespace, ctx: Context) -> int:
 def _backup_prune(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import prune_backups
 
-    deleted = prune_backups(ctx.settings, utcnow())
+    deleted = prune_backups(ctx.settings, ctx.clock.now())
     for path in deleted:
         print(f"deleted {path}")
     if not deleted:
@@ -227,12 +225,12 @@ def _withdraw_consent(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _requests(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.rights.requests import open_requests
+    from accessd.rights.requests import request_overview
 
     with _read_session(ctx) as session:
-        listed = open_requests(session, _today(ctx))
-        people = dict(session.execute(select(Person.id, Person.public_id)).all())
-        customers = dict(session.execute(select(Customer.id, Customer.name)).all())
+        overview = request_overview(session, ctx.clock.today())
+    listed = overview.listed
+    people, customers = overview.subjects.persons, overview.subjects.customers
     if not listed:
         print("no open data-subject requests")
         return 0
@@ -241,7 +239,7 @@ def _requests(args: argparse.Namespace, ctx: Context) -> int:
         r = item.request
         state = (f"OVERDUE {-item.days_left} d" if item.overdue
                  else f"{item.days_left} d left") + (" (extended)" if r.extended_due_on else "")
-        subject = (f"person {people[r.person_id]}" if r.person_id in people
+        subject = (f"person {people[r.person_id].public_id}" if r.person_id in people
                    else f"customer {customers[r.customer_id]}" if r.customer_id in customers
                    else "-")
         rows.append((str(r.id), str(r.kind), str(r.received_on), str(item.due_on), state,
@@ -274,7 +272,7 @@ def _request_extend(args: argparse.Namespace, ctx: Context) -> int:
 
     with ctx.sessions.begin() as session:
         request = _request(session, args.id)
-        extend_request(request, args.until, args.reason, today=_today(ctx))
+        extend_request(request, args.until, args.reason, today=ctx.clock.today())
     print(f"request {args.id} now due on {args.until}; tell the requester why: {args.reason}")
     return 0
 
@@ -300,10 +298,6 @@ def _read_session(ctx: Context) -> Session:
 
 def _staff(args: argparse.Namespace) -> str:
     return str(args.by or getpass.getuser())[:64]
-
-
-def _today(ctx: Context) -> dt.date:
-    return dt.datetime.now(ZoneInfo(ctx.settings.access.timezone)).date()
 
 
 def _after_destruction(ctx: Context, doors: int) -> None:
@@ -336,7 +330,6 @@ def _customer(session: Session, text: str) -> Customer:
 
 
 def _request(session: Session, request_id: int) -> DataSubjectRequest:
-    request = session.get(DataSubjectRequest, request_id)
-    if request is None:
-        raise NotFoundError(f"no data-subject request {request_id}; `accessd requests` lists them")
-    return request
+    from accessd.rights.requests import get_request
+
+    return get_request(session, request_id)

@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from accessd.clock import SiteClock
 from accessd.config import Settings
+from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.errors import InvalidInputError, NotFoundError
 from accessd.models import (
     MAX_GRACE_DAYS,
@@ -41,12 +43,6 @@ from accessd.privacy.purge import purge_due_at as due_moment
 NAME_MAX = 200  # Customer.name / Person.name column length
 REFERENCE_MAX = 500  # Customer.necessity_reference column length
 SUGGESTIONS = 3  # "did you mean" names offered at most
-
-
-
-
-
-
 
 
 class ContractState(enum.StrEnum):
@@ -81,11 +77,21 @@ class ContractStatus:
 
 @dataclass(frozen=True, slots=True)
 class CustomerSummary:
-    """A customer as lists show it: the row, its contract status and how many people it has."""
+    """A customer as lists show it: the row, its contract status, its people and fingers."""
 
     customer: Customer
     status: ContractStatus
     persons: int
+    fingers: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerName:
+    """A customer as a choice in a form: its ids and its name."""
+
+    id: int
+    public_id: uuid.UUID
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +123,6 @@ def parse_date(field: str, text: str) -> dt.date:
         raise InvalidInputError(field, f"{text!r} is not a date; use YYYY-MM-DD") from None
 
 
-def site_zone(settings: Settings) -> ZoneInfo:
-    """The site's time zone (validated when the settings were loaded)."""
-    return ZoneInfo(settings.access.timezone)
-
-
 def purge_due_at(customer: Customer, zone: ZoneInfo) -> dt.datetime | None:
     """The moment (UTC) the customer's data is due for purge, ``None`` without an end date."""
     if customer.contract_end is None:
@@ -136,13 +137,15 @@ def purge_moment(last_day: dt.date, grace_days: int, zone: ZoneInfo) -> tuple[dt
     return last_day + dt.timedelta(days=grace_days + 1), due_moment(last_day, grace_days, zone)
 
 
-def contract_status(customer: Customer, zone: ZoneInfo, now: dt.datetime) -> ContractStatus:
-    """Where the customer's contract stands at ``now`` (an aware time), in the site's days."""
-    today = now.astimezone(zone).date()
+def contract_status(customer: Customer, clock: SiteClock) -> ContractStatus:
+    """Where the customer's contract stands now, in the site's days (``clock``'s now)."""
+    now = clock.now()
+    today = clock.local_day(now)
     purge_on: dt.date | None = None
     purge_at: dt.datetime | None = None
     if customer.contract_end is not None:
-        purge_on, purge_at = purge_moment(customer.contract_end, customer.grace_days, zone)
+        purge_on, purge_at = purge_moment(customer.contract_end, customer.grace_days,
+                                          clock.zone)
     days = None if purge_on is None else (purge_on - today).days
     if today < customer.contract_start:
         state = ContractState.NOT_STARTED
@@ -190,7 +193,7 @@ def add_customer(
             f"{contract_end} is before the contract start {contract_start}; the last day must "
             "be on or after the first")
     if contract_end is not None:
-        purge_on, purge_at = purge_moment(contract_end, grace, site_zone(settings))
+        purge_on, purge_at = purge_moment(contract_end, grace, SiteClock.of(settings).zone)
         if purge_at <= (now or utcnow()):
             # Its purge would run at the next check: recording it could only lead to that.
             raise InvalidInputError(
@@ -205,17 +208,32 @@ def add_customer(
     return customer
 
 
-def list_customers(
-    session: Session, *, settings: Settings, now: dt.datetime | None = None
-) -> list[CustomerSummary]:
-    """Every customer with its contract status at ``now`` (default: the current time), by name."""
-    now = now or utcnow()
-    zone = site_zone(settings)
-    counts = dict(session.execute(
-        select(Person.customer_id, func.count()).group_by(Person.customer_id)).all())
+def list_customers(session: Session, clock: SiteClock) -> list[CustomerSummary]:
+    """Every customer with its contract status now, its people and fingers, by name."""
+    persons = _counts_per_customer(session, Person.customer_id)
+    fingers = _counts_per_customer(session, Finger.customer_id)
     customers = session.scalars(select(Customer).order_by(Customer.name, Customer.id)).all()
-    return [CustomerSummary(c, contract_status(c, zone, now), counts.get(c.id, 0))
-            for c in customers]
+    return [CustomerSummary(c, contract_status(c, clock), persons.get(c.id, 0),
+                            fingers.get(c.id, 0)) for c in customers]
+
+
+def customer_summary(session: Session, customer: Customer, clock: SiteClock) -> CustomerSummary:
+    """One customer as ``list_customers`` shows it."""
+    return CustomerSummary(customer, contract_status(customer, clock),
+                           _count(session, Person.customer_id, customer.id),
+                           _count(session, Finger.customer_id, customer.id))
+
+
+def customer_names(session: Session) -> list[CustomerName]:
+    """Every customer's ids and name, by name: the choices of a form."""
+    rows = session.execute(select(Customer.id, Customer.public_id, Customer.name)
+                           .order_by(Customer.name, Customer.id))
+    return [CustomerName(*row) for row in rows]
+
+
+def get_customer_by_public_id(session: Session, public_id: uuid.UUID) -> Customer | None:
+    """The customer with this public id (the one pages and the API show), if any."""
+    return session.scalars(select(Customer).where(Customer.public_id == public_id)).first()
 
 
 def get_customer(session: Session, ref: str) -> Customer:
@@ -230,7 +248,7 @@ def get_customer(session: Session, ref: str) -> Customer:
             return found
     public_id = _as_uuid(ref)
     if public_id is not None:
-        found = session.scalars(select(Customer).where(Customer.public_id == public_id)).first()
+        found = get_customer_by_public_id(session, public_id)
         if found is not None:
             return found
     named = session.scalars(
@@ -273,7 +291,7 @@ def preview_end_contract(
             "last_day",
             f"{last_day} is before the contract start {customer.contract_start}; to remove a "
             "customer whose contract never started, end it on its start day")
-    purge_on, purge_at = purge_moment(last_day, customer.grace_days, site_zone(settings))
+    purge_on, purge_at = purge_moment(last_day, customer.grace_days, SiteClock.of(settings).zone)
     return PurgePlan(
         customer_id=customer.id, customer_name=customer.name, last_day=last_day,
         grace_days=customer.grace_days, purge_on=purge_on, purge_at=purge_at,
@@ -305,8 +323,8 @@ def set_lawful_basis(
     session.flush()
     if checked is not LawfulBasis.CONSENT:
         return []
-    consented = select(Consent.person_id).where(
-        Consent.customer_id == customer.id, Consent.withdrawn_at.is_(None))
+    consented = select(Consent.person_id).where(Consent.customer_id == customer.id,
+                                                ACTIVE_CONSENT)
     with_fingers = select(Finger.person_id).where(Finger.customer_id == customer.id)
     return list(session.scalars(
         select(Person).where(Person.id.in_(with_fingers), Person.id.not_in(consented))
@@ -392,3 +410,8 @@ def _as_uuid(text: str) -> uuid.UUID | None:
 
 def _count(session: Session, column: InstrumentedAttribute[Any], value: int) -> int:
     return int(session.scalar(select(func.count()).where(column == value)) or 0)
+
+
+def _counts_per_customer(session: Session, column: InstrumentedAttribute[int]) -> dict[int, int]:
+    rows = session.execute(select(column, func.count()).group_by(column))
+    return {customer_id: int(count) for customer_id, count in rows}

@@ -14,13 +14,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from accessd.customers.consent import ACTIVE_CONSENT, active_consent
 from accessd.customers.contracts import clean_name, not_found
 from accessd.customers.pins import generate_pin, hash_pin
 from accessd.errors import ConsentError, InvalidInputError, NotFoundError, PersonStateError
-from accessd.fingers.enrolment import active_consent
 from accessd.models import (
     Consent,
     Credential,
@@ -50,10 +50,6 @@ _WITH_PIN = {
 }
 
 
-
-
-
-
 @dataclass(frozen=True, slots=True)
 class PersonSummary:
     """A person as lists show it: the row, its customer's name, fingers and consent."""
@@ -61,7 +57,12 @@ class PersonSummary:
     person: Person
     customer_name: str
     fingers: int
-    consent: bool  # an active (not withdrawn) consent is on record
+    consent_given_at: dt.datetime | None  # when the active consent was given; None: none
+
+    @property
+    def consent(self) -> bool:
+        """Whether an active (not withdrawn) consent is on record."""
+        return self.consent_given_at is not None
 
 
 def add_person(
@@ -97,6 +98,11 @@ def person_summary(session: Session, person: Person) -> PersonSummary:
     return summary
 
 
+def get_person_by_public_id(session: Session, public_id: uuid.UUID) -> Person | None:
+    """The person with this public id (the one pages and the API show), if any."""
+    return session.scalars(select(Person).where(Person.public_id == public_id)).first()
+
+
 def get_person(session: Session, ref: str) -> Person:
     """The person ``ref`` names: id, public id, or exact name when only one person has it.
 
@@ -112,7 +118,7 @@ def get_person(session: Session, ref: str) -> Person:
     except ValueError:
         public_id = None
     if public_id is not None:
-        found = session.scalars(select(Person).where(Person.public_id == public_id)).first()
+        found = get_person_by_public_id(session, public_id)
         if found is not None:
             return found
     named = session.scalars(
@@ -270,14 +276,15 @@ def new_keypad_code(session: Session) -> str:
 def _summaries(session: Session, *where: ColumnElement[bool]) -> list[PersonSummary]:
     fingers = (select(Finger.person_id, func.count().label("n")).group_by(Finger.person_id)
                .subquery())
-    consented = exists().where(Consent.person_id == Person.id, Consent.withdrawn_at.is_(None))
+    consented = (select(Consent.given_at).where(Consent.person_id == Person.id, ACTIVE_CONSENT)
+                 .order_by(Consent.given_at.desc()).limit(1).scalar_subquery())
     query = (select(Person, Customer.name, func.coalesce(fingers.c.n, 0), consented)
              .join(Customer, Customer.id == Person.customer_id)
              .outerjoin(fingers, fingers.c.person_id == Person.id)
              .where(*where)
              .order_by(Customer.name, Person.name, Person.id))
-    return [PersonSummary(person, customer_name, int(count), bool(consent))
-            for person, customer_name, count, consent in session.execute(query)]
+    return [PersonSummary(person, customer_name, int(count), given_at)
+            for person, customer_name, count, given_at in session.execute(query)]
 
 
 def _clean_email(email: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """Fingerprints: enrolling a finger, sealing its template, and keeping each sensor in step.
 
 - ``enrolment``: the captures on the sensor, the checks (consent, capacity, a known finger) and
-  the stored, sealed template;
+  the stored, sealed template; what the panel needs to ask for one (``consent_needed``,
+  ``early_refusal``, ``enrolment_doors``, ``enrolment_command``);
 - ``sealed``: templates at rest, AES-256-GCM under the customer's data key, bound to their row;
 - ``library``: ``reconcile_sensor``: a door's sensor library is a cache of the database, by
   the per-door record of which finger sits in which slot.

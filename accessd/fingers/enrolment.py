@@ -1,9 +1,11 @@
 """Enrolling a finger: the sensor side (captures, checks, template) and the database side.
 
-Runs on the daemon's sensor thread (one owner per sensor), reporting each step through
-``progress`` so the CLI and the panel can tell the person at the reader what to do. The rules
-checked before any biometric processing (lawful basis, consent, finger limit) live in
-``check_may_enrol`` so the panel can refuse early with the same words.
+``enrol`` runs on the daemon's sensor thread (one owner per sensor), reporting each step
+through ``progress`` so the CLI and the panel can tell the person at the reader what to do.
+The rules checked before any biometric processing (lawful basis, consent, finger limit) live
+in ``check_may_enrol`` so the panel can refuse early with the same words (``early_refusal``,
+``consent_needed``). The panel asks for an enrolment through the command table and follows it
+with ``enrolment_command``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
+from accessd.customers.consent import active_consent
 from accessd.errors import EnrollmentError
 from accessd.fingers.library import record_slot
 from accessd.fingers.sealed import seal
-from accessd.models import Consent, Customer, Finger, FingerLabel, LawfulBasis, Person
+from accessd.models import (
+    CommandKind,
+    Customer,
+    DeviceCommand,
+    Door,
+    Finger,
+    FingerLabel,
+    LawfulBasis,
+    Person,
+)
 from accessd.models.base import new_public_id
 from firmware_bridge.errors import (
     EnrollMismatchError,
@@ -30,8 +42,6 @@ from firmware_bridge.errors import (
 from firmware_bridge.sensor import CHAR_BUFFER_1, CHAR_BUFFER_2, Sensor
 
 Progress = Callable[[str], None]
-
-
 
 
 @dataclass(frozen=True)
@@ -70,10 +80,45 @@ def check_may_enrol(session: Session, person: Person, label: FingerLabel,
                               f"most allowed (enrollment.max_fingers_per_person)")
 
 
-def active_consent(session: Session, person: Person) -> Consent | None:
-    return session.scalars(
-        select(Consent).where(Consent.person_id == person.id, Consent.withdrawn_at.is_(None))
-        .order_by(Consent.given_at.desc())).first()
+def consent_needed(session: Session, person: Person) -> bool:
+    """Whether the person's consent must be recorded before a finger can be enrolled."""
+    return (person.customer.lawful_basis is LawfulBasis.CONSENT
+            and active_consent(session, person) is None)
+
+
+def early_refusal(session: Session, person: Person, max_fingers: int) -> EnrollmentError | None:
+    """The refusal no choice of finger, door or consent can cure (no lawful basis, inactive
+    or restricted), to say before anyone walks to the reader; ``None`` if there is none."""
+    if person.customer.lawful_basis is not None and person.active and not person.restricted:
+        return None
+    try:
+        check_may_enrol(session, person, FingerLabel.RIGHT_INDEX, max_fingers)
+    except EnrollmentError as exc:
+        return exc
+    return None
+
+
+def enrolment_doors(session: Session) -> list[Door]:
+    """The doors an enrolment can be asked of (each has a reader), by name."""
+    return list(session.scalars(select(Door).order_by(Door.name)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentCommand:
+    """An enrolment asked of a door's daemon, and the person it enrols (``None`` once gone)."""
+
+    command: DeviceCommand
+    person: Person | None
+
+
+def enrolment_command(session: Session, command_id: int) -> EnrolmentCommand | None:
+    """The enrolment command with this id, with its person; ``None`` if there is no such
+    enrolment command."""
+    command = session.get(DeviceCommand, command_id)
+    if command is None or command.kind is not CommandKind.ENROLL:
+        return None
+    person = session.get(Person, command.person_id) if command.person_id else None
+    return EnrolmentCommand(command, person)
 
 
 def allocate_slot(session: Session, capacity: int) -> int:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     CompoundSelect,
     Select,
     bindparam,
+    false,
     func,
     literal_column,
     or_,
@@ -39,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from accessd.clock import day_start
-from accessd.customers.contracts import not_found
+from accessd.customers.contracts import CustomerName, customer_names, not_found
 from accessd.errors import HistoryError, InvalidInputError
 from accessd.history.chain import naming_person
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
@@ -54,8 +55,6 @@ CSV_COLUMNS = ("id", "time_utc", "door", "customer", "person", "person_id", "kin
 # A spreadsheet runs a cell starting with one of these as a formula ("CSV injection"): a
 # person's name must not be able to do that on a staff member's machine.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +119,16 @@ class EventPage:
 
 
 @dataclass(frozen=True, slots=True)
+class FilterChoices:
+    """What a history filter can choose from: customers, doors, and people (only those of the
+    chosen customer, or the one person asked for: a large site has too many to list)."""
+
+    customers: list[CustomerName]
+    people: list[tuple[int, str]]  # (person id, name), by name
+    doors: list[tuple[int, str]]  # (door id, name), by name
+
+
+@dataclass(frozen=True, slots=True)
 class DayCount:
     """Granted and refused (denied or unknown finger) events on one local day."""
 
@@ -171,11 +180,28 @@ def find_door(session: Session, ref: str) -> Door:
         found = session.get(Door, int(ref))
         if found is not None:
             return found
-    found = session.scalars(select(Door).where(Door.name == ref)).first()
+    found = door_named(session, ref)
     if found is None:
         raise not_found("door", ref, session.scalars(select(Door.name)).all(),
                         listing="accessd status")
     return found
+
+
+def door_named(session: Session, name: str) -> Door | None:
+    """The door with exactly this name, if any."""
+    return session.scalars(select(Door).where(Door.name == name)).first()
+
+
+def filter_choices(
+    session: Session, *, customer_id: int | None = None, person_id: int | None = None
+) -> FilterChoices:
+    """The choices of a history filter for the chosen customer (or person)."""
+    chosen = (Person.customer_id == customer_id if customer_id is not None
+              else Person.id == person_id if person_id is not None else false())
+    people = session.execute(select(Person.id, Person.name).where(chosen).order_by(Person.name))
+    doors = session.execute(select(Door.id, Door.name).order_by(Door.name))
+    return FilterChoices(customer_names(session), [(pid, name) for pid, name in people],
+                         [(did, name) for did, name in doors])
 
 
 def page_events(

@@ -1,7 +1,8 @@
 """Privacy at contract end and over time: what is destroyed, when, and the proof of it.
 
 - ``purge``: a customer's people, templates, history and data key destroyed once its contract
-  ended (plus grace), resumably, with a signed certificate;
+  ended (plus grace), resumably, with a signed certificate; the purge records and their
+  checked certificates;
 - ``retention``: every category a purge does not cover, deleted once past its period;
 - ``scheduler``: one idempotent reconciliation (purge, retention) at start and at an interval;
 - ``processing_register``: the register of processing activities (GDPR art. 30), EN/NL;

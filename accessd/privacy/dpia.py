@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from accessd.config import RETENTION_CATEGORIES, Settings, mask_url
 from accessd.crypto import KeyProvider
+from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.models import (
     AccessEvent,
     Consent,
@@ -173,7 +174,7 @@ def _customers(session: Session, now: dt.datetime, site_timezone: str) -> list[d
     persons = per_customer(Person.customer_id)
     fingers = per_customer(Finger.customer_id)
     events = per_customer(AccessEvent.customer_id)
-    consents = per_customer(Consent.customer_id, Consent.withdrawn_at.is_(None))
+    consents = per_customer(Consent.customer_id, ACTIVE_CONSENT)
     restricted = per_customer(Person.customer_id, Person.restricted.is_(True))
     result = []
     for customer in session.scalars(select(Customer).order_by(Customer.name, Customer.id)):

@@ -489,3 +489,25 @@ def verify_certificate(source: Path | str | bytes, public_key: bytes | None = No
         return CertificateCheck(False, "the signature does not match: the certificate was "
                                        "altered after it was signed, or is not genuine", body)
     return CertificateCheck(True, f"valid: signed by {installation_key_id(expected)}", body)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedPurge:
+    """A purge record with the check of its certificate (``None`` while it has none)."""
+
+    record: PurgeRecord
+    check: CertificateCheck | None
+
+
+def list_purges(session: Session, provider: KeyProvider) -> list[CheckedPurge]:
+    """Every purge record, newest first, each certificate checked against this installation's
+    key: what the panel's purge records page shows."""
+    records = session.scalars(select(PurgeRecord).order_by(PurgeRecord.started_at.desc(),
+                                                           PurgeRecord.id.desc())).all()
+    return [CheckedPurge(r, verify_certificate(r.certificate.encode(), provider=provider)
+                         if r.certificate else None) for r in records]
+
+
+def get_purge_record(session: Session, record_id: int) -> PurgeRecord | None:
+    """The purge record with this id, if any."""
+    return session.get(PurgeRecord, record_id)

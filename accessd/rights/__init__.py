@@ -3,5 +3,7 @@
 - ``actions``: erase a person (history anonymised), withdraw consent (templates deleted at
   once), restrict and lift a restriction;
 - ``export``: everything held on a person or a customer, as JSON and CSV in one zip;
-- ``requests``: data-subject requests tracked against their deadlines, extensions and outcomes.
+- ``requests``: data-subject requests tracked against their deadlines (in the site's days),
+  extensions and outcomes; the overview ``accessd requests`` and the panel list, with whom
+  each request is about.
 """

@@ -47,6 +47,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from accessd.crypto import KeyProvider
+from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.customers.people import restrict_person, unrestrict_person
 from accessd.door.command_table import request_resync_everywhere
 from accessd.errors import RightsError
@@ -153,7 +154,7 @@ def withdraw_consent(session: Session, person: Person, by: str, *, provider: Key
     """
     now = now or utcnow()
     active = session.scalars(select(Consent).where(
-        Consent.person_id == person.id, Consent.withdrawn_at.is_(None))).all()
+        Consent.person_id == person.id, ACTIVE_CONSENT)).all()
     finger_ids = session.scalars(select(Finger.public_id).where(
         Finger.person_id == person.id)).all()
     if not active and not finger_ids:

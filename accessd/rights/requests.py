@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accessd.errors import SubjectRequestError
+from accessd.errors import NotFoundError, SubjectRequestError
 from accessd.models import (
     Customer,
     DataSubjectRequest,
@@ -27,8 +30,6 @@ from accessd.models import (
 
 ANSWER_MONTHS = 1
 MAX_MONTHS = 3
-
-
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -51,6 +52,32 @@ class OpenRequest:
     due_on: dt.date
     overdue: bool
     days_left: int  # negative when overdue
+
+
+class Subject(NamedTuple):
+    """A person a request is about, as lists name them."""
+
+    public_id: uuid.UUID
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSubjects:
+    """Whom listed requests are about: their persons and customers, by row id (a person or
+    customer since erased or purged is absent: the request's link to it is gone too)."""
+
+    persons: dict[int, Subject]
+    customers: dict[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOverview:
+    """The requests page: open requests (``open_requests``), the latest closed ones, and
+    whom they are all about."""
+
+    listed: list[OpenRequest]
+    closed: list[DataSubjectRequest]
+    subjects: RequestSubjects
 
 
 def record_request(session: Session, kind: RequestKind, received_on: dt.date, *,
@@ -131,3 +158,44 @@ def open_requests(session: Session, today: dt.date) -> list[OpenRequest]:
     listed = [OpenRequest(r, due_on(r), today > due_on(r), (due_on(r) - today).days)
               for r in rows]
     return sorted(listed, key=lambda item: (item.due_on, item.request.id))
+
+
+def request_overview(session: Session, today: dt.date, *, closed: int = 0) -> RequestOverview:
+    """The open requests as ``open_requests`` lists them, the ``closed`` most recently closed,
+    and whom they are about: ``accessd requests`` and the panel's requests page."""
+    listed = open_requests(session, today)
+    latest = list(session.scalars(
+        select(DataSubjectRequest).where(DataSubjectRequest.status == RequestStatus.CLOSED)
+        .order_by(DataSubjectRequest.closed_at.desc()).limit(closed)).all()) if closed else []
+    subjects = request_subjects(session, [item.request for item in listed] + latest)
+    return RequestOverview(listed, latest, subjects)
+
+
+def request_subjects(session: Session,
+                     requests: Sequence[DataSubjectRequest]) -> RequestSubjects:
+    """The persons and customers ``requests`` are about."""
+    people = {r.person_id for r in requests if r.person_id}
+    customers = {r.customer_id for r in requests if r.customer_id}
+    persons = session.execute(select(Person.id, Person.public_id, Person.name)
+                              .where(Person.id.in_(people)))
+    companies = session.execute(select(Customer.id, Customer.name)
+                                .where(Customer.id.in_(customers)))
+    return RequestSubjects({pid: Subject(public_id, name) for pid, public_id, name in persons},
+                           {cid: name for cid, name in companies})
+
+
+def get_request(session: Session, request_id: int) -> DataSubjectRequest:
+    """The request with this id (as ``accessd requests`` lists it).
+
+    :raises NotFoundError: there is none.
+    """
+    request = session.get(DataSubjectRequest, request_id)
+    if request is None:
+        raise NotFoundError(f"no data-subject request {request_id}; `accessd requests` lists them")
+    return request
+
+
+def get_request_by_public_id(session: Session, public_id: uuid.UUID) -> DataSubjectRequest | None:
+    """The request with this public id (the one the panel's links carry), if any."""
+    return session.scalars(select(DataSubjectRequest)
+                           .where(DataSubjectRequest.public_id == public_id)).first()

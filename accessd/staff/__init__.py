@@ -5,7 +5,8 @@
 - ``sessions``: server-side sessions with idle and absolute timeouts;
 - ``totp``: second-factor secrets sealed at rest, each code accepted once;
 - ``tokens``: API tokens with roles, stored as digests;
-- ``audit``: ``record_audit`` with sanitised values;
+- ``audit``: ``record_audit`` with sanitised values; reading the audit log and the login
+  history back, a page at a time (``page_audit_log``, ``page_login_history``);
 - ``policy``: the numbers (timeouts, lockout, argon2 parameters) and ``role_allows``.
 
 Services add to the caller's SQLAlchemy session; the caller commits.

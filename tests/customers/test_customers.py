@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session
 
+from accessd.clock import SiteClock
 from accessd.config import PurgeSettings, Settings
 from accessd.customers.contracts import (
     ContractState,
@@ -113,14 +114,14 @@ def test_contract_state_and_purge_date_follow_the_sites_midnight(
     purge_on: dt.date | None, days: int | None,
 ) -> None:
     customer = Customer(name="Acme", contract_start=JAN1, contract_end=end, grace_days=grace)
-    status = contract_status(customer, AMSTERDAM, now)
+    status = contract_status(customer, SiteClock(AMSTERDAM, lambda: now))
     assert (status.state, status.purge_on, status.days_to_purge) == (state, purge_on, days)
 
 
 def test_a_contract_that_has_not_started_says_so() -> None:
     customer = Customer(name="Acme", contract_start=dt.date(2025, 7, 1), contract_end=None,
                         grace_days=0)
-    status = contract_status(customer, AMSTERDAM, NOW)
+    status = contract_status(customer, SiteClock(AMSTERDAM, lambda: NOW))
     assert status.state is ContractState.NOT_STARTED
     assert status.describe() == "not started (no end date)"
 
@@ -128,7 +129,7 @@ def test_a_contract_that_has_not_started_says_so() -> None:
 def test_the_state_text_counts_the_days_left_until_the_purge() -> None:
     customer = Customer(name="Acme", contract_start=JAN1, contract_end=dt.date(2025, 6, 30),
                         grace_days=10)
-    assert contract_status(customer, AMSTERDAM, NOW).describe() == (
+    assert contract_status(customer, SiteClock(AMSTERDAM, lambda: NOW)).describe() == (
         "active; purge due on 2025-07-11 (26 days left)")
 
 
@@ -139,7 +140,7 @@ def test_customers_are_listed_by_name_with_their_state_and_people(
     acme = seed.customer(session, "Acme")
     seed.person(session, acme)
     seed.person(session, acme, "Bob")
-    listed = list_customers(session, settings=settings, now=NOW)
+    listed = list_customers(session, SiteClock.of(settings, wall=lambda: NOW))
     assert [(s.customer.name, s.persons, s.status.state) for s in listed] == [
         ("Acme", 2, ContractState.ACTIVE), ("Beta", 0, ContractState.ENDED)]
     assert listed[1].status.purge_on == dt.date(2025, 7, 2)  # 1 June + 30 days, then midnight
@@ -219,7 +220,8 @@ def test_a_contract_can_be_extended_by_ending_it_later(
 ) -> None:
     acme = seed.customer(session, "Acme", end=dt.date(2025, 6, 30))
     end_contract(session, acme, dt.date(2025, 12, 31), settings=settings)
-    assert contract_status(acme, AMSTERDAM, NOW).purge_on == dt.date(2026, 1, 1)
+    status = contract_status(acme, SiteClock(AMSTERDAM, lambda: NOW))
+    assert status.purge_on == dt.date(2026, 1, 1)
 
 
 def test_necessity_as_lawful_basis_needs_the_reference_to_its_assessment(

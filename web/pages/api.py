@@ -14,28 +14,34 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import Blueprint, abort, g, jsonify, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from accessd.clock import day_start
-from accessd.config import Settings
-from accessd.customers.contracts import contract_status, site_zone
+from accessd.customers.contracts import (
+    CustomerSummary,
+    customer_summary,
+    get_customer_by_public_id,
+    list_customers,
+)
+from accessd.customers.people import (
+    PersonSummary,
+    get_person_by_public_id,
+    list_persons,
+    person_summary,
+)
 from accessd.door import command_table
 from accessd.errors import HistoryError, InvalidInputError
-from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
+from accessd.history.query import PAGE_MAX, EventFilter, door_named, page_events, parse_kinds
 from accessd.models import (
     Alarm,
     ApiToken,
     CommandKind,
-    Customer,
     Door,
     DoorStatus,
-    Person,
     StaffRole,
 )
 from accessd.staff import role_allows, verify_api_token
@@ -43,6 +49,9 @@ from web.errors import ApiError
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import Access, csrf, mark_access
+
+if TYPE_CHECKING:
+    from accessd.models import Customer, Person
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -115,10 +124,6 @@ def _api_error(error: ApiError) -> tuple[Response, int]:
     return jsonify(body), error.status
 
 
-def _site_zone() -> ZoneInfo:
-    return site_zone(current_panel().settings or Settings())
-
-
 def _public_id(text: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
@@ -129,7 +134,7 @@ def _public_id(text: str, what: str) -> uuid.UUID:
 
 def _customer(text: str) -> Customer:
     public_id = _public_id(text, "customer")
-    found = db().scalars(select(Customer).where(Customer.public_id == public_id)).first()
+    found = get_customer_by_public_id(db(), public_id)
     if found is None:
         raise ApiError(404, f"no customer has the id {public_id}; GET /api/v1/customers "
                        "lists them")
@@ -138,7 +143,7 @@ def _customer(text: str) -> Customer:
 
 def _person(text: str) -> Person:
     public_id = _public_id(text, "person")
-    found = db().scalars(select(Person).where(Person.public_id == public_id)).first()
+    found = get_person_by_public_id(db(), public_id)
     if found is None:
         raise ApiError(404, f"no person has the id {public_id} (erased, purged, or never "
                        "there); GET /api/v1/customers/<id>/persons lists them")
@@ -154,26 +159,26 @@ def _day(day: dt.date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def _customer_json(customer: Customer, persons: int) -> dict[str, Any]:
-    status = contract_status(customer, _site_zone(), current_panel().now())
+def _customer_json(summary: CustomerSummary) -> dict[str, Any]:
+    customer, status = summary.customer, summary.status
     return {
         "id": str(customer.public_id), "name": customer.name,
         "contract_start": _day(customer.contract_start),
         "contract_end": _day(customer.contract_end), "grace_days": customer.grace_days,
         "state": status.state.value, "purge_on": _day(status.purge_on),
         "lawful_basis": customer.lawful_basis.value if customer.lawful_basis else None,
-        "persons": persons,
+        "persons": summary.persons,
     }
 
 
-def _person_json(person: Person) -> dict[str, Any]:
-    consent = next((c for c in person.consents if c.withdrawn_at is None), None)
+def _person_json(summary: PersonSummary) -> dict[str, Any]:
+    person = summary.person
     return {
         "id": str(person.public_id), "customer_id": str(person.customer.public_id),
         "name": person.name, "email": person.email, "active": person.active,
         "restricted": person.restricted, "credential": person.credential.value,
         "fingers": sorted(f.label.value for f in person.fingers),
-        "consent_given_at": _iso(consent.given_at) if consent else None,
+        "consent_given_at": _iso(summary.consent_given_at),
     }
 
 
@@ -183,10 +188,8 @@ def _person_json(person: Person) -> dict[str, Any]:
 @token_required()
 def customers() -> Response:
     """Every customer with its contract state and purge date, by name."""
-    counts = dict(db().execute(
-        select(Person.customer_id, func.count()).group_by(Person.customer_id)).all())
-    rows = db().scalars(select(Customer).order_by(Customer.name, Customer.id)).all()
-    return jsonify({"customers": [_customer_json(c, counts.get(c.id, 0)) for c in rows]})
+    summaries = list_customers(db(), current_panel().site)
+    return jsonify({"customers": [_customer_json(s) for s in summaries]})
 
 
 @bp.get("/customers/<public_id>", merge_slashes=False)
@@ -194,8 +197,7 @@ def customers() -> Response:
 def customer(public_id: str) -> Response:
     """One customer, its contract and how many people it has."""
     found = _customer(public_id)
-    persons = db().scalar(select(func.count()).where(Person.customer_id == found.id)) or 0
-    return jsonify(_customer_json(found, int(persons)))
+    return jsonify(_customer_json(customer_summary(db(), found, current_panel().site)))
 
 
 @bp.get("/customers/<public_id>/persons", merge_slashes=False)
@@ -203,8 +205,7 @@ def customer(public_id: str) -> Response:
 def customer_persons(public_id: str) -> Response:
     """The customer's people (a bulk read of personal data: audited)."""
     found = _customer(public_id)
-    people = db().scalars(select(Person).where(Person.customer_id == found.id)
-                          .order_by(Person.name, Person.id)).all()
+    people = list_persons(db(), found)
     audit().note("api.persons.list", target=f"customer:{found.public_id}", count=len(people))
     return jsonify({"persons": [_person_json(p) for p in people]})
 
@@ -215,7 +216,7 @@ def person(public_id: str) -> Response:
     """One person: details, credential, enrolled fingers (never templates), consent."""
     found = _person(public_id)
     audit().note("api.person.read", target=f"person:{found.public_id}")
-    return jsonify(_person_json(found))
+    return jsonify(_person_json(person_summary(db(), found)))
 
 
 EVENT_PARAMETERS = frozenset({"customer", "person", "door", "kind", "since", "until", "limit",
@@ -235,7 +236,7 @@ def _event_filter(args: MultiDict[str, str]) -> EventFilter:
         raise ApiError(400, exc.message) from None
     door_id = None
     if "door" in args:
-        door = db().scalars(select(Door).where(Door.name == args["door"])).first()
+        door = door_named(db(), args["door"])
         if door is None:
             raise ApiError(400, f"no door is named {args['door'][:60]!r}; GET /api/v1/doors "
                            "lists them")
@@ -256,7 +257,7 @@ def _moment(text: str | None, name: str) -> dt.datetime | None:
         return None
     try:
         if len(text) == 10:
-            return day_start(dt.date.fromisoformat(text), _site_zone())
+            return current_panel().site.day_start(dt.date.fromisoformat(text))
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"{name}: {text[:40]!r} is not a date (2026-03-01) or a time with "

@@ -13,28 +13,30 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
 from accessd.config import Settings
+from accessd.customers.consent import active_consent
 from accessd.customers.contracts import (
+    ContractStatus,
     add_customer,
     contract_status,
     end_contract,
+    get_customer_by_public_id,
     list_customers,
     parse_date,
     preview_end_contract,
-    site_zone,
 )
 from accessd.customers.people import (
     add_person,
+    get_person_by_public_id,
     keypad_entry,
     list_persons,
     person_summary,
@@ -45,13 +47,15 @@ from accessd.customers.people import (
 )
 from accessd.db import read_only_engine
 from accessd.errors import AccessdError, InvalidInputError
-from accessd.fingers.enrolment import active_consent
-from accessd.models import Credential, Customer, LawfulBasis, Person, StaffRole
+from accessd.models import Credential, LawfulBasis, StaffRole
 from web.forms import ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import login_required, role_required
+
+if TYPE_CHECKING:
+    from accessd.models import Customer, Person
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 nav = [NavLink("Customers", "customers.index", order=20)]
@@ -74,7 +78,7 @@ CREDENTIAL_CHOICES = [
 
 def site_settings() -> Settings:
     """The settings the daemon runs with (defaults when the panel was given none: tests)."""
-    return current_panel().settings or Settings()
+    return current_panel().site_settings
 
 
 @contextmanager
@@ -89,7 +93,7 @@ def local_time(moment: dt.datetime | None) -> str:
     """A UTC moment as the site's local time, to the second ("" for none)."""
     if moment is None:
         return ""
-    return moment.astimezone(site_zone(site_settings())).strftime("%Y-%m-%d %H:%M:%S")
+    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class CustomerForm(FlaskForm):
@@ -164,7 +168,7 @@ def place_error(form: FlaskForm, error: AccessdError, fallback: str) -> None:
 
 def customer_or_404(public_id: uuid.UUID) -> Customer:
     """The customer with this public id, or a 404 page."""
-    found = db().scalars(select(Customer).where(Customer.public_id == public_id)).first()
+    found = get_customer_by_public_id(db(), public_id)
     if found is None:
         abort(404)
     return found
@@ -172,27 +176,22 @@ def customer_or_404(public_id: uuid.UUID) -> Customer:
 
 def person_or_404(public_id: uuid.UUID) -> Person:
     """The person with this public id, or a 404 page."""
-    found = db().scalars(select(Person).where(Person.public_id == public_id)).first()
+    found = get_person_by_public_id(db(), public_id)
     if found is None:
         abort(404)
     return found
 
 
-def _status(customer: Customer) -> Any:
-    return contract_status(customer, site_zone(site_settings()), current_panel().now())
+def _status(customer: Customer) -> ContractStatus:
+    return contract_status(customer, current_panel().site)
 
 
 @bp.get("/")
 @login_required
 def index() -> str:
     """Every customer: contract dates and state, days to purge, persons and fingers."""
-    panel = current_panel()
-    summaries = list_customers(db(), settings=site_settings(), now=panel.now())
-    fingers: dict[int, int] = {}
-    for person in list_persons(db()):
-        cid = person.person.customer_id
-        fingers[cid] = fingers.get(cid, 0) + person.fingers
-    return render_template("customers/index.html", summaries=summaries, fingers=fingers)
+    summaries = list_customers(db(), current_panel().site)
+    return render_template("customers/index.html", summaries=summaries)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -10,33 +10,33 @@ endpoint (``static/enrolment.js``) and works without JavaScript by reloading.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectChoice, SelectField
 
 from accessd.customers.people import record_consent
 from accessd.door import command_table
-from accessd.errors import AccessdError, EnrollmentError
-from accessd.fingers.enrolment import active_consent, check_may_enrol
-from accessd.models import (
-    CommandKind,
-    CommandState,
-    DeviceCommand,
-    Door,
-    FingerLabel,
-    LawfulBasis,
-    Person,
-    StaffRole,
+from accessd.errors import AccessdError
+from accessd.fingers.enrolment import (
+    EnrolmentCommand,
+    check_may_enrol,
+    consent_needed,
+    early_refusal,
+    enrolment_command,
+    enrolment_doors,
 )
+from accessd.models import CommandKind, CommandState, FingerLabel, StaffRole
 from web.forms import as_sentence
 from web.pages.customers import person_or_404, place_error, site_settings
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import current_staff, role_required
+
+if TYPE_CHECKING:
+    from accessd.models import DeviceCommand
 
 bp = Blueprint("enrolment", __name__, url_prefix="/enrolment")
 
@@ -57,23 +57,6 @@ class _FormIncomplete(Exception):
     """The form is valid field by field but misses the consent confirmation."""
 
 
-def _consent_needed(person: Person) -> bool:
-    return (person.customer.lawful_basis is LawfulBasis.CONSENT
-            and active_consent(db(), person) is None)
-
-
-def _early_refusal(person: Person) -> str | None:
-    # Refusals no choice on the form can cure: say so before anyone walks to the reader.
-    customer = person.customer
-    if customer.lawful_basis is not None and person.active and not person.restricted:
-        return None
-    try:
-        check_may_enrol(db(), person, FingerLabel.RIGHT_INDEX, _max_fingers())
-    except EnrollmentError as exc:
-        return as_sentence(exc)
-    return None
-
-
 def _max_fingers() -> int:
     return site_settings().access.max_fingers_per_person
 
@@ -83,12 +66,14 @@ def _max_fingers() -> int:
 def start(public_id: uuid.UUID) -> str | Response:
     """The enrolment form: door, finger, consent; queues the command for the daemon."""
     person = person_or_404(public_id)
-    doors = db().scalars(select(Door).order_by(Door.name)).all()
+    doors = enrolment_doors(db())
     form = EnrolForm()
     form.door.choices = [SelectChoice(door.id, door.name) for door in doors]
-    needs_consent = _consent_needed(person)
+    needs_consent = consent_needed(db(), person)
     version = site_settings().enrollment.consent_text_version
-    refusal = _early_refusal(person)
+    # Refusals no choice on the form can cure: say so before anyone walks to the reader.
+    early = early_refusal(db(), person, _max_fingers())
+    refusal = as_sentence(early) if early is not None else None
     if refusal is None and doors and form.validate_on_submit():
         staff = current_staff()
         assert staff is not None
@@ -120,11 +105,11 @@ def start(public_id: uuid.UUID) -> str | Response:
                            needs_consent=needs_consent, version=version, refusal=refusal)
 
 
-def _command_or_404(command_id: int) -> DeviceCommand:
-    command = db().get(DeviceCommand, command_id)
-    if command is None or command.kind is not CommandKind.ENROLL:
+def _command_or_404(command_id: int) -> EnrolmentCommand:
+    found = enrolment_command(db(), command_id)
+    if found is None:
         abort(404)
-    return command
+    return found
 
 
 def command_state(command: DeviceCommand) -> dict[str, Any]:
@@ -145,9 +130,9 @@ def command_state(command: DeviceCommand) -> dict[str, Any]:
 @role_required(StaffRole.OPERATOR)
 def progress(command_id: int) -> str:
     """The live progress of one enrolment (updated by static/enrolment.js)."""
-    command = _command_or_404(command_id)
-    person = db().get(Person, command.person_id) if command.person_id else None
-    return render_template("enrolment/progress.html", command=command, person=person,
+    found = _command_or_404(command_id)
+    command = found.command
+    return render_template("enrolment/progress.html", command=command, person=found.person,
                            status=command_state(command), steps=STEPS,
                            finger=str(command.args.get("finger", "")).replace("_", " "))
 
@@ -156,4 +141,4 @@ def progress(command_id: int) -> str:
 @role_required(StaffRole.OPERATOR)
 def progress_state(command_id: int) -> Response:
     """The command's state as JSON, for the progress page's polling."""
-    return jsonify(command_state(_command_or_404(command_id)))
+    return jsonify(command_state(_command_or_404(command_id).command))

@@ -17,11 +17,10 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, render_template, request, stream_with_context
 from flask_wtf import FlaskForm
-from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice, SelectField, StringField
 
-from accessd.customers.contracts import parse_date, site_zone
+from accessd.customers.contracts import parse_date
 from accessd.errors import HistoryError, InvalidInputError
 from accessd.history.query import (
     CHART_MAX_DAYS,
@@ -30,13 +29,14 @@ from accessd.history.query import (
     EventFilter,
     daily_counts,
     export_csv,
+    filter_choices,
     local_period,
     page_events,
     parse_kinds,
 )
-from accessd.models import Customer, Door, EventKind, Person
+from accessd.models import EventKind
 from web.navigation import NavLink
-from web.pages.customers import local_time, place_error, read_only_session, site_settings
+from web.pages.customers import local_time, place_error, read_only_session
 from web.panel import current_panel
 from web.request_audit import audit
 from web.security import login_required
@@ -87,21 +87,18 @@ class Chart:
 def _filter_form(session: Session) -> FilterForm:
     form = FilterForm(request.args)
     anything = SelectChoice("", "Any")
-    customers = session.scalars(select(Customer).order_by(Customer.name))
-    doors = session.scalars(select(Door).order_by(Door.name))
-    form.customer.choices = [anything, *(SelectChoice(str(c.id), c.name) for c in customers)]
     # Only the chosen customer's people: listing every person of a large site on every page
     # view cost more than the query itself. A person asked for by id stays selectable.
     chosen = request.args.get("customer", "")
-    customer_id = int(chosen) if chosen.isdigit() else None
     person_id = request.args.get("person", "")
-    people = session.execute(
-        select(Person.id, Person.name).where(
-            (Person.customer_id == customer_id) if customer_id is not None
-            else (Person.id == int(person_id) if person_id.isdigit() else false()))
-        .order_by(Person.name)).all()
-    form.person.choices = [anything, *(SelectChoice(str(pid), name) for pid, name in people)]
-    form.door.choices = [anything, *(SelectChoice(str(d.id), d.name) for d in doors)]
+    choices = filter_choices(session, customer_id=int(chosen) if chosen.isdigit() else None,
+                             person_id=int(person_id) if person_id.isdigit() else None)
+    form.customer.choices = [anything, *(SelectChoice(str(c.id), c.name)
+                                         for c in choices.customers)]
+    form.person.choices = [anything, *(SelectChoice(str(pid), name)
+                                       for pid, name in choices.people)]
+    form.door.choices = [anything, *(SelectChoice(str(did), name)
+                                     for did, name in choices.doors)]
     return form
 
 
@@ -113,11 +110,10 @@ def _event_filter(form: FilterForm) -> tuple[EventFilter | None, dt.date | None,
     """The filter the form asks for, or None with the errors placed beside the fields."""
     if not form.validate():
         return None, None, None
-    zone = site_zone(site_settings())
     try:
         since = parse_date("since", form.since.data) if form.since.data else None
         until = parse_date("until", form.until.data) if form.until.data else None
-        start, end = local_period(since, until, zone)
+        start, end = local_period(since, until, current_panel().site.zone)
         where = EventFilter(
             customer_id=_optional_int(form.customer.data),
             person_id=_optional_int(form.person.data),
@@ -131,7 +127,7 @@ def _event_filter(form: FilterForm) -> tuple[EventFilter | None, dt.date | None,
 
 
 def _chart_period(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
-    today = current_panel().now().astimezone(site_zone(site_settings())).date()
+    today = current_panel().site.today()
     end = until or max(today + dt.timedelta(days=1), (since or today) + dt.timedelta(days=1))
     start = since or end - dt.timedelta(days=CHART_DAYS)
     return max(start, end - dt.timedelta(days=CHART_MAX_DAYS)), end
@@ -196,7 +192,7 @@ def index() -> str:
                 before, trail = None, []
                 page = page_events(session, where, limit=PAGE_SIZE)
             start, end = _chart_period(since, until)
-            plot = chart(daily_counts(session, start, end, zone=site_zone(site_settings()),
+            plot = chart(daily_counts(session, start, end, zone=current_panel().site.zone,
                                       where=where))
         audit().note("history.view", filters=filters, before=before)
     older = newer = None

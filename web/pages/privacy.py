@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import (
     Blueprint,
@@ -26,13 +26,14 @@ from flask import (
     send_file,
     url_for,
 )
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from accessd.config import Settings
-from accessd.customers.contracts import site_zone
+from accessd.customers.consent import active_consent
+from accessd.customers.contracts import customer_names, get_customer_by_public_id
+from accessd.customers.people import get_person_by_public_id
 from accessd.db import checkpoint_wal
 from accessd.errors import (
     AccessdError,
@@ -41,15 +42,7 @@ from accessd.errors import (
     RightsError,
     SubjectRequestError,
 )
-from accessd.models import (
-    Customer,
-    DataSubjectRequest,
-    Person,
-    PurgeRecord,
-    RequestKind,
-    RequestStatus,
-    StaffRole,
-)
+from accessd.models import RequestKind, RequestStatus, StaffRole
 from accessd.privacy.processing_register import (
     COLUMNS,
     LANGS,
@@ -58,7 +51,7 @@ from accessd.privacy.processing_register import (
     lawful_bases_in_use,
 )
 from accessd.privacy.processing_register import render_register as render_register_text
-from accessd.privacy.purge import purge_plan, verify_certificate
+from accessd.privacy.purge import get_purge_record, list_purges, purge_plan
 from accessd.rights.actions import erase_person, lift_restriction, restrict, withdraw_consent
 from accessd.rights.export import export_person
 from accessd.rights.requests import (
@@ -67,14 +60,19 @@ from accessd.rights.requests import (
     close_request,
     due_on,
     extend_request,
-    open_requests,
+    get_request_by_public_id,
     record_request,
+    request_overview,
+    request_subjects,
 )
 from web.forms import ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import current_staff, role_required
+
+if TYPE_CHECKING:
+    from accessd.models import Customer, DataSubjectRequest, Person
 
 bp = Blueprint("privacy", __name__, url_prefix="/privacy")
 nav = [NavLink("Privacy", "privacy.index", order=60),
@@ -142,18 +140,18 @@ class RestrictForm(ActionForm):
 # --- helpers ---------------------------------------------------------------------------------
 
 def _settings() -> Settings:
-    return current_panel().settings or Settings()
+    return current_panel().site_settings
 
 
 def _today() -> dt.date:
     """Today at the site: deadlines are calendar days there."""
-    return current_panel().now().astimezone(site_zone(_settings())).date()
+    return current_panel().site.today()
 
 
 def _local(moment: dt.datetime | None) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(site_zone(_settings())).strftime("%Y-%m-%d %H:%M")
+    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _by() -> str:
@@ -163,29 +161,17 @@ def _by() -> str:
 
 
 def _person_or_404(public_id: uuid.UUID) -> Person:
-    found = db().scalars(select(Person).where(Person.public_id == public_id)).first()
+    found = get_person_by_public_id(db(), public_id)
     if found is None:
         abort(404)
     return found
 
 
 def _request_or_404(public_id: uuid.UUID) -> DataSubjectRequest:
-    found = db().scalars(select(DataSubjectRequest)
-                         .where(DataSubjectRequest.public_id == public_id)).first()
+    found = get_request_by_public_id(db(), public_id)
     if found is None:
         abort(404)
     return found
-
-
-def _names(requests: list[DataSubjectRequest]) -> dict[str, dict[int, str]]:
-    """Names of the persons and customers the listed requests are about."""
-    people = {r.person_id for r in requests if r.person_id}
-    customers = {r.customer_id for r in requests if r.customer_id}
-    persons = db().execute(select(Person.id, Person.name).where(Person.id.in_(people)))
-    companies = db().execute(select(Customer.id, Customer.name)
-                             .where(Customer.id.in_(customers)))
-    return {"persons": {pid: name for pid, name in persons},
-            "customers": {cid: name for cid, name in companies}}
 
 
 def _destroyed() -> None:
@@ -202,7 +188,8 @@ def _destroyed() -> None:
 @role_required(*READ)
 def index() -> str:
     """Every customer's purge schedule: contract end, grace, when its data goes, and what."""
-    plans = purge_plan(db(), current_panel().now(), site_timezone=_settings().access.timezone)
+    site = current_panel().site
+    plans = purge_plan(db(), site.now(), site_timezone=site.zone)
     return render_template("privacy/index.html", plans=plans, local=_local)
 
 
@@ -210,19 +197,15 @@ def index() -> str:
 @role_required(*READ)
 def purges() -> str:
     """The anonymised records of purges, with their signed certificates."""
-    records = db().scalars(select(PurgeRecord).order_by(PurgeRecord.started_at.desc(),
-                                                        PurgeRecord.id.desc())).all()
-    keys = current_panel().keys
-    checks = {r.id: verify_certificate(r.certificate.encode(), provider=keys)
-              for r in records if r.certificate}
-    return render_template("privacy/purges.html", records=records, checks=checks, local=_local)
+    purges = list_purges(db(), current_panel().keys)
+    return render_template("privacy/purges.html", purges=purges, local=_local)
 
 
 @bp.get("/purges/<int:record_id>/certificate")
 @role_required(*READ)
 def certificate(record_id: int) -> Response:
     """The signed certificate of a completed purge, to hand to the customer."""
-    record = db().get(PurgeRecord, record_id)
+    record = get_purge_record(db(), record_id)
     if record is None or record.certificate is None:
         abort(404)
     audit().note("purge.certificate", target=f"purge:{record.id}")
@@ -238,14 +221,9 @@ def certificate(record_id: int) -> Response:
 @role_required(*READ)
 def requests() -> str:
     """Open requests, soonest due first with overdue ones marked, and the latest closed."""
-    listed = open_requests(db(), _today())
-    closed = db().scalars(select(DataSubjectRequest)
-                          .where(DataSubjectRequest.status == RequestStatus.CLOSED)
-                          .order_by(DataSubjectRequest.closed_at.desc())
-                          .limit(CLOSED_SHOWN)).all()
-    names = _names([item.request for item in listed] + list(closed))
-    return render_template("privacy/requests.html", listed=listed, closed=closed, names=names,
-                           local=_local)
+    overview = request_overview(db(), _today(), closed=CLOSED_SHOWN)
+    return render_template("privacy/requests.html", listed=overview.listed,
+                           closed=overview.closed, names=overview.subjects, local=_local)
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -253,10 +231,8 @@ def requests() -> str:
 def new_request() -> str | BaseResponse:
     """Record a request as received; it is due one calendar month later."""
     form = RequestForm()
-    customers = db().execute(select(Customer.public_id, Customer.name)
-                             .order_by(Customer.name)).all()
     form.customer.choices = [SelectChoice("", "None / not known"), *(
-        SelectChoice(str(pid), name) for pid, name in customers)]
+        SelectChoice(str(c.public_id), c.name) for c in customer_names(db()))]
     if request.method == "GET":
         form.person.data = request.args.get("person", "")[:36]
         form.received_on.data = _today()
@@ -290,7 +266,7 @@ def _subject_person(form: RequestForm) -> Person | None:
     except ValueError:
         form.person.errors = ["Not a person id: copy it from the person's page."]
         return None
-    found = db().scalars(select(Person).where(Person.public_id == public_id)).first()
+    found = get_person_by_public_id(db(), public_id)
     if found is None:
         form.person.errors = ["No person has this id (erased, or never enrolled)."]
     return found
@@ -299,16 +275,15 @@ def _subject_person(form: RequestForm) -> Person | None:
 def _subject_customer(form: RequestForm) -> Customer | None:
     if not form.customer.data:
         return None
-    return db().scalars(select(Customer).where(
-        Customer.public_id == uuid.UUID(form.customer.data))).first()
+    return get_customer_by_public_id(db(), uuid.UUID(form.customer.data))
 
 
 def _request_page(found: DataSubjectRequest, **forms: Any) -> str:
-    names = _names([found])
+    names = request_subjects(db(), [found])
     limit = add_months(found.received_on, MAX_MONTHS)
     return render_template(
         "privacy/request.html", req=found, names=names, due=due_on(found), today=_today(),
-        subject=db().get(Person, found.person_id) if found.person_id else None,
+        subject=names.persons.get(found.person_id) if found.person_id else None,
         limit=limit, extend=forms.get("extend") or ExtendForm(),
         close=forms.get("close") or CloseForm(), local=_local)
 
@@ -369,10 +344,10 @@ def close(public_id: uuid.UUID) -> str | BaseResponse:
 # --- rights on a person ----------------------------------------------------------------------
 
 def _person_page(person: Person, restrict_form: RestrictForm | None = None) -> str:
-    active = [c for c in person.consents if c.withdrawn_at is None]
-    return render_template("privacy/person.html", person=person, consent=active[0] if active
-                           else None, restrict=restrict_form or RestrictForm(),
-                           action=ActionForm(), local=_local)
+    return render_template("privacy/person.html", person=person,
+                           consent=active_consent(db(), person),
+                           restrict=restrict_form or RestrictForm(), action=ActionForm(),
+                           local=_local)
 
 
 @bp.get("/persons/<uuid:public_id>")

@@ -7,6 +7,7 @@ stored in plain text; the page is not cached (``Cache-Control: no-store``).
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
@@ -14,7 +15,7 @@ from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
 
 from accessd.errors import LastAdminError, StaffError
-from accessd.models import StaffRole, StaffUser
+from accessd.models import StaffRole
 from accessd.staff import (
     IssuedCredentials,
     create_staff_user,
@@ -31,6 +32,9 @@ from web.panel import current_panel, db
 from web.qr import qr_svg
 from web.request_audit import audit
 from web.security import current_staff, role_required
+
+if TYPE_CHECKING:
+    from accessd.models import StaffUser
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/staff")
 nav = [NavLink("Staff", "staff_admin.index", order=90)]
