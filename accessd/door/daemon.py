@@ -34,6 +34,7 @@ from accessd.door import command_table
 from accessd.door.directory import SqlDirectory
 from accessd.door.logic import (
     Action,
+    CountPinAttempt,
     DoorLogic,
     DoorRules,
     Pulse,
@@ -41,6 +42,7 @@ from accessd.door.logic import (
     Record,
     WipeSensor,
 )
+from accessd.door.pin_attempts import PinAttempts
 from accessd.errors import AccessdError, DaemonRefusedError, EnrollmentError
 from accessd.fingers.enrolment import EnrollmentPlan, enrol
 from accessd.fingers.library import forget_library, reconcile_sensor
@@ -142,6 +144,7 @@ class Daemon:
         self._door_dev = _Device("door board")
         self._threads: list[threading.Thread] = []
         self.logic: DoorLogic | None = None
+        self._pin_attempts: PinAttempts | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -167,9 +170,10 @@ class Daemon:
                 Alarm.door_id == door.id, Alarm.kind == AlarmKind.TAMPER,
                 Alarm.cleared_at.is_(None))).first() is not None
         command_table.fail_abandoned(self.sessions, self.door_id)
-        directory = SqlDirectory(self.sessions, pin_max_failures=a.pin_max_failures,
-                                 pin_lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
-                                 clock=self.wall)
+        directory = SqlDirectory(self.sessions, clock=self.wall)
+        self._pin_attempts = PinAttempts(self.sessions, max_failures=a.pin_max_failures,
+                                         lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
+                                         clock=self.wall)
         rules = DoorRules(release_seconds=a.release_seconds,
                           held_open_alarm_seconds=a.held_open_alarm_seconds,
                           max_failures=a.max_failures,
@@ -398,11 +402,14 @@ class Daemon:
     # --- carrying out actions ---------------------------------------------------------------
 
     def _execute(self, actions: list[Action]) -> None:
-        """Records first (committed), then the relay: no opening without its event."""
+        """Records first (committed), then the relay: no opening without its event (nor
+        without its PIN attempt counted)."""
         recorded = True
         for action in actions:
             if isinstance(action, Record):
                 recorded = self._record(action) and recorded
+            elif isinstance(action, CountPinAttempt):
+                recorded = self._count_pin_attempt(action) and recorded
             elif isinstance(action, RaiseAlarm):
                 self._raise_alarm(action)
             elif isinstance(action, WipeSensor):
@@ -438,6 +445,15 @@ class Daemon:
                              method=record.method, reason=record.reason, at=self.wall())
         except Exception:  # any database failure: log it; the caller keeps the door shut
             log.exception("could not record %s", record.kind)
+            return False
+        return True
+
+    def _count_pin_attempt(self, attempt: CountPinAttempt) -> bool:
+        assert self._pin_attempts is not None
+        try:
+            self._pin_attempts.count(attempt)
+        except Exception:  # any database failure: the caller keeps the door shut
+            log.exception("could not count a PIN attempt")
             return False
         return True
 
