@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from accessd.cli.main import Context
     from accessd.config import Settings
     from accessd.door.daemon import Daemon
+    from accessd.door.status import DoorState
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -249,33 +250,47 @@ def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.models import AccessEvent, Alarm, CommandState, DeviceCommand, Door, DoorStatus
+    from accessd.clock import SiteClock
+    from accessd.door.status import overview
 
-    now = dt.datetime.now(dt.UTC)
+    now = SiteClock.of(ctx.settings).now()
     with ctx.sessions() as session:
-        rows = session.execute(select(Door, DoorStatus).outerjoin(
-            DoorStatus, DoorStatus.door_id == Door.id).order_by(Door.name)).all()
-        if not rows:
+        site = overview(session, now)
+        if not site.doors:
             print("no doors yet: start `accessd run`")
-        for door, status in rows:
-            if status is None or status.heartbeat_at is None:
-                print(f"door {door.name}: never reported")
-                continue
-            age = (now - status.heartbeat_at).total_seconds()
-            alive = "daemon running" if age < 10 else f"daemon silent for {age:.0f} s"
-            print(f"door {door.name}: {alive}; board {'online' if status.online else 'OFFLINE'}"
-                  f", sensor {'online' if status.sensor_online else 'OFFLINE'}, "
-                  f"{'locked' if status.locked else 'UNLOCKED'}, "
-                  f"door {'open' if status.door_open else 'closed'}"
-                  + (f"; fault: {status.fault}" if status.fault else ""))
-        for alarm in session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))):
+        for door in site.doors:
+            print(_door_line(door, now))
+        for alarm in site.alarms:
             print(f"ALARM {alarm.kind.value} since {alarm.raised_at:%Y-%m-%d %H:%M:%S} UTC: "
                   f"{alarm.detail or ''}")
-        pending = session.scalar(select(func.count()).select_from(DeviceCommand).where(
-            DeviceCommand.state.in_([CommandState.PENDING, CommandState.RUNNING])))
-        events = session.scalar(select(func.count()).select_from(AccessEvent))
-        print(f"{pending} command(s) pending, {events} events on record")
+    print(f"{site.unfinished_commands} command(s) pending, {site.events} events on record")
     return 0
+
+
+def _door_line(door: DoorState, now: dt.datetime) -> str:
+    """One door as ``accessd status`` shows it: online or OFFLINE by the same rule as the
+    panel and the API, then what its daemon last reported."""
+    report = door.report
+    if report is None:
+        return f"door {door.name}: never reported"
+    fault = f"; fault: {report.fault}" if report.fault else ""
+    if not door.reporting:
+        silent = (now - report.at).total_seconds()
+        return (f"door {door.name}: OFFLINE, daemon silent for {silent:.0f} s (last report "
+                f"{report.at:%Y-%m-%d %H:%M:%S} UTC){fault}")
+    devices = (f"board {'online' if report.board_online else 'OFFLINE'}, "
+               f"sensor {'online' if report.sensor_online else 'OFFLINE'}")
+    if not door.online:
+        return f"door {door.name}: OFFLINE, daemon running; {devices}{fault}"
+    return (f"door {door.name}: online, daemon running; {devices}, "
+            f"{'locked' if report.locked else 'UNLOCKED'}, "
+            f"{_contact(report.door_open)}{fault}")
+
+
+def _contact(door_open: bool | None) -> str:
+    if door_open is None:
+        return "no door contact"
+    return "door open" if door_open else "door closed"
 
 
 def cmd_verify_log(args: argparse.Namespace, ctx: Context) -> int:

@@ -26,15 +26,14 @@ from accessd.clock import day_start
 from accessd.config import Settings
 from accessd.customers.contracts import contract_status, site_zone
 from accessd.door import command_table
+from accessd.door.status import door_states
 from accessd.errors import HistoryError, InvalidInputError
 from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
 from accessd.models import (
-    Alarm,
     ApiToken,
     CommandKind,
     Customer,
     Door,
-    DoorStatus,
     Person,
     StaffRole,
 )
@@ -48,8 +47,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 F = TypeVar("F", bound=Callable[..., Any])
-STALE_AFTER = dt.timedelta(seconds=30)
-"""A door whose daemon has not reported for this long is shown offline."""
 
 
 def current_token() -> ApiToken:
@@ -306,27 +303,12 @@ def events() -> Response:
 @token_required()
 def doors() -> Response:
     """Every door's state as its daemon last reported it (``online`` false when stale)."""
-    now = current_panel().now()
-    statuses = {s.door_id: s for s in db().scalars(select(DoorStatus))}
-    alarms: dict[int | None, list[str]] = {}
-    for alarm in db().scalars(select(Alarm).where(Alarm.cleared_at.is_(None))):
-        alarms.setdefault(alarm.door_id, []).append(alarm.kind.value)
-    shown = []
-    for door in db().scalars(select(Door).order_by(Door.name)):
-        status = statuses.get(door.id)
-        fresh = (status is not None and status.heartbeat_at is not None
-                 and now - status.heartbeat_at <= STALE_AFTER)
-        online = bool(fresh and status is not None and status.online)
-        shown.append({
-            "name": door.name, "location": door.location, "online": online,
-            "locked": status.locked if online and status is not None else None,
-            "door_open": status.door_open if online and status is not None else None,
-            "sensor_online": bool(online and status is not None and status.sensor_online),
-            "fault": status.fault if status is not None else None,
-            "heartbeat_at": _iso(status.heartbeat_at) if status is not None else None,
-            "alarms": sorted(alarms.get(door.id, [])),
-        })
-    return jsonify({"doors": shown})
+    return jsonify({"doors": [{
+        "name": door.name, "location": door.location, "online": door.online,
+        "locked": door.locked, "door_open": door.door_open, "sensor_online": door.sensor_online,
+        "fault": door.fault, "heartbeat_at": _iso(door.report.at) if door.report else None,
+        "alarms": sorted(alarm.kind.value for alarm in door.alarms),
+    } for door in door_states(db(), current_panel().now())]})
 
 
 # --- the one write: remote unlock ------------------------------------------------------------

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from accessd.door import command_table
-from accessd.models import Alarm, CommandKind, Door, StaffRole
+from accessd.door.alarms import open_alarms
+from accessd.door.doors import get_door
+from accessd.errors import NotFoundError
+from accessd.models import CommandKind, Door, StaffRole
 from web.pages.customers import local_time
 from web.panel import db
 from web.request_audit import audit
@@ -48,10 +50,10 @@ class ClearAlarmsForm(FlaskForm):
 
 
 def _door_or_404(door_id: int) -> Door:
-    door = db().get(Door, door_id)
-    if door is None:
+    try:
+        return get_door(db(), door_id)
+    except NotFoundError:
         abort(404)
-    return door
 
 
 @bp.route("/<int:door_id>/unlock", methods=["GET", "POST"])
@@ -80,9 +82,7 @@ def unlock(door_id: int) -> str | Response:
 def clear_alarms(door_id: int) -> str | Response:
     """Show a door's open alarms; on POST, ask its daemon to clear them."""
     door = _door_or_404(door_id)
-    alarms = db().scalars(select(Alarm).where(Alarm.door_id == door.id,
-                                              Alarm.cleared_at.is_(None))
-                          .order_by(Alarm.raised_at)).all()
+    alarms = open_alarms(db(), door.id)
     form = ClearAlarmsForm()
     if alarms and form.validate_on_submit():
         staff = current_staff()
