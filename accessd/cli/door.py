@@ -72,9 +72,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     door = sub.add_parser("door", help="the lock").add_subparsers(dest="door_cmd", required=True)
     p = door.add_parser("unlock", help="release the door once (an escorted visitor)")
-    p.add_argument("--reason", required=True)
+    p.add_argument("--reason", required=True,
+                   help="who is let in and why (kept in the access history with your name)")
     p.add_argument("--door")
     p.add_argument("--by")
+    p.add_argument("--no-wait", action="store_true", help="queue it and return")
     p.set_defaults(handler=cmd_door_unlock)
 
     p = sub.add_parser("doctor", help="check config, keys, database and both devices")
@@ -179,34 +181,35 @@ def _privacy_scheduler(settings: Settings, ctx: Context, daemon: Daemon) -> _Sto
 
 
 def _door_id(ctx: Context, name: str | None) -> int:
-    from accessd.models import Door
+    from accessd.door.doors import door_named
 
-    wanted = name or ctx.settings.door.name
     with ctx.sessions() as session:
-        door = session.scalars(select(Door).where(Door.name == wanted)).first()
-        if door is None:
-            names = session.scalars(select(Door.name)).all()
-            known = f" (known: {', '.join(names)})" if names else " (none yet: start `accessd run`)"
-            raise AccessdError(f"no door named {wanted!r}{known}")
-        return door.id
+        return door_named(session, name or ctx.settings.door.name).id
 
 
 def _queue_and_follow(ctx: Context, args: argparse.Namespace, door: str | None, kind: str,
                       *, person_id: int | None = None, timeout: float = 60,
                       **fields: object) -> int:
     from accessd.door import command_table
-    from accessd.models import CommandKind, CommandState
+    from accessd.models import CommandKind
 
     door_id = _door_id(ctx, door)
     with ctx.sessions.begin() as session:
         command = command_table.request(session, door_id, CommandKind(kind),
                                         created_by=_actor(args), person_id=person_id, **fields)
         command_id = command.id
+    return _follow(ctx, args, command_id, timeout=timeout)
+
+
+def _follow(ctx: Context, args: argparse.Namespace, command_id: int, *, timeout: float) -> int:
+    from accessd.door import command_table
+    from accessd.models import CommandState
+
     if getattr(args, "no_wait", False):
         print(f"queued command {command_id}")
         return 0
     done = command_table.wait(ctx.sessions, command_id, timeout=timeout,
-                         on_progress=lambda text: print(f"  {text}", flush=True))
+                              on_progress=lambda text: print(f"  {text}", flush=True))
     if done.state is CommandState.FAILED:
         raise AccessdError(done.progress or "the daemon reported a failure")
     return 0
@@ -243,7 +246,13 @@ def cmd_resync(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
-    return _queue_and_follow(ctx, args, args.door, "remote_unlock", reason=args.reason)
+    from accessd.door.doors import door_named
+    from accessd.door.remote_unlock import request_unlock
+
+    with ctx.sessions.begin() as session:
+        door = door_named(session, args.door or ctx.settings.door.name)
+        command_id = request_unlock(session, door.id, args.reason, actor=_actor(args)).id
+    return _follow(ctx, args, command_id, timeout=60)
 
 
 # --- reading -------------------------------------------------------------------------------

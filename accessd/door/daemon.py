@@ -27,7 +27,7 @@ from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import check_integrity, checkpoint_wal
-from accessd.door import alarms, command_table, status
+from accessd.door import alarms, command_table, remote_unlock, status
 from accessd.door.directory import SqlDirectory
 from accessd.door.doors import register_door
 from accessd.door.health import DeviceHealth
@@ -43,7 +43,7 @@ from accessd.door.logic import (
     WipeSensor,
 )
 from accessd.door.pin_attempts import PinAttempts
-from accessd.errors import AccessdError, DaemonRefusedError
+from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError
 from accessd.fingers.library import forget_library
 from accessd.history.chain import record_event
 from accessd.models import (
@@ -370,10 +370,15 @@ class Daemon:
             self._clear_alarms(command)
 
     def _remote_unlock(self, command: DeviceCommand) -> None:
-        reason = str(command.args.get("reason") or command.kind.value)
+        try:
+            reason = remote_unlock.event_reason(
+                str(command.args.get("reason") or command.kind.value), command.created_by)
+        except InvalidInputError as exc:
+            log.warning("remote unlock refused, the door stays locked: %s", exc)
+            command_table.finish(self.sessions, command.id, ok=False, message=str(exc))
+            return
         with self._logic_lock:
-            actions = self._logic().remote_unlock(self.clock.monotonic(),
-                                                  f"{reason} (by {command.created_by})"[:200])
+            actions = self._logic().remote_unlock(self.clock.monotonic(), reason)
         self._execute(actions)
         command_table.finish(self.sessions, command.id, ok=True, message="door released")
 

@@ -25,13 +25,13 @@ from werkzeug.wrappers import Response
 from accessd.clock import day_start
 from accessd.config import Settings
 from accessd.customers.contracts import contract_status, site_zone
-from accessd.door import command_table
+from accessd.door.doors import door_named
+from accessd.door.remote_unlock import ACTOR_MAX, request_unlock
 from accessd.door.status import door_states
-from accessd.errors import HistoryError, InvalidInputError
+from accessd.errors import HistoryError, InvalidInputError, NotFoundError
 from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
 from accessd.models import (
     ApiToken,
-    CommandKind,
     Customer,
     Door,
     Person,
@@ -313,31 +313,30 @@ def doors() -> Response:
 
 # --- the one write: remote unlock ------------------------------------------------------------
 
-UNLOCK_REASON_MAX = 150  # the daemon records "<reason> (by <who>)" in a 200-character column
-
 
 @bp.post("/doors/<name>/unlock", merge_slashes=False)
 @token_required(StaffRole.OPERATOR)
 def unlock(name: str) -> tuple[Response, int]:
     """Ask the door's daemon to release the lock once; the reason is kept with the event."""
-    door = db().scalars(select(Door).where(Door.name == name)).first()
-    if door is None:
-        raise ApiError(404, f"no door is named {name[:60]!r}; GET /api/v1/doors lists them")
+    try:
+        door = door_named(db(), name)
+    except NotFoundError:
+        raise ApiError(404, f"no door is named {name[:60]!r}; GET /api/v1/doors lists "
+                       "them") from None
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, 'send a JSON object: {"reason": "escorted visitor, ticket 4711"} '
                        "with Content-Type: application/json")
     reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.split():
+    if not isinstance(reason, str):
         raise ApiError(400, "reason: say why the door is opened (a non-empty string)")
-    reason = " ".join(reason.split())
-    if len(reason) > UNLOCK_REASON_MAX:
-        raise ApiError(400, f"reason: {len(reason)} characters; at most {UNLOCK_REASON_MAX}")
-    token = current_token()
-    command = command_table.request(db(), door.id, CommandKind.REMOTE_UNLOCK,
-                               created_by=f"token:{token.name}"[:64], reason=reason)
-    audit().note("door.remote_unlock", target=f"door:{door.name}", reason=reason,
-                 command=command.id)
+    actor = f"token:{current_token().name}"[:ACTOR_MAX]
+    try:
+        command = request_unlock(db(), door.id, reason, actor=actor)
+    except InvalidInputError as exc:
+        raise ApiError(400, str(exc)) from None  # as the panel and the CLI say it
+    audit().note("door.remote_unlock", target=f"door:{door.name}",
+                 reason=command.args["reason"], command=command.id)
     db().commit()
     return jsonify({"door": door.name, "command_id": command.id, "state": "pending",
                     "message": "unlock requested; the door releases within seconds if its "
