@@ -231,7 +231,7 @@ def bench_finger_to_relay(directory: Path, trials: int = 20, image: float = 0.3,
         thread = threading.Thread(target=daemon.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
-        while rig.sensor.template_count < 1 or not daemon._door_dev.connected:
+        while rig.sensor.template_count < 1 or not daemon.door_health.connected:
             assert time.monotonic() < deadline, "daemon did not start"
             time.sleep(0.05)
         samples = []

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from accessd.cli.main import Context
     from accessd.config import Settings
     from accessd.door.daemon import Daemon
+    from accessd.door.status import DoorState
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -71,9 +72,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     door = sub.add_parser("door", help="the lock").add_subparsers(dest="door_cmd", required=True)
     p = door.add_parser("unlock", help="release the door once (an escorted visitor)")
-    p.add_argument("--reason", required=True)
+    p.add_argument("--reason", required=True,
+                   help="who is let in and why (kept in the access history with your name)")
     p.add_argument("--door")
     p.add_argument("--by")
+    p.add_argument("--no-wait", action="store_true", help="queue it and return")
     p.set_defaults(handler=cmd_door_unlock)
 
     p = sub.add_parser("doctor", help="check config, keys, database and both devices")
@@ -178,34 +181,35 @@ def _privacy_scheduler(settings: Settings, ctx: Context, daemon: Daemon) -> _Sto
 
 
 def _door_id(ctx: Context, name: str | None) -> int:
-    from accessd.models import Door
+    from accessd.door.doors import door_named
 
-    wanted = name or ctx.settings.door.name
     with ctx.sessions() as session:
-        door = session.scalars(select(Door).where(Door.name == wanted)).first()
-        if door is None:
-            names = session.scalars(select(Door.name)).all()
-            known = f" (known: {', '.join(names)})" if names else " (none yet: start `accessd run`)"
-            raise AccessdError(f"no door named {wanted!r}{known}")
-        return door.id
+        return door_named(session, name or ctx.settings.door.name).id
 
 
 def _queue_and_follow(ctx: Context, args: argparse.Namespace, door: str | None, kind: str,
                       *, person_id: int | None = None, timeout: float = 60,
                       **fields: object) -> int:
     from accessd.door import command_table
-    from accessd.models import CommandKind, CommandState
+    from accessd.models import CommandKind
 
     door_id = _door_id(ctx, door)
     with ctx.sessions.begin() as session:
         command = command_table.request(session, door_id, CommandKind(kind),
                                         created_by=_actor(args), person_id=person_id, **fields)
         command_id = command.id
+    return _follow(ctx, args, command_id, timeout=timeout)
+
+
+def _follow(ctx: Context, args: argparse.Namespace, command_id: int, *, timeout: float) -> int:
+    from accessd.door import command_table
+    from accessd.models import CommandState
+
     if getattr(args, "no_wait", False):
         print(f"queued command {command_id}")
         return 0
     done = command_table.wait(ctx.sessions, command_id, timeout=timeout,
-                         on_progress=lambda text: print(f"  {text}", flush=True))
+                              on_progress=lambda text: print(f"  {text}", flush=True))
     if done.state is CommandState.FAILED:
         raise AccessdError(done.progress or "the daemon reported a failure")
     return 0
@@ -242,40 +246,60 @@ def cmd_resync(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
-    return _queue_and_follow(ctx, args, args.door, "remote_unlock", reason=args.reason)
+    from accessd.door.doors import door_named
+    from accessd.door.remote_unlock import request_unlock
+
+    with ctx.sessions.begin() as session:
+        door = door_named(session, args.door or ctx.settings.door.name)
+        command_id = request_unlock(session, door.id, args.reason, actor=_actor(args)).id
+    return _follow(ctx, args, command_id, timeout=60)
 
 
 # --- reading -------------------------------------------------------------------------------
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.models import AccessEvent, Alarm, CommandState, DeviceCommand, Door, DoorStatus
+    from accessd.clock import SiteClock
+    from accessd.door.status import overview
 
-    now = dt.datetime.now(dt.UTC)
+    now = SiteClock.of(ctx.settings).now()
     with ctx.sessions() as session:
-        rows = session.execute(select(Door, DoorStatus).outerjoin(
-            DoorStatus, DoorStatus.door_id == Door.id).order_by(Door.name)).all()
-        if not rows:
+        site = overview(session, now)
+        if not site.doors:
             print("no doors yet: start `accessd run`")
-        for door, status in rows:
-            if status is None or status.heartbeat_at is None:
-                print(f"door {door.name}: never reported")
-                continue
-            age = (now - status.heartbeat_at).total_seconds()
-            alive = "daemon running" if age < 10 else f"daemon silent for {age:.0f} s"
-            print(f"door {door.name}: {alive}; board {'online' if status.online else 'OFFLINE'}"
-                  f", sensor {'online' if status.sensor_online else 'OFFLINE'}, "
-                  f"{'locked' if status.locked else 'UNLOCKED'}, "
-                  f"door {'open' if status.door_open else 'closed'}"
-                  + (f"; fault: {status.fault}" if status.fault else ""))
-        for alarm in session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))):
+        for door in site.doors:
+            print(_door_line(door, now))
+        for alarm in site.alarms:
             print(f"ALARM {alarm.kind.value} since {alarm.raised_at:%Y-%m-%d %H:%M:%S} UTC: "
                   f"{alarm.detail or ''}")
-        pending = session.scalar(select(func.count()).select_from(DeviceCommand).where(
-            DeviceCommand.state.in_([CommandState.PENDING, CommandState.RUNNING])))
-        events = session.scalar(select(func.count()).select_from(AccessEvent))
-        print(f"{pending} command(s) pending, {events} events on record")
+    print(f"{site.unfinished_commands} command(s) pending, {site.events} events on record")
     return 0
+
+
+def _door_line(door: DoorState, now: dt.datetime) -> str:
+    """One door as ``accessd status`` shows it: online or OFFLINE by the same rule as the
+    panel and the API, then what its daemon last reported."""
+    report = door.report
+    if report is None:
+        return f"door {door.name}: never reported"
+    fault = f"; fault: {report.fault}" if report.fault else ""
+    if not door.reporting:
+        silent = (now - report.at).total_seconds()
+        return (f"door {door.name}: OFFLINE, daemon silent for {silent:.0f} s (last report "
+                f"{report.at:%Y-%m-%d %H:%M:%S} UTC){fault}")
+    devices = (f"board {'online' if report.board_online else 'OFFLINE'}, "
+               f"sensor {'online' if report.sensor_online else 'OFFLINE'}")
+    if not door.online:
+        return f"door {door.name}: OFFLINE, daemon running; {devices}{fault}"
+    return (f"door {door.name}: online, daemon running; {devices}, "
+            f"{'locked' if report.locked else 'UNLOCKED'}, "
+            f"{_contact(report.door_open)}{fault}")
+
+
+def _contact(door_open: bool | None) -> str:
+    if door_open is None:
+        return "no door contact"
+    return "door open" if door_open else "door closed"
 
 
 def cmd_verify_log(args: argparse.Namespace, ctx: Context) -> int:

@@ -1,1 +1,28 @@
-"""accessd.door."""
+"""The door: its daemon, its decisions, and the services the CLI and the panel use about doors.
+
+The daemon (``accessd run``):
+
+- ``daemon``: ``Daemon``: lifecycle (preflight, start, run, stop, shutdown), the sensor and door
+  board threads, and carrying out the logic's actions (records committed before the relay);
+- ``logic``: ``DoorLogic``, the state machine (fingers, keypad, board events, time) returning
+  actions (``Record``, ``Pulse``, ``RaiseAlarm``, ``WipeSensor``, ``CountPinAttempt``); it reads
+  through a ``Directory`` and writes nothing;
+- ``decision``: ``decide``, a pure function of who, where and when;
+- ``directory``: ``SqlDirectory``, the logic's lookups (by slot, by code and PIN), read only;
+- ``pin_attempts``: counts PIN attempts towards a person's lockout, when the logic asks;
+- ``health``: ``DeviceHealth``, the one reconnect-with-backoff path of both devices;
+- ``jobs``: the sensor thread's typed jobs (wipe, reconcile, enrol), queued and run in turn.
+
+Shared by the daemon, ``accessd`` (CLI) and the panel:
+
+- ``command_table``: how the CLI and the panel ask a door's daemon for hardware work;
+- ``remote_unlock``: ``request_unlock``, the reason's limit and message;
+- ``alarms``: raise (one open per door and kind), the one open-alarm query, clear;
+- ``status``: the daemon's status report, and door states judged by one online threshold;
+- ``doors``: a door by name or id; the daemon registers its own.
+
+The hot path (finger -> search -> decision -> event committed -> relay) runs on the sensor
+thread through ``daemon``, ``logic``, ``directory`` (two prebuilt Core statements),
+``decision`` and ``accessd.history.chain.record_event``, with everything imported at start.
+This module imports nothing, so that importing one room does not load the others.
+"""

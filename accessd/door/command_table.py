@@ -12,15 +12,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.errors import CommandTimeoutError
 from accessd.models import CommandKind, CommandState, DeviceCommand, Door
 
 FINISHED = (CommandState.DONE, CommandState.FAILED)
-
-
+UNFINISHED = (CommandState.PENDING, CommandState.RUNNING)
 
 
 def request(session: Session, door_id: int, kind: CommandKind, *, created_by: str,
@@ -33,13 +32,26 @@ def request(session: Session, door_id: int, kind: CommandKind, *, created_by: st
     return command
 
 
-def request_resync_everywhere(session: Session, *, created_by: str, why: str) -> int:
-    """After templates left the database (purge, erasure, withdrawal): every door's sensor
-    must drop them too. Returns how many doors were asked. The caller commits."""
-    doors = session.scalars(select(Door.id)).all()
+def request_resync_everywhere(session: Session, *, created_by: str, why: str,
+                              except_door: int | None = None) -> int:
+    """After templates left the database (purge, erasure, withdrawal) or a finger was enrolled:
+    every door's sensor must follow. Returns how many doors were asked. The caller commits.
+
+    :param except_door: a door whose sensor is already in step (the one that just enrolled).
+    """
+    query = select(Door.id)
+    if except_door is not None:
+        query = query.where(Door.id != except_door)
+    doors = session.scalars(query).all()
     for door_id in doors:
         request(session, door_id, CommandKind.RESYNC, created_by=created_by, why=why)
     return len(doors)
+
+
+def unfinished_count(session: Session) -> int:
+    """Commands at every door still waiting for, or being carried out by, their daemon."""
+    return session.scalar(select(func.count()).select_from(DeviceCommand)
+                          .where(DeviceCommand.state.in_(UNFINISHED))) or 0
 
 
 def wait(sessions: sessionmaker[Session], command_id: int, *, timeout: float,

@@ -1,39 +1,40 @@
 """``accessd run``: the door's daemon, the imperative shell around ``DoorLogic``.
 
 Three threads, each owning one thing: the sensor thread owns the sensor (pyfingerprint is not
-thread-safe) and runs every job that needs it (enrol, reconcile, wipe); the door thread owns
-the door board's events and heartbeats; the main thread polls the command table and writes the
-door's status. The hot path (finger -> search -> decision -> event -> relay) runs on the sensor
-thread with nothing in between: one indexed lookup, one committed insert, one serial command.
+thread-safe) and runs every job that needs it (``accessd.door.jobs``); the door thread owns the
+door board's events and heartbeats; the main thread polls the command table and writes the
+door's status. Both device threads keep their device connected the same way
+(``accessd.door.health``). The hot path (finger -> search -> decision -> event -> relay) runs on
+the sensor thread with nothing in between: one indexed lookup, one committed insert, one serial
+command.
 
 Fail-secure throughout: a fault closes the device and reconnects with backoff while the board
-relocks on its own; an event that cannot be recorded keeps the door shut; a database that fails
-its integrity check stops the daemon before it decides anything.
+relocks on its own; an event (or a PIN attempt's count) that cannot be recorded keeps the door
+shut; a database that fails its integrity check stops the daemon before it decides anything.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import gc
 import logging
 import threading
-import time
-import zoneinfo
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import check_integrity, checkpoint_wal
-from accessd.door import command_table
+from accessd.door import alarms, command_table, remote_unlock, status
 from accessd.door.directory import SqlDirectory
+from accessd.door.doors import register_door
+from accessd.door.health import DeviceHealth
+from accessd.door.jobs import EnrolFinger, JobQueue, ReconcileLibrary, SensorJobs
 from accessd.door.logic import (
     Action,
+    CountPinAttempt,
     DoorLogic,
     DoorRules,
     Pulse,
@@ -41,26 +42,21 @@ from accessd.door.logic import (
     Record,
     WipeSensor,
 )
-from accessd.errors import AccessdError, DaemonRefusedError, EnrollmentError
-from accessd.fingers.enrolment import EnrollmentPlan, enrol
-from accessd.fingers.library import forget_library, reconcile_sensor
+from accessd.door.pin_attempts import PinAttempts
+from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError
+from accessd.fingers.library import forget_library
 from accessd.history.chain import record_event
 from accessd.models import (
-    Alarm,
     AlarmKind,
     CommandKind,
     Customer,
     DeviceCommand,
-    Door,
-    DoorStatus,
     EventKind,
-    FingerLabel,
     Person,
 )
 from firmware_bridge.door import DoorBoard
 from firmware_bridge.errors import (
     DoorError,
-    NoFingerError,
     PoorImageError,
     SensorBadPasswordError,
     SensorError,
@@ -71,77 +67,43 @@ log = logging.getLogger("accessd.door.daemon")
 
 FACTORY_PASSWORD = 0
 LIFT_TIMEOUT = 10.0
-STATUS_INTERVAL = 1.0
 COMMAND_POLL = 0.25
 CHECKPOINT_INTERVAL = 10.0
-BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
-
-
-
-
-@dataclass
-class _Device:
-    """Connection state of one device: fault text, and when to try again."""
-
-    name: str
-    connected: bool = False
-    fault: str | None = None
-    retry_at: float = 0.0
-    backoff: float = BACKOFF_FIRST
-
-    def failed(self, now: float, message: str) -> bool:
-        """Note a fault; true when it is a new one (worth an event)."""
-        new = self.fault is None
-        self.connected = False
-        self.fault = message
-        self.retry_at = now + self.backoff
-        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
-        return new
-
-    def recovered(self) -> bool:
-        had_fault = self.fault is not None
-        self.connected, self.fault, self.backoff = True, None, BACKOFF_FIRST
-        return had_fault
-
-
-@dataclass
-class _Job:
-    """Work for the sensor thread, with the command it answers (if any)."""
-
-    kind: str  # "wipe", "reconcile", "enroll"
-    command_id: int | None = None
-    args: dict[str, Any] = field(default_factory=dict)
 
 
 class Daemon:
     """One door: its sensor, its door board, its rules.
 
-    :param clock: monotonic seconds (timers, backoff); tests may pass their own.
-    :param wall: aware UTC datetimes (events, contract dates).
+    :param clock: the site's time: monotonic seconds for timers and backoff, aware UTC for
+        events, the local date for contracts; tests may pass their own.
     """
 
     def __init__(self, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
                  provider: KeyProvider, sensor: Sensor, door: DoorBoard, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: SiteClock | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.sessions = sessions
         self.provider = provider
         self.sensor = sensor
         self.door = door
-        self.clock = clock
-        self.wall = wall
-        self.tz = zoneinfo.ZoneInfo(settings.access.timezone)
+        self.clock = clock or SiteClock.of(settings)
         self.door_id = 0
         self.stop_event = threading.Event()
-        self._jobs: collections.deque[_Job] = collections.deque()
+        self.jobs = JobQueue()
         self._logic_lock = threading.Lock()
         self._door_lock = threading.Lock()
-        self._sensor_dev = _Device("sensor")
-        self._door_dev = _Device("door board")
+        self.sensor_health = DeviceHealth(
+            "sensor", open=self._connect_sensor, close=self.sensor.close, faults=SensorError,
+            monotonic=self.clock.monotonic, report=self._report, recovered="sensor answers again")
+        self.door_health = DeviceHealth(
+            "door board", open=self._open_door, close=self._close_door, faults=DoorError,
+            monotonic=self.clock.monotonic, report=self._report, recovered="door board answers")
+        self._next_beat = 0.0
         self._threads: list[threading.Thread] = []
         self.logic: DoorLogic | None = None
+        self._sensor_jobs: SensorJobs | None = None
+        self._pin_attempts: PinAttempts | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -157,26 +119,24 @@ class Daemon:
                 + "); the door stays locked. Restore the latest backup with `accessd restore`")
         a = self.settings.access
         with self.sessions.begin() as session:
-            door = session.scalars(select(Door).where(Door.name == self.settings.door.name)).first()
-            if door is None:
-                door = Door(name=self.settings.door.name)
-                session.add(door)
-                session.flush()
-            self.door_id = door.id
-            tamper = session.scalars(select(Alarm).where(
-                Alarm.door_id == door.id, Alarm.kind == AlarmKind.TAMPER,
-                Alarm.cleared_at.is_(None))).first() is not None
+            self.door_id = register_door(session, self.settings.door.name)
+            tamper = alarms.is_open(session, self.door_id, AlarmKind.TAMPER)
         command_table.fail_abandoned(self.sessions, self.door_id)
-        directory = SqlDirectory(self.sessions, pin_max_failures=a.pin_max_failures,
-                                 pin_lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
-                                 clock=self.wall)
+        directory = SqlDirectory(self.sessions, clock=self.clock.now)
+        self._pin_attempts = PinAttempts(self.sessions, max_failures=a.pin_max_failures,
+                                         lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
+                                         clock=self.clock.now)
         rules = DoorRules(release_seconds=a.release_seconds,
                           held_open_alarm_seconds=a.held_open_alarm_seconds,
                           max_failures=a.max_failures,
                           failure_window_seconds=a.failure_window_seconds,
                           backoff_seconds=a.backoff_seconds,
                           keypad_timeout_seconds=a.keypad_timeout_seconds)
-        self.logic = DoorLogic(self.door_id, rules, directory, today=self._today, tamper=tamper)
+        self.logic = DoorLogic(self.door_id, rules, directory, today=self.clock.today,
+                               tamper=tamper)
+        self._sensor_jobs = SensorJobs(self.sensor, self.sessions, self.provider, self.door_id,
+                                       max_fingers=a.max_fingers_per_person,
+                                       tampered=lambda: self._logic().tamper)
         # Everything loaded so far (modules, SQLAlchemy's metadata) lives as long as the
         # process: freezing it keeps the garbage collector's full passes, which walk every
         # tracked object, from pausing a door decision for several milliseconds.
@@ -189,7 +149,7 @@ class Daemon:
     def start(self) -> None:
         """Preflight, then the sensor and door threads (returns at once)."""
         self.preflight()
-        self._jobs.append(_Job("reconcile"))
+        self.jobs.add(ReconcileLibrary())
         for target, name in ((self._sensor_loop, "sensor"), (self._door_loop, "door")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -202,10 +162,10 @@ class Daemon:
         try:
             while not self.stop_event.is_set():
                 self._poll_commands()
-                now = self.clock()
+                now = self.clock.monotonic()
                 if now >= next_status:
                     self._write_status()
-                    next_status = now + STATUS_INTERVAL
+                    next_status = now + status.STATUS_INTERVAL
                 if now >= next_checkpoint:
                     self._checkpoint()
                     next_checkpoint = now + CHECKPOINT_INTERVAL
@@ -229,28 +189,25 @@ class Daemon:
         self.sensor.close()
         self._write_status(online=False)
 
-    def _today(self) -> dt.date:
-        return self.wall().astimezone(self.tz).date()
-
     # --- the sensor thread ------------------------------------------------------------------
 
     def _sensor_loop(self) -> None:
         while not self.stop_event.is_set():
-            now = self.clock()
-            if not self._sensor_dev.connected:
-                if now < self._sensor_dev.retry_at:
-                    self.stop_event.wait(min(0.1, self._sensor_dev.retry_at - now))
-                    continue
-                self._guard_sensor(self._connect_sensor)
-                continue
-            if self._jobs:
-                self._guard_sensor(lambda: self._run_job(self._jobs.popleft()))
-                continue
-            self._guard_sensor(self._identify_once)
+            self.sensor_health.guard(self._sensor_step)
+
+    def _sensor_step(self) -> None:
+        if not self.sensor_health.connect(self.stop_event.wait):
+            return
+        job = self.jobs.take()
+        if job is not None:
+            assert self._sensor_jobs is not None
+            self._sensor_jobs.run(job)
+            return
+        self._identify_once()
 
     def _identify_once(self) -> None:
         logic = self._logic()
-        if logic.tamper or not logic.accepting(self.clock()):
+        if logic.tamper or not logic.accepting(self.clock.monotonic()):
             self.stop_event.wait(0.1)
             return
         if not self.sensor.finger_present():
@@ -263,15 +220,15 @@ class Daemon:
             return
         result = self.sensor.search()
         with self._logic_lock:
-            actions = logic.finger(result.slot, self.clock())
+            actions = logic.finger(result.slot, self.clock.monotonic())
         self._execute(actions)
         self._wait_lift()
 
     def _wait_lift(self) -> None:
         # One placement, one attempt. A finger left on the glass past LIFT_TIMEOUT is searched
         # again: harmless, and recorded.
-        deadline = self.clock() + LIFT_TIMEOUT
-        while (not self.stop_event.is_set() and self.clock() < deadline
+        deadline = self.clock.monotonic() + LIFT_TIMEOUT
+        while (not self.stop_event.is_set() and self.clock.monotonic() < deadline
                and self.sensor.finger_present()):
             self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
 
@@ -288,125 +245,56 @@ class Daemon:
             forget_library(self.sessions, self.door_id)
             self._record(Record(EventKind.SENSOR_INSTALLED,
                                 reason="new sensor: library wiped, installation password set"))
-        if self._sensor_dev.recovered():
-            self._record(Record(EventKind.RECOVERED, reason="sensor answers again"))
-        self._jobs.appendleft(_Job("reconcile"))
+        self.jobs.first(ReconcileLibrary())
 
     def _open_sensor(self, password: int) -> None:
         self.sensor.password = password
         self.sensor.open()
 
-    def _guard_sensor(self, work: Callable[[], None]) -> None:
-        try:
-            work()
-        except SensorError as exc:
-            self.sensor.close()
-            if self._sensor_dev.failed(self.clock(), str(exc)):
-                log.warning("sensor fault: %s", exc)
-                self._record(Record(EventKind.FAULT, reason=f"sensor: {exc}"[:200]))
-        except AccessdError as exc:
-            log.error("sensor job failed: %s", exc)
-        except Exception:
-            # A bug must not end the door's only sensor thread: log it, pause, carry on.
-            log.exception("unexpected error on the sensor thread")
-            self.sensor.close()
-            self._sensor_dev.failed(self.clock(), "internal error (see the log)")
-
-    def _run_job(self, job: _Job) -> None:
-        if job.kind == "wipe":
-            self.sensor.wipe()
-            forget_library(self.sessions, self.door_id)
-            return
-        if job.kind == "reconcile":
-            if self._logic().tamper:
-                return  # the library stays empty until staff clear the tamper alarm
-            report = reconcile_sensor(self.sensor, self.sessions, self.provider, self.door_id)
-            if job.command_id is not None:
-                command_table.finish(self.sessions, job.command_id, ok=True,
-                                message=f"sensor in step: {report.uploaded} uploaded, "
-                                        f"{report.deleted} wiped, {report.kept} kept",
-                                result=report.__dict__)
-            return
-        if job.kind == "enroll":
-            self._enrol(job)
-
-    def _enrol(self, job: _Job) -> None:
-        assert job.command_id is not None
-        command_id = job.command_id
-        try:
-            plan = EnrollmentPlan(
-                person_id=int(job.args["person_id"]), label=FingerLabel(job.args["finger"]),
-                captures=int(job.args.get("captures", self.settings.enrollment.captures)),
-                finger_timeout=float(job.args.get(
-                    "timeout", self.settings.enrollment.capture_timeout_seconds)),
-                enrolled_by=str(job.args.get("by") or ""))
-        except (KeyError, ValueError) as exc:
-            command_table.finish(self.sessions, command_id, ok=False,
-                            message=f"bad enrolment request: {exc}")
-            return
-        try:
-            finger = enrol(self.sensor, self.sessions, self.provider, self.door_id, plan,
-                           lambda text: command_table.report(self.sessions, command_id, text),
-                           max_fingers=self.settings.access.max_fingers_per_person)
-        except (EnrollmentError, SensorError) as exc:
-            command_table.finish(self.sessions, command_id, ok=False, message=str(exc))
-            if isinstance(exc, SensorError) and not isinstance(exc, PoorImageError | NoFingerError):
-                raise  # a real fault: the sensor thread reconnects
-            return
-        command_table.finish(self.sessions, command_id, ok=True,
-                        message=f"enrolled at slot {finger.sensor_slot}",
-                        result={"slot": finger.sensor_slot, "finger_id": finger.id})
-        # Other doors' sensors need the new template too.
-        with self.sessions.begin() as session:
-            for other in session.scalars(select(Door.id).where(Door.id != self.door_id)):
-                command_table.request(session, other, CommandKind.RESYNC, created_by="accessd",
-                                 why="new finger enrolled")
-
     # --- the door thread --------------------------------------------------------------------
 
     def _door_loop(self) -> None:
-        heartbeat_every = max(0.2, self.settings.door.heartbeat_timeout / 3)
-        next_beat = 0.0
         while not self.stop_event.is_set():
-            now = self.clock()
-            try:
-                if not self._door_dev.connected:
-                    if now < self._door_dev.retry_at:
-                        self.stop_event.wait(min(0.1, self._door_dev.retry_at - now))
-                        continue
-                    with self._door_lock:
-                        self.door.open()
-                    if self._door_dev.recovered():
-                        self._record(Record(EventKind.RECOVERED, reason="door board answers"))
-                    next_beat = 0.0
-                if now >= next_beat:
-                    with self._door_lock:
-                        self.door.heartbeat()
-                    next_beat = now + heartbeat_every
-                event = self.door.next_event(0.05)
-                with self._logic_lock:
-                    actions = self._logic().board(event, self.clock()) if event else []
-                    actions += self._logic().tick(self.clock())
-                self._execute(actions)
-            except DoorError as exc:
-                with self._door_lock:
-                    self.door.close()
-                if self._door_dev.failed(self.clock(), str(exc)):
-                    log.warning("door board fault: %s", exc)
-                    self._record(Record(EventKind.FAULT, reason=f"door board: {exc}"[:200]))
+            self.door_health.guard(self._door_step)
+
+    def _door_step(self) -> None:
+        if not self.door_health.connect(self.stop_event.wait):
+            return
+        now = self.clock.monotonic()
+        if now >= self._next_beat:
+            with self._door_lock:
+                self.door.heartbeat()
+            self._next_beat = now + max(0.2, self.settings.door.heartbeat_timeout / 3)
+        event = self.door.next_event(0.05)
+        with self._logic_lock:
+            actions = self._logic().board(event, self.clock.monotonic()) if event else []
+            actions += self._logic().tick(self.clock.monotonic())
+        self._execute(actions)
+
+    def _open_door(self) -> None:
+        with self._door_lock:
+            self.door.open()
+        self._next_beat = 0.0  # a fresh connection: greet the board with a heartbeat now
+
+    def _close_door(self) -> None:
+        with self._door_lock:
+            self.door.close()
 
     # --- carrying out actions ---------------------------------------------------------------
 
     def _execute(self, actions: list[Action]) -> None:
-        """Records first (committed), then the relay: no opening without its event."""
+        """Records first (committed), then the relay: no opening without its event (nor
+        without its PIN attempt counted)."""
         recorded = True
         for action in actions:
             if isinstance(action, Record):
                 recorded = self._record(action) and recorded
+            elif isinstance(action, CountPinAttempt):
+                recorded = self._count_pin_attempt(action) and recorded
             elif isinstance(action, RaiseAlarm):
                 self._raise_alarm(action)
             elif isinstance(action, WipeSensor):
-                self._jobs.appendleft(_Job("wipe"))
+                self.jobs.first(action)
             elif isinstance(action, Pulse):
                 if not recorded:
                     log.error("event not recorded: the door stays locked")
@@ -419,8 +307,7 @@ class Daemon:
                 self.door.pulse(seconds)
         except DoorError as exc:
             log.error("relay pulse failed, the door stays locked: %s", exc)
-            if self._door_dev.failed(self.clock(), str(exc)):
-                self._record(Record(EventKind.FAULT, reason=f"door board: {exc}"[:200]))
+            self.door_health.failed(exc)
 
     def _record(self, record: Record) -> bool:
         try:
@@ -435,20 +322,29 @@ class Daemon:
                 record_event(conn, kind=record.kind, customer_id=record.customer_id,
                              customer_public_id=customer_uuid, person_id=record.person_id,
                              person_public_id=person_uuid, door_id=self.door_id or None,
-                             method=record.method, reason=record.reason, at=self.wall())
+                             method=record.method, reason=record.reason, at=self.clock.now())
         except Exception:  # any database failure: log it; the caller keeps the door shut
             log.exception("could not record %s", record.kind)
             return False
         return True
 
+    def _report(self, kind: EventKind, reason: str) -> None:
+        """A device's fault or recovery, as an event of the facility's."""
+        self._record(Record(kind, reason=reason))
+
+    def _count_pin_attempt(self, attempt: CountPinAttempt) -> bool:
+        assert self._pin_attempts is not None
+        try:
+            self._pin_attempts.count(attempt)
+        except Exception:  # any database failure: the caller keeps the door shut
+            log.exception("could not count a PIN attempt")
+            return False
+        return True
+
     def _raise_alarm(self, alarm: RaiseAlarm) -> None:
         with self.sessions.begin() as session:
-            open_alarm = session.scalars(select(Alarm).where(
-                Alarm.door_id == self.door_id, Alarm.kind == alarm.kind,
-                Alarm.cleared_at.is_(None))).first()
-            if open_alarm is None:
-                session.add(Alarm(door_id=self.door_id, kind=alarm.kind, detail=alarm.detail,
-                                  raised_at=self.wall()))
+            alarms.raise_alarm(session, self.door_id, alarm.kind, alarm.detail,
+                               at=self.clock.now())
         log.warning("alarm %s: %s", alarm.kind, alarm.detail)
 
     # --- commands and status ----------------------------------------------------------------
@@ -459,38 +355,46 @@ class Daemon:
             return
         kind = command.kind
         if kind is CommandKind.ENROLL:
-            self._jobs.append(_Job("enroll", command.id, {**command.args,
-                                                          "person_id": command.person_id}))
+            try:
+                job = EnrolFinger.from_command(command, self.settings)
+            except (KeyError, ValueError) as exc:
+                command_table.finish(self.sessions, command.id, ok=False,
+                                     message=f"bad enrolment request: {exc}")
+                return
+            self.jobs.add(job)
         elif kind is CommandKind.RESYNC:
-            self._jobs.append(_Job("reconcile", command.id))
+            self.jobs.add(ReconcileLibrary(command.id))
         elif kind in (CommandKind.TEST_RELAY, CommandKind.REMOTE_UNLOCK):
             self._remote_unlock(command)
         elif kind is CommandKind.CLEAR_ALARM:
             self._clear_alarms(command)
 
     def _remote_unlock(self, command: DeviceCommand) -> None:
-        reason = str(command.args.get("reason") or command.kind.value)
+        try:
+            reason = remote_unlock.event_reason(
+                str(command.args.get("reason") or command.kind.value), command.created_by)
+        except InvalidInputError as exc:
+            log.warning("remote unlock refused, the door stays locked: %s", exc)
+            command_table.finish(self.sessions, command.id, ok=False, message=str(exc))
+            return
         with self._logic_lock:
-            actions = self._logic().remote_unlock(self.clock(),
-                                                  f"{reason} (by {command.created_by})"[:200])
+            actions = self._logic().remote_unlock(self.clock.monotonic(), reason)
         self._execute(actions)
         command_table.finish(self.sessions, command.id, ok=True, message="door released")
 
     def _clear_alarms(self, command: DeviceCommand) -> None:
         with self.sessions.begin() as session:
-            cleared = session.execute(
-                update(Alarm).where(Alarm.door_id == self.door_id, Alarm.cleared_at.is_(None))
-                .values(cleared_at=self.wall(), cleared_by=command.created_by))
-            count = int(getattr(cleared, "rowcount", 0) or 0)
+            count = alarms.clear_alarms(session, self.door_id, by=command.created_by,
+                                        at=self.clock.now())
         with self._logic_lock:
             refill = self._logic().tamper
             self._logic().tamper_cleared()
         self._record(Record(EventKind.ALARM_CLEARED, reason=f"by {command.created_by}"))
         if refill:
-            self._jobs.append(_Job("reconcile"))
+            self.jobs.add(ReconcileLibrary())
         command_table.finish(self.sessions, command.id, ok=True,
-                        message=f"{count} alarm(s) cleared" + ("; refilling the sensor"
-                                                                if refill else ""))
+                             message=f"{count} alarm(s) cleared" + ("; refilling the sensor"
+                                                                     if refill else ""))
 
     def _checkpoint(self) -> None:
         """Move the WAL into the database here, on the idle main thread, not inside a door
@@ -506,20 +410,16 @@ class Daemon:
         if not self.door_id:
             return
         logic = self.logic
-        locked = logic is None or logic.unlocked_until <= self.clock()
-        fault = self._sensor_dev.fault or self._door_dev.fault
+        report = status.Report(
+            at=self.clock.now(),
+            board_online=self.door_health.connected if online is None else online,
+            sensor_online=self.sensor_health.connected and online is not False,
+            locked=logic is None or logic.unlocked_until <= self.clock.monotonic(),
+            door_open=None if logic is None else logic.door_open_since is not None,
+            fault=self.sensor_health.fault or self.door_health.fault)
         try:
             with self.sessions.begin() as session:
-                status = session.get(DoorStatus, self.door_id)
-                if status is None:
-                    status = DoorStatus(door_id=self.door_id)
-                    session.add(status)
-                status.online = self._door_dev.connected if online is None else online
-                status.sensor_online = self._sensor_dev.connected and online is not False
-                status.locked = locked
-                status.door_open = None if logic is None else logic.door_open_since is not None
-                status.fault = fault[:500] if fault else None
-                status.heartbeat_at = self.wall()
+                status.write_report(session, self.door_id, report)
         except Exception:  # status is advisory; never let it stop the door
             log.exception("could not write the door status")
 

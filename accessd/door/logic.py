@@ -1,9 +1,13 @@
-"""What the door does, as a state machine with an injected clock and no I/O.
+"""What the door does, as a state machine with an injected clock; it writes nothing.
 
 The daemon's threads feed it what the hardware saw (a search result, a keypad key, a door board
 event, the passing of time) and carry out the actions it returns, in order: events are recorded
 (committed) before the relay is pulsed, so every opening is on record and a database that
 cannot be written keeps the door shut. Tests drive it with a moving clock instead of sleeping.
+
+It reads through a ``Directory`` (who holds this slot, whose code and PIN is this), whose
+lookups only read; whatever must be written (an event, an alarm, a PIN attempt counted towards
+the person's lockout, a wiped sensor) is an action the daemon's shell carries out.
 """
 
 from __future__ import annotations
@@ -73,7 +77,17 @@ class WipeSensor:
     """Empty the sensor's library now (tamper: the reader sits outside the door)."""
 
 
-Action = Record | Pulse | RaiseAlarm | WipeSensor
+@dataclass(frozen=True, slots=True)
+class CountPinAttempt:
+    """Count a typed PIN towards its holder's lockout: a right one clears the count, a wrong
+    one adds to it (and locks the PIN for a while at the configured maximum). Comes before
+    the attempt's event: a count that cannot be written keeps the door shut."""
+
+    person_id: int
+    right: bool
+
+
+Action = Record | Pulse | RaiseAlarm | WipeSensor | CountPinAttempt
 
 
 # --- what the logic asks of the database ----------------------------------------------------
@@ -81,7 +95,8 @@ Action = Record | Pulse | RaiseAlarm | WipeSensor
 
 @dataclass(frozen=True, slots=True)
 class PinCheck:
-    """The directory's answer to a typed code and PIN."""
+    """The directory's answer to a typed code and PIN: whose code it is, whether the PIN is
+    that person's, and whether their PIN is locked after too many wrong ones."""
 
     customer: CustomerView | None
     person: PersonView | None
@@ -90,7 +105,8 @@ class PinCheck:
 
 
 class Directory(Protocol):
-    """The lookups the door needs; the daemon's implementation reads the database each time,
+    """The lookups the door needs. They only read: the PIN failure count is kept through
+    ``CountPinAttempt`` actions. The daemon's implementation reads the database each time,
     so that a restriction set in the panel applies at the very next finger."""
 
     def by_slot(self, slot: int) -> tuple[CustomerView, PersonView] | None: ...
@@ -156,14 +172,16 @@ class DoorLogic:
         if check.customer is None or check.person is None:
             return [Record(EventKind.DENIED, EventMethod.PIN, Reason.UNKNOWN_CREDENTIAL.value),
                     *self._failure(now)]
-        if check.locked:
-            decision = Decision(False, Reason.PIN_LOCKED)
-        elif not check.accepted:
+        if check.locked:  # a locked PIN is not tried, so not counted either
+            return self._apply(Decision(False, Reason.PIN_LOCKED), check.customer,
+                               check.person, EventMethod.PIN, now)
+        if not check.accepted:
             decision = Decision(False, Reason.WRONG_PIN)
         else:
             decision = decide(check.customer, check.person, self.door_id, self.today(),
                               method="pin")
-        return self._apply(decision, check.customer, check.person, EventMethod.PIN, now)
+        return [CountPinAttempt(check.person.id, right=check.accepted),
+                *self._apply(decision, check.customer, check.person, EventMethod.PIN, now)]
 
     def board(self, event: DoorEvent, now: float) -> list[Action]:
         """Something the door board reported."""

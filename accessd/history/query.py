@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session
 
 from accessd.clock import day_start
 from accessd.customers.contracts import CustomerName, customer_names, not_found
-from accessd.errors import HistoryError, InvalidInputError
+from accessd.door.doors import door_named
+from accessd.errors import HistoryError, InvalidInputError, NotFoundError
 from accessd.history.chain import naming_person
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
 
@@ -180,16 +181,10 @@ def find_door(session: Session, ref: str) -> Door:
         found = session.get(Door, int(ref))
         if found is not None:
             return found
-    found = door_named(session, ref)
-    if found is None:
-        raise not_found("door", ref, session.scalars(select(Door.name)).all(),
-                        listing="accessd status")
-    return found
-
-
-def door_named(session: Session, name: str) -> Door | None:
-    """The door with exactly this name, if any."""
-    return session.scalars(select(Door).where(Door.name == name)).first()
+    try:
+        return door_named(session, ref)
+    except NotFoundError as exc:
+        raise not_found("door", ref, exc.suggestions, listing="accessd status") from None
 
 
 def filter_choices(

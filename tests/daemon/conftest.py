@@ -71,8 +71,8 @@ class Door:
         self.daemon = Daemon(s, self.engine, self.sessions, self.keys, sensor, door)
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()
-        eventually(lambda: self.daemon is not None and self.daemon._sensor_dev.connected
-                   and self.daemon._door_dev.connected and not self.daemon._jobs,
+        eventually(lambda: self.daemon is not None and self.daemon.sensor_health.connected
+                   and self.daemon.door_health.connected and not self.daemon.jobs,
                    what="the daemon to connect and reconcile")
 
     def stop(self) -> None:

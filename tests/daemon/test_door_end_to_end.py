@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from accessd.models import CommandState, Customer, Person
@@ -83,3 +84,17 @@ def test_sensor_unplugged_mid_identification_keeps_the_door_locked_and_recovers(
     door.present("alice-right-index")
     eventually(lambda: not door.rig.door.relay_locked, what="the relay after replug")
     assert door.wait_event("granted", after=before).person_id == people.alice
+
+
+def test_wrong_pins_typed_at_the_keypad_lock_that_persons_pin(door: Door, people: People) -> None:
+    access = dataclasses.replace(door.settings.access, pin_max_failures=2)
+    door.settings = dataclasses.replace(door.settings, access=access)
+    door.start()
+    for _ in range(2):
+        before = door.last_event_id()
+        door.rig.door.keys(f"{people.alice_code}*000000#")
+        assert door.wait_event("denied", after=before).reason == "wrong_pin"
+    before = door.last_event_id()
+    door.rig.door.keys(f"{people.alice_code}*{people.alice_pin}#")
+    assert door.wait_event("denied", after=before).reason == "pin_locked"
+    assert door.rig.door.relay_locked

@@ -2,6 +2,8 @@
 
 The daemon's own directory reads SQL; this one holds the same facts in dictionaries so that
 hypothesis can run thousands of door sequences a second. The integration suites use the real one.
+Like the real one, its lookups only read: ``carry_out`` plays the daemon's shell for the PIN
+failure count the logic asks for with ``CountPinAttempt``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from accessd.door.decision import CustomerView, PersonView
-from accessd.door.logic import PinCheck
+from accessd.door.logic import Action, CountPinAttempt, PinCheck
 
 
 @dataclass
@@ -50,8 +52,22 @@ class MemoryDirectory:
         customer = self.customers[person.customer_id]
         if self.pin_failures.get(person_id, 0) >= self.pin_max_failures:
             return PinCheck(customer, person, accepted=False, locked=True)
-        if pin != right:
+        return PinCheck(customer, person, accepted=pin == right)
+
+    def count_pin_attempt(self, attempt: CountPinAttempt) -> None:
+        person_id = attempt.person_id
+        if attempt.right:
+            self.pin_failures[person_id] = 0
+        else:
             self.pin_failures[person_id] = self.pin_failures.get(person_id, 0) + 1
-            return PinCheck(customer, person, accepted=False)
-        self.pin_failures[person_id] = 0
-        return PinCheck(customer, person, accepted=True)
+
+    def carry_out(self, actions: list[Action]) -> list[Action]:
+        """Count the PIN attempts among ``actions``, as the daemon's shell does; returns the
+        other actions."""
+        rest: list[Action] = []
+        for action in actions:
+            if isinstance(action, CountPinAttempt):
+                self.count_pin_attempt(action)
+            else:
+                rest.append(action)
+        return rest

@@ -7,7 +7,15 @@ from datetime import date
 import pytest
 
 from accessd.door.decision import CustomerView, PersonView
-from accessd.door.logic import DoorLogic, DoorRules, Pulse, RaiseAlarm, Record, WipeSensor
+from accessd.door.logic import (
+    CountPinAttempt,
+    DoorLogic,
+    DoorRules,
+    Pulse,
+    RaiseAlarm,
+    Record,
+    WipeSensor,
+)
 from accessd.models.enums import AlarmKind, EventKind, EventMethod
 from firmware_bridge.door import DoorEvent, DoorEventKind
 from tests.door.directory import MemoryDirectory
@@ -32,10 +40,13 @@ def door(directory: MemoryDirectory) -> DoorLogic:
 
 
 def typed(door: DoorLogic, keys: str, now: float) -> list:
+    """Type ``keys``; the PIN attempts are counted as the daemon's shell counts them, and the
+    other actions returned."""
     actions: list = []
     for k in keys:
         actions += door.key(k, now)
-    return actions
+    assert isinstance(door.directory, MemoryDirectory)
+    return door.directory.carry_out(actions)
 
 
 def board(kind: DoorEventKind, **kw: object) -> DoorEvent:
@@ -132,3 +143,28 @@ def test_tamper_wipes_the_sensor_first(door: DoorLogic) -> None:
 def test_release_time_under_three_seconds_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 3"):
         DoorRules(release_seconds=2)
+
+
+def keys_typed(door: DoorLogic, keys: str, now: float) -> list:
+    """Type ``keys`` and return every action, the PIN attempts' counts included."""
+    return [action for key in keys for action in door.key(key, now)]
+
+
+def test_a_typed_pin_is_counted_by_the_shell_not_written_by_the_logic(
+        door: DoorLogic, directory: MemoryDirectory) -> None:
+    wrong = keys_typed(door, "1001*000000#", 1.0)
+    assert wrong == [CountPinAttempt(10, right=False),
+                     Record(EventKind.DENIED, EventMethod.PIN, "wrong_pin", 1, 10)]
+    assert directory.pin_failures == {}  # asked for, not written: the directory only reads
+    right = keys_typed(door, "1001*424242#", 2.0)
+    assert right == [CountPinAttempt(10, right=True),
+                     Record(EventKind.GRANTED, EventMethod.PIN, "allowed", 1, 10), Pulse(5)]
+
+
+def test_a_locked_pin_and_an_unknown_code_are_not_counted(
+        door: DoorLogic, directory: MemoryDirectory) -> None:
+    directory.pin_failures[10] = directory.pin_max_failures
+    assert keys_typed(door, "1001*424242#", 1.0) == [
+        Record(EventKind.DENIED, EventMethod.PIN, "pin_locked", 1, 10)]
+    assert keys_typed(door, "9999*424242#", 2.0) == [
+        Record(EventKind.DENIED, EventMethod.PIN, "unknown_credential")]

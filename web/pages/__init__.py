@@ -2,9 +2,8 @@
 
 ``web.create_app`` registers every module found here. Views parse a form or a query string,
 call one service of ``accessd``, and render; the rules live in ``accessd``, and so do the
-queries: no module here queries a model (``tests/web/test_views_call_services.py``; the door
-pages are still being moved, see the TODO there). Dates and times are the site's, from
-``current_panel().site`` (a ``SiteClock``).
+queries: no module here queries a model (``tests/web/test_views_call_services.py``).
+Dates and times are the site's, from ``current_panel().site`` (a ``SiteClock``).
 
 - ``auth``: signing in and out, one's own password and second factor;
 - ``customers``: customers, contracts, persons, restriction and PINs;

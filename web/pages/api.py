@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import Blueprint, abort, g, jsonify, request
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -33,15 +32,13 @@ from accessd.customers.people import (
     list_persons,
     person_summary,
 )
-from accessd.door import command_table
-from accessd.errors import HistoryError, InvalidInputError
-from accessd.history.query import PAGE_MAX, EventFilter, door_named, page_events, parse_kinds
+from accessd.door.doors import door_named
+from accessd.door.remote_unlock import ACTOR_MAX, request_unlock
+from accessd.door.status import door_states
+from accessd.errors import HistoryError, InvalidInputError, NotFoundError
+from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
 from accessd.models import (
-    Alarm,
     ApiToken,
-    CommandKind,
-    Door,
-    DoorStatus,
     StaffRole,
 )
 from accessd.staff import role_allows, verify_api_token
@@ -57,8 +54,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 F = TypeVar("F", bound=Callable[..., Any])
-STALE_AFTER = dt.timedelta(seconds=30)
-"""A door whose daemon has not reported for this long is shown offline."""
 
 
 def current_token() -> ApiToken:
@@ -236,11 +231,11 @@ def _event_filter(args: MultiDict[str, str]) -> EventFilter:
         raise ApiError(400, exc.message) from None
     door_id = None
     if "door" in args:
-        door = door_named(db(), args["door"])
-        if door is None:
+        try:
+            door_id = door_named(db(), args["door"]).id
+        except NotFoundError:
             raise ApiError(400, f"no door is named {args['door'][:60]!r}; GET /api/v1/doors "
-                           "lists them")
-        door_id = door.id
+                           "lists them") from None
     try:
         kinds = parse_kinds(word for value in args.getlist("kind") for word in value.split(","))
         since = _moment(args.get("since"), "since")
@@ -307,56 +302,40 @@ def events() -> Response:
 @token_required()
 def doors() -> Response:
     """Every door's state as its daemon last reported it (``online`` false when stale)."""
-    now = current_panel().now()
-    statuses = {s.door_id: s for s in db().scalars(select(DoorStatus))}
-    alarms: dict[int | None, list[str]] = {}
-    for alarm in db().scalars(select(Alarm).where(Alarm.cleared_at.is_(None))):
-        alarms.setdefault(alarm.door_id, []).append(alarm.kind.value)
-    shown = []
-    for door in db().scalars(select(Door).order_by(Door.name)):
-        status = statuses.get(door.id)
-        fresh = (status is not None and status.heartbeat_at is not None
-                 and now - status.heartbeat_at <= STALE_AFTER)
-        online = bool(fresh and status is not None and status.online)
-        shown.append({
-            "name": door.name, "location": door.location, "online": online,
-            "locked": status.locked if online and status is not None else None,
-            "door_open": status.door_open if online and status is not None else None,
-            "sensor_online": bool(online and status is not None and status.sensor_online),
-            "fault": status.fault if status is not None else None,
-            "heartbeat_at": _iso(status.heartbeat_at) if status is not None else None,
-            "alarms": sorted(alarms.get(door.id, [])),
-        })
-    return jsonify({"doors": shown})
+    return jsonify({"doors": [{
+        "name": door.name, "location": door.location, "online": door.online,
+        "locked": door.locked, "door_open": door.door_open, "sensor_online": door.sensor_online,
+        "fault": door.fault, "heartbeat_at": _iso(door.report.at) if door.report else None,
+        "alarms": sorted(alarm.kind.value for alarm in door.alarms),
+    } for door in door_states(db(), current_panel().now())]})
 
 
 # --- the one write: remote unlock ------------------------------------------------------------
-
-UNLOCK_REASON_MAX = 150  # the daemon records "<reason> (by <who>)" in a 200-character column
 
 
 @bp.post("/doors/<name>/unlock", merge_slashes=False)
 @token_required(StaffRole.OPERATOR)
 def unlock(name: str) -> tuple[Response, int]:
     """Ask the door's daemon to release the lock once; the reason is kept with the event."""
-    door = db().scalars(select(Door).where(Door.name == name)).first()
-    if door is None:
-        raise ApiError(404, f"no door is named {name[:60]!r}; GET /api/v1/doors lists them")
+    try:
+        door = door_named(db(), name)
+    except NotFoundError:
+        raise ApiError(404, f"no door is named {name[:60]!r}; GET /api/v1/doors lists "
+                       "them") from None
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, 'send a JSON object: {"reason": "escorted visitor, ticket 4711"} '
                        "with Content-Type: application/json")
     reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.split():
+    if not isinstance(reason, str):
         raise ApiError(400, "reason: say why the door is opened (a non-empty string)")
-    reason = " ".join(reason.split())
-    if len(reason) > UNLOCK_REASON_MAX:
-        raise ApiError(400, f"reason: {len(reason)} characters; at most {UNLOCK_REASON_MAX}")
-    token = current_token()
-    command = command_table.request(db(), door.id, CommandKind.REMOTE_UNLOCK,
-                               created_by=f"token:{token.name}"[:64], reason=reason)
-    audit().note("door.remote_unlock", target=f"door:{door.name}", reason=reason,
-                 command=command.id)
+    actor = f"token:{current_token().name}"[:ACTOR_MAX]
+    try:
+        command = request_unlock(db(), door.id, reason, actor=actor)
+    except InvalidInputError as exc:
+        raise ApiError(400, str(exc)) from None  # as the panel and the CLI say it
+    audit().note("door.remote_unlock", target=f"door:{door.name}",
+                 reason=command.args["reason"], command=command.id)
     db().commit()
     return jsonify({"door": door.name, "command_id": command.id, "state": "pending",
                     "message": "unlock requested; the door releases within seconds if its "

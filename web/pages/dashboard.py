@@ -3,8 +3,9 @@
 The page is rendered complete (a snapshot that works without JavaScript); ``static/
 dashboard.js`` then polls ``/dashboard/state.json`` every 2 s and rewrites the two tables with
 ``textContent`` only. Both use ``snapshot()``, so the first render and every update show the
-same words. A door whose daemon has not written its status for ``STALE_AFTER`` is shown as
-offline, whatever its last row says: the daemon may be gone.
+same words. A door whose daemon has not written its status within
+``accessd.door.status.ONLINE_WITHIN`` is shown offline, whatever its last row says: the daemon
+may be gone (``accessd status`` and the API judge it the same way).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, page_events
-from accessd.models import Alarm, Door, DoorStatus, EventKind
+from accessd.models import EventKind
 from web.navigation import NavLink
 from web.pages.customers import local_time, read_only_session
 from web.panel import current_panel
@@ -28,34 +29,28 @@ bp = Blueprint("dashboard", __name__)
 nav = [NavLink("Dashboard", "dashboard.index", order=0)]
 
 LATEST_EVENTS = 15
-STALE_AFTER = dt.timedelta(seconds=30)  # the daemon writes its status every few seconds
 REFUSED = frozenset({EventKind.DENIED, EventKind.UNKNOWN_FINGER})
 ALERTS = frozenset({EventKind.DOOR_FORCED, EventKind.DOOR_HELD_OPEN, EventKind.TAMPER,
                     EventKind.FAULT, EventKind.ALARM})
 
 
-def _door(door: Door, status: DoorStatus | None, alarms: list[Alarm],
-          now: dt.datetime) -> dict[str, Any]:
-    fresh = (status is not None and status.heartbeat_at is not None
-             and now - status.heartbeat_at <= STALE_AFTER)
-    online = bool(fresh and status is not None and status.online)
-    contact = (None if status is None or status.door_open is None
-               else "open" if status.door_open else "closed")
+def _door(door: DoorState) -> dict[str, Any]:
+    online = door.online
+    report = door.report
     return {
         "id": door.id,
         "name": door.name,
         "location": door.location or "",
         "online": online,
         "connection": "online" if online else "offline",
-        "lock": "unknown" if not online or status is None
-        else "locked" if status.locked else "unlocked",
-        "contact": "unknown" if not online else contact or "no contact",
-        "sensor": "online" if online and status is not None and status.sensor_online
-        else "offline",
-        "fault": (status.fault or "") if status is not None else "",
-        "last_seen": local_time(status.heartbeat_at) if status is not None else "",
+        "lock": "unknown" if not online else "locked" if door.locked else "unlocked",
+        "contact": "unknown" if not online else "no contact" if door.door_open is None
+        else "open" if door.door_open else "closed",
+        "sensor": "online" if door.sensor_online else "offline",
+        "fault": door.fault or "",
+        "last_seen": local_time(report.at) if report is not None else "",
         "alarms": [f"{a.kind.value.replace('_', ' ')} since {local_time(a.raised_at)}"
-                   + (f": {a.detail}" if a.detail else "") for a in alarms],
+                   + (f": {a.detail}" if a.detail else "") for a in door.alarms],
     }
 
 
@@ -82,13 +77,7 @@ def snapshot() -> dict[str, Any]:
 
 
 def _snapshot(session: Session, now: dt.datetime) -> dict[str, Any]:
-    statuses = {s.door_id: s for s in session.scalars(select(DoorStatus))}
-    alarms: dict[int | None, list[Alarm]] = {}
-    for alarm in session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None))
-                                 .order_by(Alarm.raised_at)):
-        alarms.setdefault(alarm.door_id, []).append(alarm)
-    doors = [_door(d, statuses.get(d.id), alarms.get(d.id, []), now)
-             for d in session.scalars(select(Door).order_by(Door.name))]
+    doors = [_door(door) for door in door_states(session, now)]
     events = page_events(session, EventFilter(), limit=LATEST_EVENTS).rows
     return {"doors": doors, "events": [_event(e) for e in events],
             "updated": local_time(now)}

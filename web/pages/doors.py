@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from accessd.door import command_table
-from accessd.models import Alarm, CommandKind, Door, StaffRole
+from accessd.door.alarms import open_alarms
+from accessd.door.doors import get_door
+from accessd.door.remote_unlock import REASON_MAX, request_unlock
+from accessd.errors import InvalidInputError, NotFoundError
+from accessd.models import CommandKind, Door, StaffRole
 from web.pages.customers import local_time
 from web.panel import db
 from web.request_audit import audit
@@ -25,16 +28,18 @@ from web.security import current_staff, role_required
 
 bp = Blueprint("doors", __name__, url_prefix="/doors")
 
-REASON_MAX = 150  # the daemon records "<reason> (by <staff>)" in a 200-character column
+NOTE_MAX = 150  # what was checked before clearing alarms: kept in the audit record's details
 
 
 class UnlockForm(FlaskForm):
-    """Why the door is opened remotely; kept with the door event and in the audit log."""
+    """Why the door is opened remotely; kept with the door event and in the audit log. Its
+    length is the remote-unlock service's rule (``accessd.door.remote_unlock``), checked there
+    as for the CLI and the API."""
 
     reason = StringField(
-        "Reason", [InputRequired("Say why, for example 'escorted visitor for Acme, ticket 4711'."),
-                   Length(max=REASON_MAX, message=f"Keep it under {REASON_MAX} characters.")],
-        description="Who is let in and why; kept in the access history and the audit log.")
+        "Reason", [InputRequired("Say why, for example 'escorted visitor for Acme, ticket 4711'.")],
+        description=f"Who is let in and why, in at most {REASON_MAX} characters; kept in the "
+                    "access history and the audit log.")
 
 
 class ClearAlarmsForm(FlaskForm):
@@ -43,15 +48,15 @@ class ClearAlarmsForm(FlaskForm):
     note = StringField(
         "What you checked or fixed",
         [InputRequired("Say what was done, for example 'door closed again, frame checked'."),
-         Length(max=REASON_MAX, message=f"Keep it under {REASON_MAX} characters.")],
+         Length(max=NOTE_MAX, message=f"Keep it under {NOTE_MAX} characters.")],
         description="Kept in the audit log with your name.")
 
 
 def _door_or_404(door_id: int) -> Door:
-    door = db().get(Door, door_id)
-    if door is None:
+    try:
+        return get_door(db(), door_id)
+    except NotFoundError:
         abort(404)
-    return door
 
 
 @bp.route("/<int:door_id>/unlock", methods=["GET", "POST"])
@@ -63,15 +68,18 @@ def unlock(door_id: int) -> str | Response:
     if form.validate_on_submit():
         staff = current_staff()
         assert staff is not None
-        reason = " ".join((form.reason.data or "").split())
-        command = command_table.request(db(), door.id, CommandKind.REMOTE_UNLOCK,
-                                   created_by=staff.username, reason=reason)
-        audit().note("door.remote_unlock", target=f"door:{door.name}", reason=reason,
-                     command=command.id)
-        db().commit()
-        flash(f"{door.name}: unlock requested. The door releases within a few seconds if its "
-              "daemon runs; the dashboard shows the event.", "success")
-        return redirect(url_for("dashboard.index"))
+        try:
+            command = request_unlock(db(), door.id, form.reason.data or "",
+                                     actor=staff.username)
+        except InvalidInputError as exc:
+            form.reason.errors = [*form.reason.errors, str(exc)]  # as the CLI and API say it
+        else:
+            audit().note("door.remote_unlock", target=f"door:{door.name}",
+                         reason=command.args["reason"], command=command.id)
+            db().commit()
+            flash(f"{door.name}: unlock requested. The door releases within a few seconds if "
+                  "its daemon runs; the dashboard shows the event.", "success")
+            return redirect(url_for("dashboard.index"))
     return render_template("doors/unlock.html", door=door, form=form)
 
 
@@ -80,9 +88,7 @@ def unlock(door_id: int) -> str | Response:
 def clear_alarms(door_id: int) -> str | Response:
     """Show a door's open alarms; on POST, ask its daemon to clear them."""
     door = _door_or_404(door_id)
-    alarms = db().scalars(select(Alarm).where(Alarm.door_id == door.id,
-                                              Alarm.cleared_at.is_(None))
-                          .order_by(Alarm.raised_at)).all()
+    alarms = open_alarms(db(), door.id)
     form = ClearAlarmsForm()
     if alarms and form.validate_on_submit():
         staff = current_staff()
