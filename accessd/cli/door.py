@@ -132,9 +132,29 @@ def build_daemon(settings: Settings, ctx: Context) -> Daemon:
     return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door)
 
 
+# The daemon's allocator: glibc overwrites every freed block (MALLOC_PERTURB_; its per-thread
+# cache would keep small blocks as they were, so it is off) and Python frees through glibc
+# (PYTHONMALLOC=malloc, not its own arenas), so that a purged person's name or template
+# ciphertext does not linger in freed memory after the daemon let go of it.
+SCRUBBING_ALLOCATOR = {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "165",
+                       "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"}
+
+
+def _with_scrubbing_allocator(ctx: Context) -> None:
+    """Start `accessd run` again (same process id) with the allocator above, once. Both settings
+    are read when a process starts, so the environment must carry them before Python runs;
+    the systemd unit sets them too."""
+    if not ctx.own_process or all(os.environ.get(k) == v for k, v in SCRUBBING_ALLOCATOR.items()):
+        return
+    env = {**os.environ, **SCRUBBING_ALLOCATOR}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "accessd.cli", *sys.argv[1:]], env)  # noqa: S606 - our own interpreter and arguments
+
+
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     from firmware_bridge.errors import BridgeError
 
+    _with_scrubbing_allocator(ctx)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ctx.settings

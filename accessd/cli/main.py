@@ -44,6 +44,9 @@ class Context:
         self.overrides = overrides or {}
         self.wall = wall
         self.autocheckpoint = True  # `accessd run` turns it off and checkpoints off its hot path
+        # True when this process is the `accessd` command itself (not main() called by a test
+        # or a script): only then may a handler replace the process (`accessd run` does).
+        self.own_process = False
 
     @cached_property
     def settings(self) -> Settings:
@@ -109,6 +112,7 @@ def main(argv: Sequence[str] | None = None, *, wall: WallClock | None = None) ->
     parser = build_parser()
     args = parser.parse_args(argv)
     ctx = Context(args.config, wall=wall)
+    ctx.own_process = argv is None
     handler: Handler = args.handler
     try:
         return handler(args, ctx)

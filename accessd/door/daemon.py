@@ -136,7 +136,8 @@ class Daemon:
                                tamper=tamper)
         self._sensor_jobs = SensorJobs(self.sensor, self.sessions, self.provider, self.door_id,
                                        max_fingers=a.max_fingers_per_person,
-                                       tampered=lambda: self._logic().tamper)
+                                       tampered=lambda: self._logic().tamper,
+                                       after_resync=self._forget_cached_data)
         # Everything loaded so far (modules, SQLAlchemy's metadata) lives as long as the
         # process: freezing it keeps the garbage collector's full passes, which walk every
         # tracked object, from pausing a door decision for several milliseconds.
@@ -395,6 +396,20 @@ class Daemon:
         command_table.finish(self.sessions, command.id, ok=True,
                              message=f"{count} alarm(s) cleared" + ("; refilling the sensor"
                                                                      if refill else ""))
+
+    def _forget_cached_data(self) -> None:
+        """Drop what this process may still hold of data that left the database.
+
+        SQLite keeps the pages it read (names, e-mails, template ciphertexts) in each pooled
+        connection's page cache, stale but allocated, until the connection closes; Python keeps
+        freed objects' bytes until reused. Closing the pool's connections frees the caches, a
+        full collection frees unreachable objects, and ``accessd run`` runs with glibc's
+        MALLOC_PERTURB_ and PYTHONMALLOC=malloc so that freed memory is overwritten at once
+        (``accessd.cli.door``). Costs a reconnect (milliseconds) after a rare command.
+        """
+        self.engine.dispose()
+        gc.collect()
+        log.info("dropped cached database pages after a resync")
 
     def _checkpoint(self) -> None:
         """Move the WAL into the database here, on the idle main thread, not inside a door

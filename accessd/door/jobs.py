@@ -102,6 +102,9 @@ class SensorJobs:
     door_id: int
     max_fingers: int
     tampered: Callable[[], bool]
+    after_resync: Callable[[], None] = lambda: None
+    """Called once a commanded resync is done: data left the database (a purge, an erasure, a
+    withdrawal) and the daemon drops what it may still hold of it."""
 
     def run(self, job: Job) -> None:
         """Carry out ``job``.
@@ -128,6 +131,7 @@ class SensorJobs:
                                  message=f"sensor in step: {report.uploaded} uploaded, "
                                          f"{report.deleted} wiped, {report.kept} kept",
                                  result=report.__dict__)
+            self.after_resync()
 
     def _enrol(self, job: EnrolFinger) -> None:
         command_id = job.command_id
