@@ -12,7 +12,8 @@ periods) every time, the work is idempotent and resumable (``accessd.privacy.pur
 A purge is certified only once every door confirmed its sensor dropped the customer's
 templates (``awaiting_doors``, see ``accessd.privacy.purge``): while one waits, a one-off
 follow-up reconciliation is scheduled ``FOLLOW_UP_SECONDS`` later, so the certificate does not
-wait for the next hourly run once the doors have done their part.
+wait for the next hourly run once the doors have done their part. Each further follow-up waits
+twice as long, up to the interval: a door that stays down costs a handful of extra runs.
 
 Jobs have fixed ids with ``replace_existing=True`` (declaring them again never duplicates them),
 ``misfire_grace_time=None`` (late is better than never) and ``coalesce=True`` (runs missed while
@@ -103,7 +104,7 @@ class PrivacyScheduler:
         self._sessions, self._provider, self._engine = sessions, provider, engine
         self._clock, self._on_purged, self._prune_backups = clock, on_purged, prune_backups
         self._extra_jobs = tuple(extra_jobs)
-        self._follow_up = dt.timedelta(seconds=follow_up_seconds)
+        self._first_follow_up = self._follow_up = dt.timedelta(seconds=follow_up_seconds)
         self._lock = threading.Lock()  # run_now() from another thread waits for the job
         self._scheduler: BackgroundScheduler | None = None
         self.last_report: ReconcileReport | None = None
@@ -161,10 +162,14 @@ class PrivacyScheduler:
             log.exception("privacy reconciliation failed; it runs again at the next interval")
             return
         scheduler = self._scheduler
-        if report.awaiting_doors and scheduler is not None:
+        if not report.awaiting_doors:
+            self._follow_up = self._first_follow_up
+        elif scheduler is not None:
             when = dt.datetime.now(dt.UTC) + self._follow_up
             scheduler.add_job(self._job, DateTrigger(run_date=when, timezone=dt.UTC),
                               **_job_options(FOLLOW_UP_JOB_ID, None))
+            self._follow_up = min(self._follow_up * 2,
+                                  dt.timedelta(minutes=self.interval_minutes))
 
     def _reconcile(self) -> ReconcileReport:
         report = ReconcileReport()
