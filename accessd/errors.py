@@ -9,7 +9,7 @@ do about it. Other libraries' exceptions are wrapped with ``raise ... from``.
 
     AccessdError
     ├── ConfigError                  start-up: the configuration
-    ├── StorageError                 the database cannot be used as it is
+    ├── StorageError                 the database cannot be used as it is: LedgerError
     ├── DataFileError                a file accessd writes or reads: BackupError, ExportError
     ├── CryptoError                  keys: KeyFileError, DecryptionError
     ├── InputError                   what a person gave: InvalidInputError, UsageError,
@@ -45,6 +45,13 @@ class ConfigError(AccessdError):
 
 class StorageError(AccessdError):
     """The database cannot be used as it is (unreachable, corrupt, schema not migrated)."""
+
+
+class LedgerError(StorageError):
+    """The erasure ledger or the purge records do not verify: altered, removed or unsealed rows.
+
+    The message names the first broken row (table, id) and what is wrong with it.
+    """
 
 
 class DataFileError(AccessdError):

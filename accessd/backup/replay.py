@@ -1,7 +1,10 @@
-"""What a restore does to the restored copy before it goes live: keep, re-apply, re-attach.
+"""What a restore does to the restored copy before it goes live: keep, check, re-apply, re-attach.
 
-1. Tables flagged ``RESTORE_KEEPS`` (the erasure ledger) get the live database's rows: the
-   live ledger knows every destruction, including those after the backup was taken.
+1. Tables flagged ``RESTORE_KEEPS`` (the erasure ledger, purge records, their seals) get the
+   live database's rows: the live ledger knows every destruction, including those after the
+   backup was taken. Before anything is re-applied, that ledger must verify
+   (``accessd.privacy.ledger``: chain, signatures, every row as sealed) and extend every signed
+   seal the backup holds (a ledger only grows); otherwise the restore stops, saying why.
 2. Every ledger entry is applied again, matched by the keyed digest that wrote it
    (``accessd.privacy.purge.CustomerDigester``); a purge through
    ``accessd.privacy.purge.destroy_customer_data``
@@ -28,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from accessd.crypto import KeyProvider
 from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.door.command_table import request_resync_everywhere
+from accessd.errors import BackupError
 from accessd.models import (
     RESTORE_KEEPS,
     Base,
@@ -37,8 +41,10 @@ from accessd.models import (
     ErasureLedgerEntry,
     Finger,
     LedgerAction,
+    LedgerSeal,
     Person,
 )
+from accessd.privacy.ledger import missing_signed_seals, seal_pending, verify_ledger
 from accessd.privacy.purge import CustomerDigester, destroy_customer_data
 from accessd.rights.actions import delete_fingers, remove_person_rows, without_finger
 
@@ -89,20 +95,43 @@ def prepare_restored(sessions: sessionmaker[Session], live: LiveState | None,
 
     ``live`` is ``None`` only when the live database is lost: then there is no ledger to
     re-apply beyond the backup's own, and no data key to re-attach.
+
+    :raises BackupError: the ledger to re-apply does not verify; nothing was re-applied.
     """
+    backup_seals: list[dict[str, Any]] = []
     if live is not None:
         with sessions.begin() as session:
+            seals = LedgerSeal.__table__
+            backup_seals = [dict(r) for r in session.execute(select(seals)).mappings()]
             for table in kept_tables():
                 session.execute(table.delete())
                 rows = live.kept_rows.get(table.name, [])
                 if rows:
                     session.execute(table.insert(), rows)
+    _check_ledger(sessions, provider, backup_seals, live)
     counts = _replay_ledger(sessions, CustomerDigester(provider))
     with sessions.begin() as session:
         counts["fingers_without_key"] = _reattach_keys(session, live.data_keys if live else {})
         counts["doors_asked_to_resync"] = request_resync_everywhere(
             session, created_by=RESTORED_BY, why="database restored from a backup")
     return ReplayReport(**counts)
+
+
+def _check_ledger(sessions: sessionmaker[Session], provider: KeyProvider,
+                  backup_seals: list[dict[str, Any]], live: LiveState | None) -> None:
+    """The ledger about to be re-applied must verify, and extend what the backup holds."""
+    seal_pending(sessions, provider)  # rows from before the ledger, if never sealed yet
+    with sessions() as session:
+        report = verify_ledger(session, provider.signing_public_key())
+    problem = report.problems[0] if report.problems else None
+    if problem is None and live is not None:
+        problem = missing_signed_seals(backup_seals,
+                                       live.kept_rows.get(LedgerSeal.__tablename__, []))
+    if problem is not None:
+        whose = "live" if live is not None else "backup's"
+        raise BackupError(f"restore refused, nothing changed: the {whose} erasure ledger does "
+                          f"not verify ({problem}); a restore would re-apply a ledger someone "
+                          "altered. Run `accessd verify-log` and investigate before restoring")
 
 
 def _replay_ledger(sessions: sessionmaker[Session], digester: CustomerDigester) -> dict[str, int]:

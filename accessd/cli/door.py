@@ -325,17 +325,23 @@ def _contact(door_open: bool | None) -> str:
 def cmd_verify_log(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.history.chain import verify_chains
     from accessd.models import AccessEvent, EventChain
+    from accessd.privacy.ledger import check_ledger
 
     with ctx.sessions() as session:
         problems = list(verify_chains(session))
         chains = session.scalar(select(func.count()).select_from(EventChain))
         events = session.scalar(select(func.count()).select_from(AccessEvent))
+    ledger = check_ledger(ctx.sessions, ctx.keys)
     for problem in problems:
         print(f"{problem.scope}: {problem.message}")
-    if problems:
-        print(f"verify-log: {len(problems)} of {chains} chains do not verify", file=sys.stderr)
+    for broken in ledger.problems:
+        print(f"erasure ledger: {broken}")
+    if problems or not ledger.ok:
+        print(f"verify-log: {len(problems)} of {chains} chains do not verify; erasure ledger: "
+              f"{'ok' if ledger.ok else ledger.describe()}", file=sys.stderr)
         return 1
-    print(f"verify-log: ok, {chains} chains and {events} events verified")
+    print(f"verify-log: ok, {chains} chains and {events} events verified; erasure ledger: "
+          f"{ledger.describe()}")
     return 0
 
 
@@ -349,6 +355,7 @@ def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.db import check_integrity, current_revision
+    from accessd.privacy.ledger import ledger_status
     from firmware_bridge.errors import BridgeError
 
     ok = True
@@ -366,6 +373,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
     check("keyring", lambda: f"{len(ctx.keys.key_ids())} master key(s)")
     check("database", lambda: (check_integrity(ctx.engine).ok or _raise("integrity check failed"))
           and f"schema {current_revision(ctx.engine)}")
+    check("erasure ledger and purge records", lambda: ledger_status(ctx.sessions, ctx.keys))
     daemon = build_daemon(ctx.settings, ctx)
 
     def sensor() -> str:

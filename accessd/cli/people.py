@@ -137,8 +137,10 @@ def _customer_add(args: argparse.Namespace, ctx: Context) -> int:
             grace_days=args.grace_days, lawful_basis=args.lawful_basis,
             necessity_reference=args.necessity_reference, now=ctx.clock.now())
         status = contract_status(customer, ctx.clock)
-        name, customer_id = customer.name, customer.id
+        name, customer_id, reference = customer.name, customer.id, customer.reference
     print(f"Added customer {customer_id} {name!r}: {status.describe()}.")
+    print(f"Customer reference: {reference} (give it to the customer: with it they confirm "
+          "that a purge certificate is theirs; `accessd customer show` shows it again)")
     if args.lawful_basis is None:
         print(f"No lawful basis recorded yet: fingers cannot be enrolled until "
               f"`accessd customer set-basis {customer_id} consent|necessity`.")
@@ -178,6 +180,8 @@ def _customer_show(args: argparse.Namespace, ctx: Context) -> int:
                          f", grace {customer.grace_days} days"),
             ("State", status.describe()),
             ("Lawful basis", basis),
+            ("Reference", f"{customer.reference or 'none'} (the customer's, to confirm its "
+                          "purge certificate)"),
             ("People", str(len(people))),
         ])
         rows = [_person_row(p, with_customer=False) for p in people]
@@ -560,7 +564,7 @@ def _person_row(summary: PersonSummary, *, with_customer: bool = True) -> tuple[
 
 def _customer_json(summary: CustomerSummary) -> dict[str, Any]:
     c = summary.customer
-    return {"id": c.id, "public_id": c.public_id, "name": c.name,
+    return {"id": c.id, "public_id": c.public_id, "name": c.name, "reference": c.reference,
             "contract_start": c.contract_start, "contract_end": c.contract_end,
             "grace_days": c.grace_days, "lawful_basis": c.lawful_basis,
             "necessity_reference": c.necessity_reference, "persons": summary.persons,

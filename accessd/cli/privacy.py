@@ -1,7 +1,8 @@
-"""``accessd purge | verify-certificate | retention | register | dpia``: the privacy commands.
+"""``accessd purge | verify-certificate | public-key | retention | register | dpia``: the
+privacy commands.
 
 Thin: each handler calls the same services the daemon's scheduler and the panel use
-(``accessd.privacy.purge``, ``accessd.privacy.retention``,
+(``accessd.privacy.purge``, ``accessd.privacy.certificate``, ``accessd.privacy.retention``,
 ``accessd.privacy.processing_register``, ``accessd.privacy.dpia``) and prints
 what an operator or an auditor needs to act on.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import getpass
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from accessd.cli.main import Context
-    from accessd.privacy.purge import PlannedPurge
+    from accessd.privacy.purge import CheckedPurge, PlannedPurge
 
 
 def register(subparsers: Any) -> None:
@@ -35,16 +36,33 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--dry-run", action="store_true",
                       help="list every customer: contract end, grace, purge due, what")
     mode.add_argument("--now", action="store_true", help="run the purges that are due now")
+    mode.add_argument("--status", action="store_true",
+                      help="every purge record: completed, or which doors it still waits for")
     purge.set_defaults(handler=_purge)
 
     verify = subparsers.add_parser(
-        "verify-certificate", help="check a purge certificate's signature",
-        description="Exit 0 if the certificate is genuine and unaltered, 1 (with the reason) "
-                    "if not. Without --public-key it must be signed by this installation.")
+        "verify-certificate", help="check a purge certificate against a trusted key",
+        description="Exit 0 if the certificate is genuine, unaltered and signed by the trusted "
+                    "key, 1 (with the reason) if not. The trusted key is --public-key (as the "
+                    "facility published it), else this installation's own; a key printed in "
+                    "the certificate is never trusted.")
     verify.add_argument("file", type=Path, help="the purge certificate (JSON)")
     verify.add_argument("--public-key", metavar="KEY",
-                        help="the signing installation's Ed25519 public key (base64 or hex)")
+                        help="the installation's Ed25519 public key as the facility published "
+                             "it (`accessd public-key`): base64, hex, PEM, or a file holding it")
+    verify.add_argument("--customer-reference", metavar="REF",
+                        help="the reference the customer was given at contract start: confirms "
+                             "the certificate is about that customer")
     verify.set_defaults(handler=_verify_certificate)
+
+    public = subparsers.add_parser(
+        "public-key", help="the installation's public key, to publish for certificate checks",
+        description="Prints the Ed25519 public key that signs purge certificates and the "
+                    "ledger, with its fingerprint. Publish both (website, contract annex) so "
+                    "customers check certificates against the key you published, never against "
+                    "one a certificate carries.")
+    public.add_argument("--format", choices=("text", "pem", "json"), default="text")
+    public.set_defaults(handler=_public_key_command)
 
     retention = subparsers.add_parser("retention", help="retention of logs and history")
     retention_sub = retention.add_subparsers(dest="retention_command", metavar="ACTION",
@@ -73,7 +91,7 @@ def _actor() -> str:
 
 
 def _purge(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.privacy.purge import certificate_dir, certificate_path, purge_plan, run_due_purges
+    from accessd.privacy.purge import certificate_dir, list_purges, purge_plan, run_due_purges
 
     zone = ctx.clock.zone
     if args.dry_run:
@@ -82,16 +100,39 @@ def _purge(args: argparse.Namespace, ctx: Context) -> int:
         print(_plan_table(plan, zone))
         return 0
     directory = certificate_dir(ctx.settings)
-    records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, ctx.clock.now(),
-                             site_timezone=zone, certificate_dir=directory, actor=_actor())
-    if not records:
-        print("nothing is due: no customer's contract plus grace period has ended "
-              "(see `accessd purge --dry-run`)")
-    for record in records:
-        print(f"purged customer {record.customer_digest[:16]}… ({_what(record.counts)}); "
-              "every door was asked to resync its sensor")
-        print(f"  certificate for the customer: {certificate_path(record, directory)}")
+    moved: set[int] = set()
+    if args.now:
+        records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, ctx.clock.now(),
+                                 site_timezone=zone, certificate_dir=directory, actor=_actor())
+        moved = {record.id for record in records}
+        if not records:
+            print("nothing is due: no customer's contract plus grace period has ended "
+                  "(see `accessd purge --dry-run`)")
+    with ctx.sessions() as session:
+        checked = list_purges(session, ctx.keys)
+        shown = [c for c in reversed(checked)
+                 if args.status or c.record.id in moved or c.waiting]
+        for item in shown:
+            print(_purge_text(item, directory))
+    if args.status and not checked:
+        print("no purges yet")
     return 0
+
+
+def _purge_text(item: CheckedPurge, directory: Path) -> str:
+    from accessd.privacy.purge import certificate_path
+
+    record = item.record
+    lines = [f"purge {record.id}, customer {record.customer_digest[:16]}… "
+             f"({_what(record.counts)}): {record.status.value.replace('_', ' ')}"]
+    if item.waiting:
+        lines.append("  waiting for these doors to confirm their sensor dropped the templates: "
+                     + "; ".join(w.describe() for w in item.waiting))
+        lines.append("  its certificate is signed once every door has confirmed (each door's "
+                     "`accessd run` must be running)")
+    elif record.certificate:
+        lines.append(f"  certificate for the customer: {certificate_path(record, directory)}")
+    return "\n".join(lines)
 
 
 def _plan_table(plan: list[PlannedPurge], zone: ZoneInfo) -> str:
@@ -117,33 +158,51 @@ def _what(counts: dict[str, int]) -> str:
 
 
 def _verify_certificate(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.privacy.purge import verify_certificate
+    from accessd.privacy.certificate import parse_public_key, verify_certificate
 
     if args.public_key:
-        check = verify_certificate(args.file, _public_key(args.public_key))
+        check = verify_certificate(args.file, parse_public_key(args.public_key),
+                                   customer_reference=args.customer_reference)
     else:
-        check = verify_certificate(args.file, provider=ctx.keys)
+        check = verify_certificate(args.file, provider=ctx.keys,
+                                   customer_reference=args.customer_reference)
     if not check.valid:
         print(f"INVALID: {args.file}: {check.reason}", file=sys.stderr)
         return 1
     body = check.body or {}
     print(f"VALID: {args.file}: {check.reason}")
-    print(f"  customer digest {body.get('customer_digest')}, contract end "
-          f"{body.get('contract_end')}, grace {body.get('grace_days')} days, purge completed "
-          f"{body.get('completed_at')}")
+    print(f"  contract end {body.get('contract_end')}, grace {body.get('grace_days')} days, "
+          f"purge completed {body.get('completed_at')}")
+    destroyed = body.get("destroyed") or {}
+    for sensor in destroyed.get("sensors") or []:
+        print(f"  sensor at door {sensor.get('door')}: "
+              + (f"confirmed wiped at {sensor['confirmed_at']}" if sensor.get("confirmed_at")
+                 else str(sensor.get("note") or "not confirmed")))
+    if args.customer_reference is None and body.get("customer_reference"):
+        print("  add --customer-reference REF to confirm it is about the customer holding REF")
+    print("  compare the key's fingerprint above with the one the facility published")
     return 0
 
 
-def _public_key(text: str) -> bytes:
-    for decode in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
-        try:
-            key = decode(text.strip())
-        except (ValueError, binascii.Error):
-            continue
-        if len(key) == 32:
-            return key
-    raise AccessdError("--public-key must be the 32-byte Ed25519 public key, in base64 or hex "
-                       "(the certificate's installation_public_key field)")
+def _public_key_command(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.privacy.certificate import installation_key_id, key_fingerprint, public_key_pem
+
+    public = ctx.keys.signing_public_key()
+    if args.format == "pem":
+        sys.stdout.write(public_key_pem(public))
+        return 0
+    facts = {"algorithm": "Ed25519", "public_key": base64.b64encode(public).decode(),
+             "fingerprint": key_fingerprint(public), "key_id": installation_key_id(public)}
+    if args.format == "json":
+        print(json.dumps(facts, indent=2))
+        return 0
+    print(f"installation public key (Ed25519, base64): {facts['public_key']}")
+    print(f"fingerprint: {facts['fingerprint']}")
+    print(f"key id:      {facts['key_id']}")
+    print("Publish the key and its fingerprint where customers find them (website, contract "
+          "annex); they check a certificate with\n  accessd verify-certificate FILE "
+          "--public-key KEY --customer-reference REF")
+    return 0
 
 
 def _retention_run(args: argparse.Namespace, ctx: Context) -> int:

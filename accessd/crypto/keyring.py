@@ -17,7 +17,7 @@ The keyring file (format 1) is UTF-8 JSON, mode 0600, and nothing else is accept
 - master keys (AES-256) wrap the per-customer data keys and the staff TOTP secrets; there is
   more than one only while a rotation runs;
 - ``sensor_password`` is the fingerprint sensor's 32-bit password (never the factory 0);
-- ``signing_key`` signs purge certificates (Ed25519).
+- ``signing_key`` signs purge certificates and the erasure ledger's seals (Ed25519).
 
 A format is never guessed: any deviation is refused, with what to do. Loss of this file is
 loss of every template (staff re-enrol people); keep an offline copy.

@@ -6,10 +6,12 @@ Split by owner: ``customers`` (a customer and what its contract allows us to hol
 """
 
 from accessd.models.base import (
+    REFERENCE_ALPHABET,
     Base,
     CompactUTCDateTime,
     UTCDateTime,
     from_epoch_micros,
+    new_customer_reference,
     new_public_id,
     to_epoch_micros,
     utcnow,
@@ -55,6 +57,7 @@ from accessd.models.privacy import (
     RESTORE_KEEPS,
     DataSubjectRequest,
     ErasureLedgerEntry,
+    LedgerSeal,
     PurgeRecord,
 )
 from accessd.models.sensors import SensorSlot
@@ -64,6 +67,7 @@ __all__ = [
     "FACILITY_SCOPE",
     "GENESIS_DIGEST",
     "MAX_GRACE_DAYS",
+    "REFERENCE_ALPHABET",
     "RESTORE_KEEPS",
     "AccessEvent",
     "Alarm",
@@ -91,6 +95,7 @@ __all__ = [
     "FingerLabel",
     "LawfulBasis",
     "LedgerAction",
+    "LedgerSeal",
     "LoginAttempt",
     "LoginOutcome",
     "Person",
@@ -106,6 +111,7 @@ __all__ = [
     "UTCDateTime",
     "door_customers",
     "from_epoch_micros",
+    "new_customer_reference",
     "new_public_id",
     "to_epoch_micros",
     "utcnow",

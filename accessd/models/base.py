@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 import uuid
 from typing import Any
 
@@ -34,6 +35,20 @@ def utcnow() -> dt.datetime:
 def new_public_id() -> uuid.UUID:
     """A random public identifier: unguessable, stable across backups, never reused."""
     return uuid.uuid4()
+
+
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U
+REFERENCE_GROUPS = 5  # of five characters: 125 random bits
+
+
+def new_customer_reference() -> str:
+    """A random customer reference, ``7K3QX-M2D9A-...`` (29 characters, 125 bits).
+
+    Given to the customer at contract start; its salted digest on a purge certificate lets the
+    customer, and only someone holding the reference, confirm that the certificate is theirs.
+    """
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(5 * REFERENCE_GROUPS))
+    return "-".join(chars[i:i + 5] for i in range(0, len(chars), 5))
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

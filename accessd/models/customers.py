@@ -26,7 +26,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from accessd.models.base import Base, UTCDateTime, enum_column, new_public_id, utcnow
+from accessd.models.base import (
+    Base,
+    UTCDateTime,
+    enum_column,
+    new_customer_reference,
+    new_public_id,
+    utcnow,
+)
 from accessd.models.enums import Credential, FingerLabel, LawfulBasis
 
 MAX_GRACE_DAYS = 90  # the providers' statements promise destruction at most 90 days after the end
@@ -62,6 +69,14 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=new_public_id)
+    # What the customer holds to recognise its purge certificate (``new_customer_reference``).
+    # Nullable and a unique index, not a constraint: SQLite can add neither a NOT NULL column
+    # without a default nor a constraint without rebuilding ``customers``, and dropping that
+    # table during a rebuild would cascade to every person. Migration 0005 gives every
+    # existing customer one; new customers get one here.
+    reference: Mapped[str | None] = mapped_column(
+        String(29), unique=True, index=True, default=new_customer_reference
+    )
     name: Mapped[str] = mapped_column(String(200))
     contract_start: Mapped[dt.date] = mapped_column(Date)
     contract_end: Mapped[dt.date | None] = mapped_column(Date)

@@ -96,9 +96,11 @@ class CommandState(enum.StrEnum):
 
 
 class PurgeStatus(enum.StrEnum):
-    """A purge is recorded as started before anything is deleted, so a crash is resumed."""
+    """A purge is recorded as started before anything is deleted, so a crash is resumed; it
+    is completed (and certified) only once every door confirmed its sensor dropped the data."""
 
     STARTED = "started"
+    AWAITING_DOORS = "awaiting_doors"  # the database holds nothing; sensors not all confirmed
     COMPLETED = "completed"
 
 

@@ -1,7 +1,12 @@
-"""Records the privacy promises need: purges, the erasure ledger, data-subject requests.
+"""Records the privacy promises need: purges, the erasure ledger and its seals, requests.
 
 None of these hold a customer's or a destroyed person's identity in the clear: they name them
-by a digest of the public id (SHA-256, hex), which is useless without the id itself.
+by a keyed digest of the public id (hex), which is useless without the id and the key.
+
+Purge records and ledger entries are written only through ``accessd.privacy.ledger``, which
+seals each new row (and each change of a purge record) into one hash chain of ``LedgerSeal``
+rows signed with the installation's Ed25519 key: a restore trusts them, so they must show
+any change made behind the ledger's back.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accessd.models.base import Base, UTCDateTime, enum_column, new_public_id, utcnow
@@ -25,7 +30,10 @@ class PurgeRecord(Base):
 
     Written with status ``started`` (and the counts) before anything is deleted, in its own
     transaction: a purge interrupted by a power cut is found and completed at the next start.
-    Flagged ``RESTORE_KEEPS``: restoring an older backup must not lose the proof of a purge.
+    Once the database holds nothing of the customer it waits (``awaiting_doors``) until every
+    door confirmed that its sensor dropped the templates; only then is it ``completed`` and
+    its certificate signed. Flagged ``RESTORE_KEEPS``: restoring an older backup must not lose
+    the proof of a purge.
     """
 
     __tablename__ = "purge_records"
@@ -45,6 +53,15 @@ class PurgeRecord(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The signed certificate (JSON with an Ed25519 signature) handed to the customer.
     certificate: Mapped[str | None] = mapped_column(Text)
+    # The customer reference's salted digest (``accessd.privacy.certificate``), hex; None for
+    # purges recorded before references existed.
+    reference_salt: Mapped[str | None] = mapped_column(String(32))
+    reference_digest: Mapped[str | None] = mapped_column(String(64))
+    # Per door asked to resync: [{"door_id", "door", "command_id", "requested_at",
+    # "confirmed_at", "slots_wiped", "attempts", "removed"}]; None before doors were asked.
+    doors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # What was destroyed where, as the certificate states it: {"database": ..., "backups": ...}.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ErasureLedgerEntry(Base):
@@ -65,6 +82,34 @@ class ErasureLedgerEntry(Base):
     person_digest: Mapped[str | None] = mapped_column(String(64))
     finger_digest: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LedgerSeal(Base):
+    """One link of the ledger's hash chain: a purge record or ledger entry as it was sealed.
+
+    ``digest`` covers the previous seal's digest and this seal's own fields, among them the
+    SHA-256 of the sealed row's canonical fields (``content_digest``); ``signature`` is the
+    installation's Ed25519 signature of the digest. A purge record is sealed again at each
+    change (the latest seal is what its row must match); a ledger entry once. Seal 0 is the
+    genesis, written by migration 0005 with the highest ids of the rows that existed then;
+    the first run holding the keyring signs it and seals those rows, marked ``legacy``.
+    See ``accessd.privacy.ledger``.
+    """
+
+    __tablename__ = "ledger_seals"
+    __table_args__ = (Index(None, "subject", "subject_id"), {"info": {RESTORE_KEEPS: True}})
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    subject: Mapped[str] = mapped_column(String(32))  # a table name, or "genesis"
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    legacy: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_digest: Mapped[str] = mapped_column(String(64))
+    prev_digest: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(64))  # None: the genesis, not yet signed
+    signature: Mapped[str | None] = mapped_column(String(100))
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DataSubjectRequest(Base):

@@ -145,7 +145,7 @@ def _keys(settings: Settings, session: Session, provider: KeyProvider | None) ->
                        "TOTP secrets",
         "data_keys": {"count": sum(wrapped.values()), "wrapped_by": wrapped,
                       "where": "database (data_keys), wrapped; destroyed at purge"},
-        "signing_key": "Ed25519, in the keyring; signs purge certificates",
+        "signing_key": "Ed25519, in the keyring; signs purge certificates and the ledger",
         "sensor_password": (f"file {settings.sensor.password_file}"
                             if settings.sensor.password_file else "in the keyring"),
         "web_session_key": f"file {settings.web.secret_key_file}",

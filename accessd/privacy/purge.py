@@ -5,13 +5,19 @@ jobs: a customer is due from the start of the day after ``contract_end + grace_d
 site's time zone (the door refuses after the last day; the data stays through the grace period).
 
 A purge is written down before anything is deleted: a ``PurgeRecord`` (status ``started``,
-counts per category, dates, a keyed digest of the customer's public id: no name) and an
-``ErasureLedgerEntry`` (which a restore keeps and re-applies), in one committed transaction.
-Deletion then runs in small committed batches, templates first and the data key last, so a
-power cut at any point leaves a ``started`` record that the next run finds and completes. Once
-the database holds nothing of the customer, the SQLite WAL is truncated (old pages otherwise
-survive in the ``-wal`` file), every door is asked to resync its sensor, and the record is
-marked ``completed`` with a certificate signed by the installation's Ed25519 key.
+counts per category, dates, a keyed digest of the customer's public id and a salted digest of
+its customer reference: no name) and an ``ErasureLedgerEntry`` (which a restore keeps and
+re-applies), both sealed into the ledger (``accessd.privacy.ledger``), in one committed
+transaction. Deletion then runs in small committed batches, templates first and the data key
+last, so a power cut at any point leaves a ``started`` record that the next run finds and
+completes. Once the database holds nothing of the customer, the SQLite WAL is truncated (old
+pages otherwise survive in the ``-wal`` file), backups are dealt with (``BackupDestruction``),
+every door is asked to resync its sensor, and the record waits: ``awaiting_doors``. Each
+reconciliation (at start and hourly, ``run_due_purges``) looks at those resyncs; a door whose
+resync failed is asked again. Only when every door's daemon has finished its resync, i.e. its
+sensor holds none of the customer's templates, is the record ``completed`` and its certificate
+(``accessd.privacy.certificate``) signed: it states what was destroyed where and when each
+door confirmed.
 
 Kept on purpose: data-subject request records (their links become NULL; they are the proof a
 request was answered and follow their own retention) and the staff audit log (the facility's
@@ -21,13 +27,11 @@ destroyed data key is what makes any such copy of the templates, and every backu
 
 from __future__ import annotations
 
-import base64
+import copy
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
-import os
 import time
 import uuid
 import zoneinfo
@@ -36,22 +40,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Delete, Engine, Select, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.config import AccessSettings, Settings
+from accessd.config import AccessSettings
 from accessd.crypto import KeyProvider
 from accessd.db import bulk_delete_sessions, checkpoint_wal
-from accessd.door.command_table import request_resync_everywhere
-from accessd.errors import StorageError
+from accessd.door import command_table
+from accessd.errors import AccessdError, InvalidInputError, StorageError
 from accessd.history.chain import unlink_people
 from accessd.models import (
     AccessEvent,
+    CommandKind,
+    CommandState,
     Consent,
     Customer,
     DataKey,
+    DeviceCommand,
+    Door,
     ErasureLedgerEntry,
     EventChain,
     Finger,
@@ -62,7 +68,46 @@ from accessd.models import (
     PurgeStatus,
     door_customers,
 )
+from accessd.privacy import ledger
+from accessd.privacy.certificate import (
+    CERTIFICATE_FORMAT,
+    BackupDestruction,
+    CertificateCheck,
+    backups_by_data_key,
+    certificate_dir,
+    certificate_path,
+    installation_key_id,
+    new_reference_salt,
+    reference_digest,
+    sign_certificate,
+    verify_certificate,
+    write_certificate,
+)
 from accessd.privacy.retention import DEFAULT_BATCH, BatchSizer, delete_in_batches, prune_chain
+
+__all__ = [
+    "CATEGORIES",
+    "CERTIFICATE_FORMAT",
+    "CertificateCheck",
+    "CheckedPurge",
+    "CustomerDigester",
+    "PlannedPurge",
+    "WaitingDoor",
+    "certificate_dir",
+    "certificate_path",
+    "customer_digest",
+    "destroy_customer_data",
+    "get_purge_record",
+    "installation_key_id",
+    "list_purges",
+    "purge_due_at",
+    "purge_plan",
+    "run_due_purges",
+    "sign_certificate",
+    "verify_certificate",
+    "waiting_doors",
+    "write_certificate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -172,26 +217,31 @@ def run_due_purges(
     certificate_dir: Path | None = None,
     batch_size: int = DEFAULT_BATCH,
     actor: str = "daemon",
+    destroy_backups: BackupDestruction = backups_by_data_key,
 ) -> list[PurgeRecord]:
-    """Complete every interrupted purge, then purge every customer due at ``now``.
+    """Complete every interrupted purge, purge every customer due at ``now``, and certify every
+    purge whose doors have all confirmed their sensors.
 
-    Idempotent: a customer already gone is not purged twice, a ``started`` record is finished.
-    Returns the records completed by this call (detached). ``certificate_dir``: where each
-    signed certificate is written as a file too (it is always kept in the record).
+    Idempotent: a customer already gone is not purged twice, a ``started`` record is finished,
+    an ``awaiting_doors`` record is completed once every door's resync finished (a failed one
+    is asked again). Returns the records whose status this call moved (detached), oldest first.
+    ``certificate_dir``: where each signed certificate is written as a file too (it is always
+    kept in the record). ``destroy_backups``: what the purge does about backups, and what the
+    certificate says of them (``accessd.privacy.certificate.BackupDestruction``).
 
     :raises StorageError: the database failed; what was committed stays, the next run resumes.
     """
     zone = _zone(site_timezone)
-    digester = CustomerDigester(provider)
-    clock = _RunClock(now)
-    done: list[PurgeRecord] = []
+    run = _Run(sessions, provider, engine, CustomerDigester(provider), _RunClock(now),
+               certificate_dir, batch_size, actor, destroy_backups)
+    moved: dict[int, PurgeRecord] = {}
+    ledger.seal_pending(sessions, provider)  # rows from before the ledger, on the first run
     with sessions() as session:
         interrupted = session.scalars(select(PurgeRecord.id).where(
             PurgeRecord.status == PurgeStatus.STARTED).order_by(PurgeRecord.id)).all()
     for record_id in interrupted:
         log.warning("completing purge record %d, interrupted before it finished", record_id)
-        done += _carry_out(sessions, provider, engine, digester, record_id, None, clock,
-                           certificate_dir, batch_size, actor)
+        _note(moved, _carry_out(run, record_id, None))
     with sessions() as session:
         ended = session.execute(select(Customer.id, Customer.contract_end, Customer.grace_days)
                                 .where(Customer.contract_end.is_not(None))).all()
@@ -199,11 +249,35 @@ def run_due_purges(
         assert contract_end is not None
         if now < purge_due_at(contract_end, grace_days, zone):
             continue
-        started = _start(sessions, digester, customer_id, now, zone)
+        started = _start(sessions, provider, run.digester, customer_id, now, zone)
         if started is not None:
-            done += _carry_out(sessions, provider, engine, digester, started, customer_id,
-                               clock, certificate_dir, batch_size, actor)
-    return done
+            _note(moved, _carry_out(run, started, customer_id))
+    with sessions() as session:
+        awaiting = session.scalars(select(PurgeRecord.id).where(
+            PurgeRecord.status == PurgeStatus.AWAITING_DOORS).order_by(PurgeRecord.id)).all()
+    for record_id in awaiting:
+        _note(moved, _confirm_doors(run, record_id))
+    return [moved[record_id] for record_id in sorted(moved)]
+
+
+def _note(moved: dict[int, PurgeRecord], record: PurgeRecord | None) -> None:
+    if record is not None:
+        moved[record.id] = record
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every step of one ``run_due_purges`` call needs."""
+
+    sessions: sessionmaker[Session]
+    provider: KeyProvider
+    engine: Engine
+    digester: CustomerDigester
+    clock: Callable[[], dt.datetime]
+    certificate_dir: Path | None
+    batch_size: int
+    actor: str
+    destroy_backups: BackupDestruction
 
 
 class _RunClock:
@@ -217,9 +291,10 @@ class _RunClock:
         return self._now + dt.timedelta(seconds=time.monotonic() - self._t0)
 
 
-def _start(sessions: sessionmaker[Session], digester: CustomerDigester, customer_id: int,
-           now: dt.datetime, zone: dt.tzinfo) -> int | None:
-    """Write the started record and the ledger entry, before any deletion, in one transaction."""
+def _start(sessions: sessionmaker[Session], provider: KeyProvider, digester: CustomerDigester,
+           customer_id: int, now: dt.datetime, zone: dt.tzinfo) -> int | None:
+    """Write the started record and the ledger entry, sealed, before any deletion, in one
+    transaction."""
     with sessions.begin() as session:
         # The row lock serialises two processes purging at once (SQLite: BEGIN IMMEDIATE).
         customer = session.scalars(
@@ -235,55 +310,169 @@ def _start(sessions: sessionmaker[Session], digester: CustomerDigester, customer
         if now < due_at:
             return None  # the contract was extended since we looked
         counts = _counts(session, customer.id)
+        salt, reference = _reference_of(customer, digest)
         record = PurgeRecord(customer_digest=digest, contract_end=customer.contract_end,
                              grace_days=customer.grace_days, due_at=due_at,
-                             status=PurgeStatus.STARTED, counts=counts, started_at=now)
-        session.add(record)
-        session.flush()
-        session.add(ErasureLedgerEntry(
+                             status=PurgeStatus.STARTED, counts=counts, started_at=now,
+                             reference_salt=salt, reference_digest=reference)
+        ledger.append(session, provider, record, now=now)
+        ledger.append(session, provider, ErasureLedgerEntry(
             recorded_at=now, action=LedgerAction.PURGE_CUSTOMER, customer_digest=digest,
             details={"purge_record_id": record.id, "contract_end": customer.contract_end
                      .isoformat(), "grace_days": customer.grace_days,
-                     "due_at": due_at.isoformat(), "counts": counts}))
+                     "due_at": due_at.isoformat(), "counts": counts}), now=now)
         log.info("purging customer %s… (contract ended %s, grace %d days): %s",
                  digest[:12], customer.contract_end, customer.grace_days, counts)
         return record.id
 
 
-def _carry_out(sessions: sessionmaker[Session], provider: KeyProvider, engine: Engine,
-               digester: CustomerDigester, record_id: int, customer_id: int | None,
-               clock: Callable[[], dt.datetime], certificate_dir: Path | None,
-               batch_size: int, actor: str) -> list[PurgeRecord]:
-    with sessions() as session:
+def _reference_of(customer: Customer, digest: str) -> tuple[str | None, str | None]:
+    """The salt and salted digest of the customer's reference; none if it has no usable one
+    (a purge never waits for that: the certificate then says it cannot be matched)."""
+    if not customer.reference:
+        return None, None
+    salt = new_reference_salt()
+    try:
+        return salt, reference_digest(customer.reference, salt)
+    except InvalidInputError:
+        log.warning("customer %s…'s reference is malformed; its certificate will carry none",
+                    digest[:12])
+        return None, None
+
+
+def _carry_out(run: _Run, record_id: int, customer_id: int | None) -> PurgeRecord | None:
+    """Destroy what is left of a started purge, then ask every door to confirm its sensor."""
+    with run.sessions() as session:
         record = session.get_one(PurgeRecord, record_id)
         digest = record.customer_digest
         if customer_id is None:
             customer_id = next((cid for cid, pid in session.execute(
-                select(Customer.id, Customer.public_id)) if digester(pid) == digest),
+                select(Customer.id, Customer.public_id)) if run.digester(pid) == digest),
                 None)
     if customer_id is not None:  # None: everything was deleted before the interruption
-        with bulk_delete_sessions(engine, cache_kib=PURGE_CACHE_KIB) as purging:
-            destroy_customer_data(purging, customer_id, batch_size=batch_size)
-    _truncate_wal(engine)
-    with sessions.begin() as session:
+        with bulk_delete_sessions(run.engine, cache_kib=PURGE_CACHE_KIB) as purging:
+            destroy_customer_data(purging, customer_id, batch_size=run.batch_size)
+    key_destroyed_by = run.clock()
+    wal = _truncate_wal(run.engine)
+    try:
+        backups = run.destroy_backups(digest, key_destroyed_by)
+    except (AccessdError, OSError) as exc:  # backups still hold the customer: not done
+        log.error("purge of customer %s… stays started: its backups could not be dealt with "
+                  "(%s); the next run retries", digest[:12], exc)
+        return None
+    with run.sessions.begin() as session:
         record = session.scalars(select(PurgeRecord).where(PurgeRecord.id == record_id)
                                  .with_for_update()).one()
-        if record.status is PurgeStatus.COMPLETED:
-            return []  # a concurrent run finished it first
+        if record.status is not PurgeStatus.STARTED:
+            return None  # a concurrent run moved it on first
+        now = run.clock()
+        record.evidence = {"database": {
+            "engine": run.engine.dialect.name, "counts": dict(record.counts),
+            "deleted_by": _iso(now), "data_key_destroyed_by": _iso(key_destroyed_by),
+            "wal": wal}, "backups": backups}
+        record.doors = [_ask_door(session, door_id, name, run.actor, digest, now)
+                        for door_id, name in session.execute(
+                            select(Door.id, Door.name).order_by(Door.id))]
+        record.status = PurgeStatus.AWAITING_DOORS
+        ledger.append(session, run.provider, record, now=now)
+        session.flush()
+        session.expunge(record)
+    log.info("customer %s…: nothing left in the database; %d door(s) asked to confirm their "
+             "sensor", digest[:12], len(record.doors or []))
+    return _confirm_doors(run, record_id) or record
+
+
+def _ask_door(session: Session, door_id: int, name: str, actor: str, digest: str,
+              now: dt.datetime, attempts: int = 1) -> dict[str, Any]:
+    command = command_table.request(session, door_id, CommandKind.RESYNC, created_by=actor,
+                                    why=f"purge of customer {digest[:12]}")
+    return {"door_id": door_id, "door": name, "command_id": command.id,
+            "requested_at": _iso(now), "attempts": attempts, "confirmed_at": None,
+            "slots_wiped": None}
+
+
+def _confirm_doors(run: _Run, record_id: int) -> PurgeRecord | None:
+    """Note each door whose resync finished; ask again where one failed; once every door has
+    confirmed, complete the record and sign its certificate. Returns it if completed."""
+    with run.sessions() as session:
+        record = session.get_one(PurgeRecord, record_id)
+        if record.status is not PurgeStatus.AWAITING_DOORS:
+            return None
+        database = dict((record.evidence or {}).get("database") or {})
+    if database.get("wal") not in (WAL_TRUNCATED, WAL_NOT_APPLICABLE):
+        database["wal"] = _truncate_wal(run.engine)  # again, before the certificate says so
+    with run.sessions.begin() as session:
+        record = session.scalars(select(PurgeRecord).where(PurgeRecord.id == record_id)
+                                 .with_for_update()).one()
+        if record.status is not PurgeStatus.AWAITING_DOORS:
+            return None
+        doors = copy.deepcopy(record.doors or [])
+        changed = any([_check_door(session, run, door, record.customer_digest)
+                       for door in doors])
+        evidence = copy.deepcopy(record.evidence or {})
+        if evidence.get("database") != database:
+            evidence["database"] = database
+            changed = True
+        record.doors, record.evidence = doors, evidence
+        if any(_waiting(door) for door in doors):
+            if changed:
+                ledger.append(session, run.provider, record, now=run.clock())
+            return None
         record.status = PurgeStatus.COMPLETED
-        record.completed_at = clock()
-        record.certificate = sign_certificate(provider, record)
-        doors = request_resync_everywhere(session, created_by=actor,
-                                          why=f"purge of customer {digest[:12]}")
-        if certificate_dir is not None:
+        record.completed_at = run.clock()
+        record.certificate = sign_certificate(run.provider, record,
+                                              ledger_seal=_ledger_anchor(session, record))
+        ledger.append(session, run.provider, record, now=record.completed_at)
+        if run.certificate_dir is not None:
             # Written before the commit: a crash in between rewrites it at the next run.
-            path = write_certificate(record, certificate_dir)
+            path = write_certificate(record, run.certificate_dir)
             log.info("purge certificate written to %s", path)
         session.flush()
         session.expunge(record)
-    log.info("purge of customer %s… completed; %d door(s) asked to resync their sensor",
-             digest[:12], doors)
-    return [record]
+    log.info("purge of customer %s… completed: every door confirmed its sensor",
+             record.customer_digest[:12])
+    return record
+
+
+def _waiting(door: dict[str, Any]) -> bool:
+    return not door.get("confirmed_at") and not door.get("removed")
+
+
+def _check_door(session: Session, run: _Run, door: dict[str, Any], digest: str) -> bool:
+    """Update one door's entry from its resync command; True if it changed."""
+    if not _waiting(door):
+        return False
+    command = session.get(DeviceCommand, door["command_id"])
+    if command is not None and command.state is CommandState.DONE:
+        door["confirmed_at"] = _iso(command.finished_at or run.clock())
+        door["slots_wiped"] = (command.result or {}).get("deleted")
+        return True
+    if command is not None and command.state is not CommandState.FAILED:
+        return False  # pending or running: the door's daemon has not got to it yet
+    now = run.clock()
+    if session.get(Door, door["door_id"]) is None:
+        door["removed"], door["removed_at"] = True, _iso(now)
+        log.warning("door %r was removed before it confirmed the purge of %s…", door["door"],
+                    digest[:12])
+        return True
+    log.warning("door %r: its resync for the purge of %s… failed; asked again", door["door"],
+                digest[:12])
+    door.update(_ask_door(session, door["door_id"], door["door"], run.actor, digest, now,
+                          attempts=int(door.get("attempts", 1)) + 1))
+    return True
+
+
+def _ledger_anchor(session: Session, record: PurgeRecord) -> tuple[int, str] | None:
+    """(seq, digest) of the seal of this purge's ledger entry: the certificate's anchor."""
+    entries = session.scalars(select(ErasureLedgerEntry).where(
+        ErasureLedgerEntry.action == LedgerAction.PURGE_CUSTOMER,
+        ErasureLedgerEntry.customer_digest == record.customer_digest)).all()
+    for entry in entries:
+        if (entry.details or {}).get("purge_record_id") == record.id:
+            seal = ledger.latest_seal(session, entry)
+            if seal is not None and seal.digest is not None:
+                return seal.seq, seal.digest
+    return None
 
 
 def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
@@ -360,152 +549,82 @@ def _unsynced(statement: Delete) -> Delete:
     return statement.execution_options(synchronize_session=False)
 
 
-def _truncate_wal(engine: Engine) -> None:
+WAL_TRUNCATED = "truncated"
+WAL_NOT_APPLICABLE = "not applicable"
+"""PostgreSQL: no ``-wal`` file to truncate; autovacuum reclaims dead rows, and the destroyed
+data key covers the templates."""
+
+
+def _truncate_wal(engine: Engine) -> str:
     """Move the WAL into the (zeroed) main file and truncate it, retrying while a reader
-    holds a snapshot: until then the deleted rows' old pages are still in the ``-wal`` file."""
+    holds a snapshot: until then the deleted rows' old pages are still in the ``-wal`` file.
+    Returns what the certificate says of it: ``truncated``, ``not applicable`` or why not."""
     if engine.dialect.name != "sqlite":
-        return  # PostgreSQL: autovacuum reclaims dead rows; the destroyed key covers the rest
+        return WAL_NOT_APPLICABLE
     for attempt in range(_CHECKPOINT_TRIES):
         try:
             result = checkpoint_wal(engine)
         except StorageError as exc:
             log.warning("WAL checkpoint failed (%s); the next run retries", exc)
-            return
+            return "not truncated yet: the checkpoint failed"
         if not result.busy:
-            return
+            return WAL_TRUNCATED
         time.sleep(0.05 * (attempt + 1))
     log.warning("the WAL could not be truncated: another process keeps a read open; deleted "
                 "pages stay in the -wal file until the next run's checkpoint")
-
-
-# --- the purge certificate -------------------------------------------------------------------
-
-CERTIFICATE_FORMAT = "accessd-purge-certificate"
-_STATEMENT = ("Every person, enrolled fingerprint template, consent record and access event held "
-              "for this customer was deleted, and its data key destroyed, so that copies of its "
-              "templates in backups or on storage media can no longer be decrypted.")
-
-
-def installation_key_id(public_key: bytes) -> str:
-    """A short, stable name for an Ed25519 public key: what an operator reads out to check."""
-    return "ed25519:" + hashlib.sha256(public_key).hexdigest()[:16]
-
-
-def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def sign_certificate(provider: KeyProvider, record: PurgeRecord) -> str:
-    """The certificate of a completed purge (JSON), signed with the installation's key."""
-    public = provider.signing_public_key()
-    body: dict[str, Any] = {
-        "format": CERTIFICATE_FORMAT, "version": 1, "statement": _STATEMENT,
-        "customer_digest": record.customer_digest,
-        "contract_end": record.contract_end.isoformat() if record.contract_end else None,
-        "grace_days": record.grace_days, "due_at": _iso(record.due_at),
-        "started_at": _iso(record.started_at),
-        "completed_at": _iso(record.completed_at) if record.completed_at else None,
-        "counts": dict(record.counts),
-        "installation_key_id": installation_key_id(public),
-        "installation_public_key": base64.b64encode(public).decode(),
-    }
-    signature = base64.b64encode(provider.sign(_canonical(body))).decode()
-    return json.dumps({"certificate": body, "algorithm": "Ed25519", "signature": signature},
-                      indent=2, sort_keys=True) + "\n"
+    return "not truncated yet: another process kept a read open"
 
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def certificate_dir(settings: Settings) -> Path:
-    """Where purge certificates are written for the operator: ``data_dir/purge-certificates``."""
-    return settings.data_dir / "purge-certificates"
-
-
-def certificate_path(record: PurgeRecord, directory: Path) -> Path:
-    """The file name a completed record's certificate gets in ``directory``."""
-    completed = record.completed_at or record.started_at
-    return directory / f"purge-certificate-{completed:%Y%m%d}-{record.customer_digest[:16]}.json"
-
-
-def write_certificate(record: PurgeRecord, directory: Path) -> Path:
-    """Write the record's certificate as a file the operator can hand to the customer."""
-    if record.certificate is None or record.completed_at is None:
-        raise ValueError(f"purge record {record.id} has no certificate yet: it is not completed")
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)  # whatever the umask, and for a directory made before
-    path = certificate_path(record, directory)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        os.fchmod(fd, 0o600)  # whatever the umask, and over a stale temporary file
-        out.write(record.certificate)
-    os.replace(tmp, path)  # atomic: never a half-written certificate
-    return path
-
-
 @dataclass(frozen=True, slots=True)
-class CertificateCheck:
-    """The outcome of ``verify_certificate``: valid or not, why, and what it certifies."""
+class WaitingDoor:
+    """A door a purge still waits for: its name, since when, and what its resync is doing."""
 
-    valid: bool
-    reason: str
-    body: dict[str, Any] | None = None
+    door: str
+    asked_at: str
+    attempts: int
+    state: str  # "pending", "running", or "failed" (asked again at the next check)
+
+    def describe(self) -> str:
+        again = f", attempt {self.attempts}" if self.attempts > 1 else ""
+        return f"{self.door} (resync {self.state} since {self.asked_at}{again})"
 
 
-def verify_certificate(source: Path | str | bytes, public_key: bytes | None = None, *,
-                       provider: KeyProvider | None = None) -> CertificateCheck:
-    """Check a purge certificate's signature, and that the expected installation made it.
-
-    The expected key is ``public_key`` (raw 32 bytes, as a customer would be given it), else
-    this installation's (``provider``). With neither, nothing can be trusted: invalid.
-    """
-    try:
-        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as exc:
-        return CertificateCheck(False, f"cannot read {source!s}: {exc.strerror}")
-    try:
-        document = json.loads(raw)
-        body, signature = document["certificate"], base64.b64decode(document["signature"],
-                                                                      validate=True)
-        claimed = base64.b64decode(body["installation_public_key"], validate=True)
-        if not isinstance(body, dict) or body.get("format") != CERTIFICATE_FORMAT:
-            raise ValueError("not an accessd purge certificate")
-    except (ValueError, KeyError, TypeError) as exc:
-        return CertificateCheck(False, f"not a well-formed purge certificate: {exc}")
-    expected = public_key if public_key is not None else (
-        provider.signing_public_key() if provider is not None else None)
-    if expected is None:
-        return CertificateCheck(False, "no public key to check against: give the installation's "
-                                       "public key, or run this on the installation", body)
-    if claimed != expected:
-        return CertificateCheck(
-            False, f"made by installation key {installation_key_id(claimed)}, not by the "
-                   f"expected {installation_key_id(expected)}", body)
-    try:
-        Ed25519PublicKey.from_public_bytes(expected).verify(signature, _canonical(body))
-    except (InvalidSignature, ValueError):
-        return CertificateCheck(False, "the signature does not match: the certificate was "
-                                       "altered after it was signed, or is not genuine", body)
-    return CertificateCheck(True, f"valid: signed by {installation_key_id(expected)}", body)
+def waiting_doors(session: Session, record: PurgeRecord) -> list[WaitingDoor]:
+    """The doors whose sensor has not yet confirmed this purge (empty once completed)."""
+    waiting = []
+    for door in record.doors or []:
+        if not _waiting(door):
+            continue
+        command = session.get(DeviceCommand, door["command_id"])
+        state = command.state.value if command is not None else CommandState.FAILED.value
+        waiting.append(WaitingDoor(door["door"], door["requested_at"],
+                                   int(door.get("attempts", 1)), state))
+    return waiting
 
 
 @dataclass(frozen=True, slots=True)
 class CheckedPurge:
-    """A purge record with the check of its certificate (``None`` while it has none)."""
+    """A purge record with the check of its certificate (``None`` while it has none), and the
+    doors it still waits for."""
 
     record: PurgeRecord
     check: CertificateCheck | None
+    waiting: tuple[WaitingDoor, ...] = ()
 
 
 def list_purges(session: Session, provider: KeyProvider) -> list[CheckedPurge]:
     """Every purge record, newest first, each certificate checked against this installation's
-    key: what the panel's purge records page shows."""
+    key, with the doors still to confirm: what the panel's purge records page and
+    ``accessd purge --status`` show."""
     records = session.scalars(select(PurgeRecord).order_by(PurgeRecord.started_at.desc(),
                                                            PurgeRecord.id.desc())).all()
     return [CheckedPurge(r, verify_certificate(r.certificate.encode(), provider=provider)
-                         if r.certificate else None) for r in records]
+                         if r.certificate else None, tuple(waiting_doors(session, r)))
+            for r in records]
 
 
 def get_purge_record(session: Session, record_id: int) -> PurgeRecord | None:

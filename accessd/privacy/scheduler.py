@@ -9,6 +9,12 @@ periods) every time, the work is idempotent and resumable (``accessd.privacy.pur
 ``accessd.privacy.retention``), and the scheduler only triggers that reconciliation: at start
 (``next_run_time=now``) and then every ``purge.check_interval_minutes`` (at most hourly).
 
+A purge is certified only once every door confirmed its sensor dropped the customer's
+templates (``awaiting_doors``, see ``accessd.privacy.purge``): while one waits, a one-off
+follow-up reconciliation is scheduled ``FOLLOW_UP_SECONDS`` later, so the certificate does not
+wait for the next hourly run once the doors have done their part. Each further follow-up waits
+twice as long, up to the interval: a door that stays down costs a handful of extra runs.
+
 Jobs have fixed ids with ``replace_existing=True`` (declaring them again never duplicates them),
 ``misfire_grace_time=None`` (late is better than never) and ``coalesce=True`` (runs missed while
 the process was suspended collapse into one). The store is in memory: the jobs are declared
@@ -29,21 +35,24 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import checkpoint_wal
 from accessd.errors import StorageError
-from accessd.models import PurgeRecord, utcnow
+from accessd.models import PurgeRecord, PurgeStatus, utcnow
 from accessd.privacy.purge import certificate_dir, run_due_purges
 from accessd.privacy.retention import enforce_retention
 
 log = logging.getLogger(__name__)
 
 RECONCILE_JOB_ID = "privacy-reconcile"
+FOLLOW_UP_JOB_ID = "privacy-reconcile-follow-up"
+FOLLOW_UP_SECONDS = 30  # while a purge waits for its doors
 MAX_INTERVAL_MINUTES = 60  # the issue promises at least hourly
 
 
@@ -64,6 +73,7 @@ class ReconcileReport:
     purged: list[PurgeRecord] = field(default_factory=list)
     retention: dict[str, int] = field(default_factory=dict)
     backups_pruned: object = None
+    awaiting_doors: int = 0  # purges still waiting for a door to confirm its sensor
     errors: list[str] = field(default_factory=list)
 
 
@@ -74,6 +84,7 @@ class PrivacyScheduler:
         timing is real time.
     :param on_purged: called with the records a run completed (e.g. to reconcile the sensor now).
     :param prune_backups: deletes backups older than the cap, given ``now``; owned elsewhere.
+    :param follow_up_seconds: while a purge waits for its doors, reconcile again this soon.
     """
 
     def __init__(
@@ -87,11 +98,13 @@ class PrivacyScheduler:
         extra_jobs: Sequence[ExtraJob] = (),
         *,
         prune_backups: Callable[[dt.datetime], object] | None = None,
+        follow_up_seconds: float = FOLLOW_UP_SECONDS,
     ) -> None:
         self.settings = settings
         self._sessions, self._provider, self._engine = sessions, provider, engine
         self._clock, self._on_purged, self._prune_backups = clock, on_purged, prune_backups
         self._extra_jobs = tuple(extra_jobs)
+        self._first_follow_up = self._follow_up = dt.timedelta(seconds=follow_up_seconds)
         self._lock = threading.Lock()  # run_now() from another thread waits for the job
         self._scheduler: BackgroundScheduler | None = None
         self.last_report: ReconcileReport | None = None
@@ -144,9 +157,19 @@ class PrivacyScheduler:
 
     def _job(self) -> None:
         try:
-            self.run_now()
+            report = self.run_now()
         except Exception:  # never let the job die silently: log it, the next run retries
             log.exception("privacy reconciliation failed; it runs again at the next interval")
+            return
+        scheduler = self._scheduler
+        if not report.awaiting_doors:
+            self._follow_up = self._first_follow_up
+        elif scheduler is not None:
+            when = dt.datetime.now(dt.UTC) + self._follow_up
+            scheduler.add_job(self._job, DateTrigger(run_date=when, timezone=dt.UTC),
+                              **_job_options(FOLLOW_UP_JOB_ID, None))
+            self._follow_up = min(self._follow_up * 2,
+                                  dt.timedelta(minutes=self.interval_minutes))
 
     def _reconcile(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -158,6 +181,13 @@ class PrivacyScheduler:
                 certificate_dir=certificate_dir(self.settings))
         except Exception as exc:  # retention must still run; the purge resumes next time
             log.exception("due purges failed")
+            report.errors.append(f"purge: {exc}")
+        try:
+            with self._sessions() as session:
+                report.awaiting_doors = int(session.scalar(
+                    select(func.count()).select_from(PurgeRecord)
+                    .where(PurgeRecord.status == PurgeStatus.AWAITING_DOORS)) or 0)
+        except Exception as exc:
             report.errors.append(f"purge: {exc}")
         try:
             report.retention = enforce_retention(self._sessions, now, self.settings.retention)

@@ -33,7 +33,8 @@ the restored database goes live (see ``accessd.backup.archive``).
 
 Every erasure and consent withdrawal leaves an ``ErasureLedgerEntry``: digests of the public
 ids (``public_id_digest``), counts and dates, no personal data. It is both the anonymised
-record of the handled request and what a restore re-applies.
+record of the handled request and what a restore re-applies, so it is sealed into the
+tamper-evident ledger (``accessd.privacy.ledger.append``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from accessd.models import (
     Person,
     utcnow,
 )
+from accessd.privacy import ledger
 from accessd.privacy.purge import CustomerDigester
 
 __all__ = [
@@ -130,11 +132,12 @@ def erase_person(session: Session, person: Person, by: str, *, provider: KeyProv
         select(func.count()).select_from(DeviceCommand)
         .where(DeviceCommand.person_id == person_id)) or 0
     fingers, consents, events, _ = remove_person_rows(session, person_id)
-    session.add(ErasureLedgerEntry(
+    ledger.append(session, provider, ErasureLedgerEntry(
         recorded_at=now, action=LedgerAction.ERASE_PERSON,
         customer_digest=digester(customer.public_id), person_digest=digest,
         details={"fingers": fingers, "consents": consents, "access_events_anonymised": events,
-                 "device_commands": commands, "history": "anonymised", "recorded_by": by}))
+                 "device_commands": commands, "history": "anonymised", "recorded_by": by}),
+        now=now)
     doors = request_resync_everywhere(session, created_by=by, why="person erased") if fingers \
         else 0
     session.flush()
@@ -170,11 +173,11 @@ def withdraw_consent(session: Session, person: Person, by: str, *, provider: Key
     digester = CustomerDigester(provider)
     digests: list[str | None] = [digester(f) for f in finger_ids]
     for finger_digest in digests or [None]:
-        session.add(ErasureLedgerEntry(
+        ledger.append(session, provider, ErasureLedgerEntry(
             recorded_at=now, action=LedgerAction.DELETE_FINGER,
             customer_digest=digester(customer.public_id),
             person_digest=digester(person.public_id), finger_digest=finger_digest,
-            details=details))
+            details=details), now=now)
     person.credential = without_finger(person.credential)
     doors = request_resync_everywhere(session, created_by=by, why="consent withdrawn") \
         if deleted else 0

@@ -8,8 +8,9 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
 
+from accessd.crypto import FileKeyProvider
 from accessd.db import MIGRATIONS_DIR, alembic_config, create_db_engine, current_revision, upgrade
 from accessd.models import Base, EventKind
 
@@ -103,3 +104,65 @@ def test_event_times_survive_the_move_to_integers_exactly(sqlite_url: str) -> No
                 "integer"] * 3
     finally:
         engine.dispose()
+
+
+def test_0005_seals_older_ledger_rows_as_legacy_and_gives_every_customer_a_reference(
+        engine: Engine, keyring: FileKeyProvider) -> None:
+    # Rows as 0003's code wrote them: no seals, no references. The migration cannot reach
+    # the keyring: it records the genesis, and the first run holding the key seals them.
+    import re
+    import uuid
+
+    import sqlalchemy as sa
+
+    from accessd.db import make_sessionmaker
+    from accessd.models import Customer, LedgerSeal, UTCDateTime
+    from accessd.privacy.ledger import check_ledger, verify_ledger
+
+    command.downgrade(alembic_config(engine), "0003")
+    moment = dt.datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
+    customers = sa.table("customers", sa.column("public_id", sa.Uuid()), sa.column("name"),
+                         sa.column("contract_start", sa.Date()), sa.column("grace_days"),
+                         sa.column("created_at", UTCDateTime()))
+    entries = sa.table("erasure_ledger", sa.column("recorded_at", UTCDateTime()),
+                       sa.column("action"), sa.column("customer_digest"),
+                       sa.column("details", sa.JSON()))
+    purges = sa.table("purge_records", sa.column("customer_digest"), sa.column("grace_days"),
+                      sa.column("due_at", UTCDateTime()), sa.column("status"),
+                      sa.column("counts", sa.JSON()), sa.column("started_at", UTCDateTime()))
+    with engine.begin() as conn:
+        for name in ("Old One BV", "Old Two NV"):
+            conn.execute(sa.insert(customers).values(
+                public_id=uuid.uuid4(), name=name, contract_start=dt.date(2024, 1, 1),
+                grace_days=0, created_at=moment))
+        for action in ("erase_person", "purge_customer"):
+            conn.execute(sa.insert(entries).values(recorded_at=moment, action=action,
+                                                   customer_digest="c" * 64, details={}))
+        conn.execute(sa.insert(purges).values(customer_digest="c" * 64, grace_days=0,
+                                              due_at=moment, status="started",
+                                              counts={"persons": 2}, started_at=moment))
+    upgrade(engine)
+    assert schema_differences(engine) == []
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        references = session.scalars(select(Customer.reference)).all()
+        assert len(set(references)) == 2
+        assert all(re.fullmatch(r"([0-9A-HJKMNP-TV-Z]{5}-){4}[0-9A-HJKMNP-TV-Z]{5}", r or "")
+                   for r in references)
+        before = verify_ledger(session, keyring.signing_public_key())
+    assert [str(p) for p in before.problems] == [
+        "ledger_seals #0: the genesis is not signed yet: the rows from before the ledger "
+        "await sealing by a run holding the installation's keyring (`accessd verify-log`)"]
+
+    sealed = check_ledger(sessions, keyring)
+    assert sealed.ok, sealed.describe()
+    assert (sealed.seals, sealed.legacy, sealed.entries, sealed.records) == (4, 3, 2, 1)
+    with sessions() as session:
+        genesis = session.get_one(LedgerSeal, 0)
+        assert genesis.details is not None
+        assert genesis.details["legacy_up_to"] == {"erasure_ledger": 2, "purge_records": 1}
+    with engine.begin() as conn:  # a legacy row is tamper-evident from now on
+        conn.execute(sa.text("UPDATE erasure_ledger SET action = 'delete_finger' WHERE id = 1"))
+    with sessions() as session:
+        report = verify_ledger(session, keyring.signing_public_key())
+    assert str(report.problems[0]).startswith("erasure_ledger #1: altered after it was sealed")

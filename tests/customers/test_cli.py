@@ -47,6 +47,19 @@ def test_a_customer_is_added_listed_and_shown(accessd: Accessd, acme: None) -> N
     assert re.search(r"Bob Byte\s+finger\s+-\s+0\s+no\s+active", shown.out)
 
 
+def test_a_new_customer_is_given_its_reference_and_show_repeats_it(
+        accessd: Accessd, sessions: sessionmaker[Session]) -> None:
+    added = accessd("customer", "add", "Nimbus B.V.", "--start", START)
+    assert added.code == 0
+    with sessions() as session:
+        reference = session.scalars(select(Customer.reference)).one()
+    assert reference is not None and re.fullmatch(r"([0-9A-Z]{5}-){4}[0-9A-Z]{5}", reference)
+    assert f"Customer reference: {reference} (give it to the customer" in added.out
+    assert re.search(rf"Reference\s+{reference} \(the customer's",
+                     accessd("customer", "show", "Nimbus B.V.").out)
+    assert json.loads(accessd("customer", "show", "1", "--json").out)["reference"] == reference
+
+
 def test_list_and_show_speak_json_for_scripts(accessd: Accessd, acme: None) -> None:
     (customer,) = json.loads(accessd("customer", "list", "--json").out)
     purge_on = dt.date.fromisoformat(END) + dt.timedelta(days=31)

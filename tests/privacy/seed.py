@@ -8,17 +8,21 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
 from accessd.fingers.sealed import seal
 from accessd.history.chain import append_event, chain_scope, event_digest
 from accessd.models import (
     AccessEvent,
+    CommandKind,
+    CommandState,
     Consent,
     Customer,
+    DeviceCommand,
     Door,
     EventChain,
     EventKind,
@@ -27,10 +31,12 @@ from accessd.models import (
     FingerLabel,
     LawfulBasis,
     Person,
+    PurgeRecord,
     new_public_id,
     to_epoch_micros,
 )
 from accessd.models.customers import door_customers
+from accessd.privacy.purge import run_due_purges
 
 LABELS = list(FingerLabel)
 
@@ -131,3 +137,28 @@ def bulk_history(engine: Engine, customer: Customer, person_ids: Sequence[int],
             conn.execute(update(EventChain).where(EventChain.id == chain_id)
                          .values(head_digest=head, last_seq=seq))
         done += len(rows)
+
+
+def confirm_resyncs(sessions: sessionmaker[Session], *, ok: bool = True) -> int:
+    """Play every door's daemon: finish each pending resync as ``accessd run`` does once its
+    sensor is in step with the database (``ok``), or as it does when the sensor failed."""
+    now = dt.datetime.now(dt.UTC)
+    with sessions.begin() as session:
+        result = session.execute(
+            update(DeviceCommand).where(DeviceCommand.kind == CommandKind.RESYNC,
+                                        DeviceCommand.state == CommandState.PENDING)
+            .values(state=CommandState.DONE if ok else CommandState.FAILED, started_at=now,
+                    finished_at=now, progress="sensor in step" if ok else "sensor fault",
+                    result={"uploaded": 0, "deleted": 1, "kept": 0} if ok else None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_completely(sessions: sessionmaker[Session], provider: KeyProvider, engine: Engine,
+                     now: dt.datetime, **options: Any) -> list[PurgeRecord]:
+    """``run_due_purges``, the doors confirming their resyncs, and the next run certifying:
+    the records moved by either run, in their final state."""
+    moved = {r.id: r for r in run_due_purges(sessions, provider, engine, now, **options)}
+    if confirm_resyncs(sessions):
+        moved.update({r.id: r for r in run_due_purges(sessions, provider, engine, now,
+                                                        **options)})
+    return [moved[record_id] for record_id in sorted(moved)]

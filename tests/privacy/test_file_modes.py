@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import FileKeyProvider
 from accessd.db import create_db_engine, make_sessionmaker, upgrade
-from accessd.privacy.purge import run_due_purges
-from tests.privacy.seed import access, add_customer, add_door, enrol
+from tests.privacy.seed import access, add_customer, add_door, enrol, purge_completely
 
 
 def _mode(path: Path) -> int:
@@ -64,8 +63,8 @@ def test_purge_certificates_are_private_whatever_the_umask(
         person, _finger = enrol(session, keyring, leaving, "Pat Leaving")
         access(session, leaving, person, dt.datetime(2025, 6, 1, tzinfo=dt.UTC), door_id=door.id)
     certs = tmp_path / "certs"
-    [_record] = run_due_purges(sessions, keyring, engine, dt.datetime(2025, 8, 1, tzinfo=dt.UTC),
-                               certificate_dir=certs)
+    [_record] = purge_completely(sessions, keyring, engine,
+                                 dt.datetime(2025, 8, 1, tzinfo=dt.UTC), certificate_dir=certs)
     assert _mode(certs) == 0o700
     files = list(certs.iterdir())
     assert files and all(_mode(f) == 0o600 for f in files)

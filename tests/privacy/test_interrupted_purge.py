@@ -1,4 +1,5 @@
-"""A purge killed (-9) at any moment is completed by the next run, never left half-done."""
+"""A purge killed (-9) at any moment is completed by the next run, never left half-done, and
+the ledger verifies whatever the moment: each row and its seal are committed together."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ from accessd.models import (
     PurgeRecord,
     PurgeStatus,
 )
+from accessd.privacy.ledger import check_ledger, verify_ledger
 from accessd.privacy.purge import run_due_purges
-from tests.privacy.seed import add_customer, add_door, bulk_history, enrol
+from tests.privacy.seed import add_customer, add_door, bulk_history, confirm_resyncs, enrol
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2025, 9, 1, tzinfo=dt.UTC)
@@ -95,10 +97,19 @@ def test_a_purge_killed_at_random_points_is_always_completed_by_the_next_run(
         sessions = make_sessionmaker(engine)
         with sessions() as session:
             states.append(session.scalar(select(PurgeRecord.status)))
+        # Whatever the kill interrupted, the ledger holds (once a run with the key sealed
+        # the genesis, if the kill came even before that).
+        assert check_ledger(sessions, keyring).ok, how
+        run_due_purges(sessions, keyring, engine, NOW)
+        with sessions() as session:  # the database holds nothing more; the door must confirm
+            assert [r.status for r in session.scalars(select(PurgeRecord))] == [
+                PurgeStatus.AWAITING_DOORS], how
+        confirm_resyncs(sessions)
         run_due_purges(sessions, keyring, engine, NOW)
         with sessions() as session:
             assert [r.status for r in session.scalars(select(PurgeRecord))] == [
                 PurgeStatus.COMPLETED], how
+            assert verify_ledger(session, keyring.signing_public_key()).ok, how
             assert session.scalar(select(func.count()).select_from(ErasureLedgerEntry)) == 1
             assert session.scalars(select(Customer.name)).all() == ["Kept BV"], how
             for model in (Person, Finger, AccessEvent, DataKey):

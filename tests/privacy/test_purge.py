@@ -24,6 +24,7 @@ from accessd.models import (
     EventChain,
     Finger,
     LedgerAction,
+    LedgerSeal,
     Person,
     PurgeRecord,
     PurgeStatus,
@@ -35,7 +36,7 @@ from accessd.privacy.purge import (
     run_due_purges,
     verify_certificate,
 )
-from tests.privacy.seed import access, add_customer, add_door, enrol
+from tests.privacy.seed import access, add_customer, add_door, enrol, purge_completely
 
 UTC = dt.UTC
 AMS = "Europe/Amsterdam"
@@ -80,7 +81,7 @@ def test_a_customer_is_not_purged_before_its_last_day_plus_grace_has_ended(
         assert run_due_purges(sessions, keyring, engine, early, site_timezone=AMS) == []
     with sessions() as session:
         assert _customer_ids(session) == {leaving, staying}
-    records = run_due_purges(sessions, keyring, engine, due, site_timezone=AMS)
+    records = purge_completely(sessions, keyring, engine, due, site_timezone=AMS)
     assert [r.status for r in records] == [PurgeStatus.COMPLETED]
     with sessions() as session:
         assert _customer_ids(session) == {staying}
@@ -144,19 +145,22 @@ def test_the_purge_record_ledger_and_certificate_hold_no_personal_data(
         for person in customer.persons:
             secrets_of_it += [person.name, person.email or "", person.public_id.hex]
         digest = customer_digest(keyring, customer.public_id)
-    [record] = run_due_purges(sessions, keyring, engine, dt.datetime(2025, 8, 1, tzinfo=UTC),
-                              certificate_dir=tmp_path / "certs")
+    [record] = purge_completely(sessions, keyring, engine, dt.datetime(2025, 8, 1, tzinfo=UTC),
+                                certificate_dir=tmp_path / "certs")
     assert record.customer_digest == digest
     assert record.counts == {"persons": 1, "fingers": 1, "consents": 1, "access_events": 5,
                              "data_keys": 1}
     with sessions() as session:
         [entry] = session.scalars(select(ErasureLedgerEntry)).all()
         stored = session.get_one(PurgeRecord, record.id)
+        seals = session.scalars(select(LedgerSeal)).all()
     assert entry.action is LedgerAction.PURGE_CUSTOMER and entry.customer_digest == digest
     assert entry.person_digest is None
     every_text = json.dumps([
         {c.name: str(getattr(stored, c.name)) for c in PurgeRecord.__table__.columns},
         {c.name: str(getattr(entry, c.name)) for c in ErasureLedgerEntry.__table__.columns},
+        *({c.name: str(getattr(seal, c.name)) for c in LedgerSeal.__table__.columns}
+          for seal in seals),
     ]) + "".join(p.read_text() for p in (tmp_path / "certs").iterdir())
     for secret in secrets_of_it:
         assert secret not in every_text
@@ -166,8 +170,8 @@ def test_the_certificate_verifies_and_a_tampered_one_does_not(
         sessions: sessionmaker[Session], keyring: FileKeyProvider, engine: Engine,
         tmp_path: Path) -> None:
     _seed_two(sessions, keyring)
-    [record] = run_due_purges(sessions, keyring, engine, dt.datetime(2025, 8, 1, tzinfo=UTC),
-                              certificate_dir=tmp_path / "certs")
+    [record] = purge_completely(sessions, keyring, engine, dt.datetime(2025, 8, 1, tzinfo=UTC),
+                                certificate_dir=tmp_path / "certs")
     [path] = (tmp_path / "certs").iterdir()
     assert path.read_text() == record.certificate
     check = verify_certificate(path, provider=keyring)
@@ -182,6 +186,6 @@ def test_the_certificate_verifies_and_a_tampered_one_does_not(
 
     other = FileKeyProvider.create(tmp_path / "other-keyring.json")
     foreign = verify_certificate(path, provider=other)
-    assert not foreign.valid and "not by the expected" in foreign.reason
+    assert not foreign.valid and "not issued by the installation you trust" in foreign.reason
     assert not verify_certificate(path).valid  # nothing to trust: never "valid"
     assert not verify_certificate(b"{not json", provider=keyring).valid

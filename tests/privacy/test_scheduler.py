@@ -14,7 +14,7 @@ from accessd.crypto import FileKeyProvider
 from accessd.models import Customer, PurgeRecord, PurgeStatus
 from accessd.privacy.purge import verify_certificate
 from accessd.privacy.scheduler import RECONCILE_JOB_ID, ExtraJob, PrivacyScheduler, ReconcileReport
-from tests.privacy.seed import add_customer, enrol
+from tests.privacy.seed import add_customer, add_door, confirm_resyncs, enrol
 
 UTC = dt.UTC
 
@@ -111,3 +111,33 @@ def test_run_now_reports_each_part_and_one_failure_does_not_stop_the_others(
     report = failing.run_now()
     assert report.errors == ["backups: backup disk gone"]
     assert report.retention  # retention still ran
+
+
+def test_a_purge_waiting_for_its_doors_is_certified_soon_after_they_confirm(
+        settings: Settings, sessions: sessionmaker[Session], keyring: FileKeyProvider,
+        engine: Engine) -> None:
+    with sessions.begin() as session:
+        customer = add_customer(session, "Ends BV", contract_end=dt.date(2025, 6, 30))
+        add_door(session, "main", [customer])
+        enrol(session, keyring, customer, "Eva Einde")
+    scheduler = PrivacyScheduler(settings, sessions, keyring, engine,
+                                 Clock(dt.datetime(2025, 7, 4, 9, 0, tzinfo=UTC)),
+                                 follow_up_seconds=0.2)
+    scheduler.start()
+    try:
+        _wait_for(lambda: scheduler.last_report is not None)
+        assert scheduler.last_report is not None and scheduler.last_report.awaiting_doors == 1
+        with sessions() as session:
+            assert session.scalars(select(PurgeRecord.status)).one() is (
+                PurgeStatus.AWAITING_DOORS)
+        confirm_resyncs(sessions)  # the door's daemon did its part: no hourly wait
+        _wait_for(lambda: _status(sessions) is PurgeStatus.COMPLETED)
+    finally:
+        scheduler.stop()
+    [certificate] = (settings.data_dir / "purge-certificates").iterdir()
+    assert verify_certificate(certificate, provider=keyring).valid
+
+
+def _status(sessions: sessionmaker[Session]) -> PurgeStatus:
+    with sessions() as session:
+        return session.scalars(select(PurgeRecord.status)).one()

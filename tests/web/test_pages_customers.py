@@ -70,7 +70,10 @@ def test_an_operator_adds_a_customer_with_its_lawful_basis(
     with sessions() as db:
         customer = db.scalars(select(Customer).where(Customer.name == "Nimbus B.V.")).one()
         assert customer.lawful_basis == "consent" and customer.contract_end is None
-    assert "Customer Nimbus B.V. added." in operator.get(response.location).get_data(as_text=True)
+    page = operator.get(response.location).get_data(as_text=True)
+    assert "Customer Nimbus B.V. added." in page
+    # The reference the customer confirms its purge certificate with, to hand over.
+    assert customer.reference is not None and customer.reference in page
 
 
 @pytest.mark.parametrize(("changes", "field", "message"), [

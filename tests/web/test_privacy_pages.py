@@ -31,6 +31,7 @@ from accessd.models import (
 )
 from accessd.privacy.purge import run_due_purges, verify_certificate
 from accessd.rights.requests import record_request
+from tests.privacy.seed import confirm_resyncs
 from tests.web.conftest import START, FakeClock, StaffMember, csrf_token, sign_in
 from tests.web.test_api_v1 import Site, seed_site
 
@@ -86,6 +87,13 @@ def test_a_purge_record_offers_its_signed_certificate(
     later = dt.datetime(2026, 7, 2, tzinfo=dt.UTC)
     engine = create_db_engine(db_url)
     try:
+        (waiting,) = run_due_purges(sessions, keys, engine, later, site_timezone="UTC")
+        page = auditor.get("/privacy/purges").get_data(as_text=True)
+        # Until the door's daemon confirms its sensor dropped the templates: no certificate.
+        assert "waiting for 1 door(s) to confirm their sensor" in page
+        assert "main (resync pending since" in page
+        assert auditor.get(f"/privacy/purges/{waiting.id}/certificate").status_code == 404
+        confirm_resyncs(sessions)
         (record,) = run_due_purges(sessions, keys, engine, later, site_timezone="UTC")
     finally:
         engine.dispose()
