@@ -199,6 +199,8 @@ def index() -> str:
 def new() -> str | Response:
     """Record a customer, its contract and its lawful basis."""
     form = CustomerForm()
+    if request.method == "POST":
+        audit().note("customer.create")  # refused too: the outcome says which
     if form.validate_on_submit():
         try:
             start = parse_date("contract_start", form.contract_start.data or "")
@@ -254,6 +256,7 @@ def end_confirmed(public_id: uuid.UUID) -> str | Response:
     """End the contract on the confirmed last day; the purge follows at its due time."""
     customer = customer_or_404(public_id)
     form = EndContractForm(request.form)
+    audit().note("customer.end_contract", target=f"customer:{customer.public_id}")
     if ActionForm().validate_on_submit() and form.validate():
         try:
             last_day = parse_date("last_day", form.last_day.data or "")
@@ -312,6 +315,10 @@ def edit_person(public_id: uuid.UUID) -> str | Response:
     """Correct a person's name, e-mail or notes (rectification)."""
     found = person_or_404(public_id)
     form = RectifyForm(obj=found)
+    if request.method == "POST":
+        audit().note("person.rectify", target=f"person:{found.public_id}")
+    else:  # the form shows the person's details: a read
+        audit().note("person.view", target=f"person:{found.public_id}", page="edit")
     if form.validate_on_submit():
         try:
             changed = rectify_person(db(), found, name=form.name.data or "",

@@ -222,6 +222,7 @@ def certificate(record_id: int) -> Response:
 def requests() -> str:
     """Open requests, soonest due first with overdue ones marked, and the latest closed."""
     overview = request_overview(db(), _today(), closed=CLOSED_SHOWN)
+    audit().note("request.list", open=len(overview.listed), closed=len(overview.closed))
     return render_template("privacy/requests.html", listed=overview.listed,
                            closed=overview.closed, names=overview.subjects, local=_local)
 
@@ -231,6 +232,8 @@ def requests() -> str:
 def new_request() -> str | BaseResponse:
     """Record a request as received; it is due one calendar month later."""
     form = RequestForm()
+    if request.method == "POST":
+        audit().note("request.record")  # refused too: the outcome says which
     form.customer.choices = [SelectChoice("", "None / not known"), *(
         SelectChoice(str(c.public_id), c.name) for c in customer_names(db()))]
     if request.method == "GET":
@@ -292,7 +295,9 @@ def _request_page(found: DataSubjectRequest, **forms: Any) -> str:
 @role_required(*READ)
 def request_detail(public_id: uuid.UUID) -> str:
     """One request: its deadline, extension and outcome, and the forms to extend or close it."""
-    return _request_page(_request_or_404(public_id))
+    found = _request_or_404(public_id)
+    audit().note("request.view", target=f"request:{found.public_id}")
+    return _request_page(found)
 
 
 @bp.post("/requests/<uuid:public_id>/extend")
@@ -354,7 +359,9 @@ def _person_page(person: Person, restrict_form: RestrictForm | None = None) -> s
 @role_required(*ACT)
 def person(public_id: uuid.UUID) -> str:
     """The rights that can be exercised for one person."""
-    return _person_page(_person_or_404(public_id))
+    found = _person_or_404(public_id)
+    audit().note("person.view", target=f"person:{found.public_id}", page="rights")
+    return _person_page(found)
 
 
 @bp.post("/persons/<uuid:public_id>/export")
@@ -379,6 +386,7 @@ def export(public_id: uuid.UUID) -> Response | BaseResponse:
 def erase_confirm(public_id: uuid.UUID) -> str:
     """What erasing the person destroys, before anything happens."""
     found = _person_or_404(public_id)
+    audit().note("person.view", target=f"person:{found.public_id}", page="erase")
     return render_template("privacy/erase.html", person=found, action=ActionForm())
 
 
