@@ -258,7 +258,8 @@ def _register_person(group: argparse._SubParsersAction[argparse.ArgumentParser])
 def _person_add(args: argparse.Namespace, ctx: Context) -> int:
     with session_scope(ctx.sessions) as session:
         customer = get_customer(session, args.customer)
-        person = add_person(session, customer, args.name, args.email, args.credential)
+        person = add_person(session, customer, args.name, args.email, args.credential,
+                            clock=ctx.clock)
         line = (f"Added person {person.id} {person.name!r} to {customer.name!r} "
                 f"(credential {person.credential}")
         line += f", keypad code {person.keypad_code})." if person.keypad_code else ")."

@@ -347,7 +347,8 @@ class Daemon:
         try:
             finger = enrol(self.sensor, self.sessions, self.provider, self.door_id, plan,
                            lambda text: command_table.report(self.sessions, command_id, text),
-                           max_fingers=self.settings.access.max_fingers_per_person)
+                           max_fingers=self.settings.access.max_fingers_per_person,
+                           today=self._today)
         except (EnrollmentError, SensorError) as exc:
             command_table.finish(self.sessions, command_id, ok=False, message=str(exc))
             if isinstance(exc, SensorError) and not isinstance(exc, PoorImageError | NoFingerError):

@@ -23,6 +23,7 @@ from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField,
 from wtforms.validators import InputRequired, Optional
 
 from accessd.config import Settings
+from accessd.customers.collection import collection_refusal
 from accessd.customers.consent import active_consent
 from accessd.customers.contracts import (
     ContractStatus,
@@ -228,7 +229,8 @@ def detail(public_id: uuid.UUID) -> str:
     customer = customer_or_404(public_id)
     audit().note("customer.view", target=f"customer:{customer.public_id}")
     return render_template("customers/detail.html", customer=customer,
-                           status=_status(customer), persons=list_persons(db(), customer))
+                           status=_status(customer), persons=list_persons(db(), customer),
+                           closed=_collection_refusal(customer))
 
 
 @bp.get("/<uuid:public_id>/end")
@@ -280,24 +282,39 @@ def new_person(public_id: uuid.UUID) -> str | Response:
     """Add one of the customer's people."""
     customer = customer_or_404(public_id)
     form = PersonForm()
-    if form.validate_on_submit():
+    closed = _collection_refusal(customer)
+    if request.method == "POST":
+        audit().note("person.create", customer=str(customer.public_id))
+        if closed is not None:  # the page offered no form; a hand-made POST is refused
+            audit().refuse("contract_over")
+    if closed is None and form.validate_on_submit():
         try:
             person = add_person(db(), customer, form.name.data or "", form.email.data,
-                                form.credential.data or Credential.NONE)
+                                form.credential.data or Credential.NONE,
+                                clock=current_panel().site)
         except InvalidInputError as exc:
             place_error(form, exc, "name")
         else:
-            audit().note("person.create", target=f"person:{person.public_id}")
+            audit().note(target=f"person:{person.public_id}")
             db().commit()
             flash(f"{person.name} added.", "success")
             return redirect(url_for("customers.person", public_id=person.public_id))
-    return render_template("customers/person_new.html", customer=customer, form=form)
+    return render_template("customers/person_new.html", customer=customer, form=form,
+                           closed=closed)
+
+
+def _collection_refusal(customer: Customer) -> str | None:
+    """Why no person may be added to ``customer`` now (its contract is over), as a sentence."""
+    refusal = collection_refusal(customer, current_panel().site.today())
+    return None if refusal is None else as_sentence(refusal)
 
 
 def _person_page(person: Person, **forms: FlaskForm) -> str:
     audit().note("person.view", target=f"person:{person.public_id}")
+    closed = _collection_refusal(person.customer)
     return render_template(
         "customers/person.html", person=person, summary=person_summary(db(), person),
+        closed=closed,
         consent=active_consent(db(), person), restrict=forms.get("restrict") or RestrictForm(),
         pin=forms.get("pin") or PinForm(), action=ActionForm(), local_time=local_time)
 
