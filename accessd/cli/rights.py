@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from accessd.errors import AccessdError
+from accessd.errors import UsageError
 from accessd.models import Customer, DataSubjectRequest, Person, RequestKind
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def _backup(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import create_backup
 
     path = create_backup(ctx.settings, ctx.engine, ctx.keys, ctx.clock.now(), out_dir=args.out)
+    ctx.audit.note(file=str(path))
     print(f"backup written and verified: {path} ({path.stat().st_size} bytes)")
     return 0
 
@@ -149,6 +150,7 @@ def _backup_prune(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import prune_backups
 
     deleted = prune_backups(ctx.settings, ctx.clock.now())
+    ctx.audit.note(deleted=[path.name for path in deleted])
     for path in deleted:
         print(f"deleted {path}")
     if not deleted:
@@ -159,10 +161,15 @@ def _backup_prune(args: argparse.Namespace, ctx: Context) -> int:
 def _restore(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import restore_backup
 
+    if not args.daemon_stopped:  # refused here, before anything is read
+        raise UsageError("stop the door daemon and the panel first (e.g. `systemctl stop "
+                         "accessd accessd-web`), then restore with --yes-i-stopped-the-daemon")
     report = restore_backup(args.file, ctx.settings, ctx.engine, ctx.keys,
                             daemon_stopped=args.daemon_stopped,
                             live_database_lost=args.live_database_lost)
     replay = report.replay
+    ctx.audit.note(file=str(args.file), backup_made=report.backup_created_at.isoformat(),
+                   ledger_entries=replay.ledger_entries)
     print(f"restored the backup made {report.backup_created_at:%Y-%m-%d %H:%M:%S} UTC")
     print(f"re-applied {replay.ledger_entries} ledger entries "
           f"({report.ledger_entries_since_backup} recorded after the backup): "
@@ -182,6 +189,7 @@ def _export_person(args: argparse.Namespace, ctx: Context) -> int:
 
     with _read_session(ctx) as session:
         summary = export_person(session, _person(session, args.person), args.out)
+    ctx.audit.note(file=str(args.out), counts=summary.counts)
     _print_export(args.out, summary.counts)
     return 0
 
@@ -191,6 +199,7 @@ def _export_customer(args: argparse.Namespace, ctx: Context) -> int:
 
     with _read_session(ctx) as session:
         summary = export_customer(session, _customer(session, args.customer), args.out)
+    ctx.audit.note(file=str(args.out), counts=summary.counts)
     _print_export(args.out, summary.counts)
     return 0
 
@@ -199,12 +208,14 @@ def _erase_person(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.rights.actions import erase_person
 
     if not args.yes:
-        raise AccessdError("erasing a person cannot be undone (templates, consents and the "
+        raise UsageError("erasing a person cannot be undone (templates, consents and the "
                            "person are deleted, history anonymised); add --yes to go ahead")
     with ctx.sessions.begin() as session:
         person = _person(session, args.person)
         public_id = person.public_id
         summary = erase_person(session, person, _staff(args), provider=ctx.keys)
+        ctx.audit.note(fingers=summary.fingers, consents=summary.consents,
+                       access_events_anonymised=summary.access_events_anonymised)
     print(f"erased person {public_id}: {summary.fingers} fingers, {summary.consents} consents, "
           f"{summary.access_events_anonymised} access events anonymised")
     _after_destruction(ctx, summary.doors_asked_to_resync)
@@ -218,6 +229,7 @@ def _withdraw_consent(args: argparse.Namespace, ctx: Context) -> int:
         person = _person(session, args.person)
         public_id = person.public_id
         summary = withdraw_consent(session, person, _staff(args), provider=ctx.keys)
+        ctx.audit.note(fingers_deleted=summary.fingers_deleted)
     print(f"consent of {public_id} withdrawn ({summary.consents_withdrawn} records); "
           f"{summary.fingers_deleted} fingers deleted; credential now {summary.credential}")
     _after_destruction(ctx, summary.doors_asked_to_resync)
@@ -230,6 +242,7 @@ def _requests(args: argparse.Namespace, ctx: Context) -> int:
     with _read_session(ctx) as session:
         overview = request_overview(session, ctx.clock.today())
     listed = overview.listed
+    ctx.audit.note(open=len(listed))
     people, customers = overview.subjects.persons, overview.subjects.customers
     if not listed:
         print("no open data-subject requests")
@@ -263,6 +276,7 @@ def _request_add(args: argparse.Namespace, ctx: Context) -> int:
                                  requester_name=args.requester, person=person,
                                  customer=customer, requester_contact=args.contact,
                                  handled_by=_staff(args))
+        ctx.audit.note(target=f"request:{request.public_id}")
         print(f"request {request.id} recorded; answer it by {request.due_on}")
     return 0
 
