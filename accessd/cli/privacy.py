@@ -150,7 +150,8 @@ def _retention_run(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.db import checkpoint_wal
     from accessd.privacy.retention import enforce_retention
 
-    deleted = enforce_retention(ctx.sessions, ctx.clock.now(), ctx.settings.retention)
+    deleted = enforce_retention(ctx.sessions, ctx.clock.now(), ctx.settings.retention,
+                                today=ctx.clock.today())
     ctx.audit.note(deleted=deleted)
     if any(deleted.values()) and ctx.engine.dialect.name == "sqlite":
         checkpoint_wal(ctx.engine)  # the deleted rows' old pages leave the -wal file

@@ -21,6 +21,7 @@ from accessd.models import Customer, DataSubjectRequest, Person, RequestKind
 
 if TYPE_CHECKING:
     from accessd.cli.main import Context
+    from accessd.rights.requests import OpenRequest
 
 
 
@@ -239,8 +240,9 @@ def _withdraw_consent(args: argparse.Namespace, ctx: Context) -> int:
 def _requests(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.rights.requests import request_overview
 
+    retention = ctx.settings.retention.open_data_subject_requests
     with _read_session(ctx) as session:
-        overview = request_overview(session, ctx.clock.today())
+        overview = request_overview(session, ctx.clock.today(), retention=retention)
     listed = overview.listed
     ctx.audit.note(open=len(listed))
     people, customers = overview.subjects.persons, overview.subjects.customers
@@ -263,7 +265,20 @@ def _requests(args: argparse.Namespace, ctx: Context) -> int:
               .rstrip())
     overdue = sum(item.overdue for item in listed)
     print(f"{len(listed)} open, {overdue} overdue")
+    for item in listed:
+        if item.reminder:
+            print(_deletion_reminder(item, str(retention)))
     return 0
+
+
+def _deletion_reminder(item: OpenRequest, retention: str) -> str:
+    """The reminder that an open request is deleted soon unless it is answered and closed."""
+    r, days = item.request, item.days_to_deletion or 0
+    when = (f"on {item.deleted_on} (in {days} day{'' if days == 1 else 's'})" if days > 0
+            else "at the next retention run")
+    return (f"REMINDER: request {r.id} (received {r.received_on}) was never closed: it is "
+            f"deleted {when}, {retention} after receipt (retention.open_data_subject_requests)."
+            f" Answer it and close it: `accessd request close {r.id} --outcome ...`")
 
 
 def _request_add(args: argparse.Namespace, ctx: Context) -> int:

@@ -382,8 +382,15 @@ def _truncate_wal(engine: Engine) -> None:
 
 CERTIFICATE_FORMAT = "accessd-purge-certificate"
 _STATEMENT = ("Every person, enrolled fingerprint template, consent record and access event held "
-              "for this customer was deleted, and its data key destroyed, so that copies of its "
-              "templates in backups or on storage media can no longer be decrypted.")
+              "for this customer was deleted from the installation's database, and its data key "
+              "destroyed, so that copies of its templates in backups or on storage media can no "
+              "longer be decrypted. Kept on purpose, with no link to the customer or its "
+              "people: the records of data-subject requests about them (the requester's name "
+              "and contact details, dates and outcome), as proof that each request was "
+              "answered, until their own retention period ends; and, anonymised, any events of "
+              "its people in the facility's own door log. Backups made before the purge still "
+              "hold its people's names, e-mail addresses, consent records and access history, "
+              "encrypted, until they are deleted at the end of the backup retention period.")
 
 
 def installation_key_id(public_key: bytes) -> str:

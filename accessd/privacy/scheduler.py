@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import checkpoint_wal
@@ -160,7 +161,9 @@ class PrivacyScheduler:
             log.exception("due purges failed")
             report.errors.append(f"purge: {exc}")
         try:
-            report.retention = enforce_retention(self._sessions, now, self.settings.retention)
+            report.retention = enforce_retention(
+                self._sessions, now, self.settings.retention,
+                today=SiteClock.of(self.settings, wall=lambda: now).today())
         except Exception as exc:
             log.exception("retention failed")
             report.errors.append(f"retention: {exc}")

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from accessd.config import Settings
+from accessd.config import OPEN_REQUEST_REMINDER_DAYS, Settings
 from accessd.customers.consent import active_consent
 from accessd.customers.contracts import customer_names, get_customer_by_public_id
 from accessd.customers.people import get_person_by_public_id
@@ -61,6 +61,7 @@ from accessd.rights.requests import (
     due_on,
     extend_request,
     get_request_by_public_id,
+    open_request_ends,
     record_request,
     request_overview,
     request_subjects,
@@ -221,10 +222,13 @@ def certificate(record_id: int) -> Response:
 @role_required(*READ)
 def requests() -> str:
     """Open requests, soonest due first with overdue ones marked, and the latest closed."""
-    overview = request_overview(db(), _today(), closed=CLOSED_SHOWN)
+    retention = _settings().retention.open_data_subject_requests
+    overview = request_overview(db(), _today(), closed=CLOSED_SHOWN, retention=retention)
     audit().note("request.list", open=len(overview.listed), closed=len(overview.closed))
     return render_template("privacy/requests.html", listed=overview.listed,
-                           closed=overview.closed, names=overview.subjects, local=_local)
+                           closed=overview.closed, names=overview.subjects, local=_local,
+                           retention=retention,
+                           reminders=[item for item in overview.listed if item.reminder])
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -284,8 +288,11 @@ def _subject_customer(form: RequestForm) -> Customer | None:
 def _request_page(found: DataSubjectRequest, **forms: Any) -> str:
     names = request_subjects(db(), [found])
     limit = add_months(found.received_on, MAX_MONTHS)
+    deleted_on = (open_request_ends(found, _settings().retention.open_data_subject_requests)
+                  if found.status is RequestStatus.OPEN else None)
     return render_template(
         "privacy/request.html", req=found, names=names, due=due_on(found), today=_today(),
+        deleted_on=deleted_on, reminder_days=OPEN_REQUEST_REMINDER_DAYS,
         subject=names.persons.get(found.person_id) if found.person_id else None,
         limit=limit, extend=forms.get("extend") or ExtendForm(),
         close=forms.get("close") or CloseForm(), local=_local)
