@@ -162,12 +162,12 @@ def _retention_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _register(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.privacy.processing_register import LANGS, lawful_bases_in_use, render_register
+    from accessd.privacy.processing_register import LANGS, installation_facts, render_register
 
     with ctx.sessions() as session:
-        bases = lawful_bases_in_use(session)
+        facts = installation_facts(session)
     langs = LANGS if args.lang == "both" else (args.lang,)
-    _emit(render_register(ctx.settings, args.format, langs, bases), args.out)
+    _emit(render_register(ctx.settings, args.format, langs, facts), args.out)
     return 0
 
 

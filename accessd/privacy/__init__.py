@@ -4,7 +4,10 @@
   ended (plus grace), resumably, with a signed certificate; the purge records and their
   checked certificates;
 - ``retention``: every category a purge does not cover, deleted once past its period;
-- ``scheduler``: one idempotent reconciliation (purge, retention) at start and at an interval;
-- ``processing_register``: the register of processing activities (GDPR art. 30), EN/NL;
+- ``scheduler``: one idempotent reconciliation (purge, retention, backups past their age) at
+  start and at an interval;
+- ``claims``: what accessd states about itself (security measures, what backups hold, what a
+  restore does, transfers), EN/NL, each checked against the code by a test;
+- ``processing_register``: the register of processing activities (GDPR art. 30(1)), EN/NL;
 - ``dpia``: the facts a data-protection impact assessment needs.
 """

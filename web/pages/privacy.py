@@ -44,11 +44,12 @@ from accessd.errors import (
 )
 from accessd.models import RequestKind, RequestStatus, StaffRole
 from accessd.privacy.processing_register import (
+    BASIS_COLUMNS,
     COLUMNS,
+    DETAIL_COLUMNS,
     LANGS,
-    TITLE,
     build_register,
-    lawful_bases_in_use,
+    installation_facts,
 )
 from accessd.privacy.processing_register import render_register as render_register_text
 from accessd.privacy.purge import get_purge_record, list_purges, purge_plan
@@ -489,11 +490,13 @@ def _langs() -> tuple[Any, ...]:
 @role_required(*READ)
 def register() -> str:
     """The register of processing activities (GDPR art. 30), from the running configuration."""
-    langs = _langs()
-    bases = lawful_bases_in_use(db())
-    tables = [(lang, TITLE[lang], COLUMNS[lang], build_register(_settings(), lang, bases))
-              for lang in langs]
-    return render_template("privacy/register.html", tables=tables,
+    facts = installation_facts(db())
+    registers = [build_register(_settings(), lang, facts) for lang in _langs()]
+    rows = {r.lang: {"cells": [a.cells() for a in r.activities],
+                     "details": [a.details() for a in r.activities]} for r in registers}
+    return render_template("privacy/register.html", registers=registers, rows=rows,
+                           columns=COLUMNS,
+                           detail_columns=DETAIL_COLUMNS, basis_columns=BASIS_COLUMNS,
                            lang=request.args.get("lang", "en"))
 
 
@@ -505,7 +508,7 @@ def register_download(fmt: str) -> Response:
         abort(404)
     langs = _langs()
     text = render_register_text(_settings(), fmt, langs,  # type: ignore[arg-type]
-                                lawful_bases_in_use(db()))
+                                installation_facts(db()))
     audit().note("register.download", format=fmt, langs=",".join(langs))
     suffix = "-".join(langs)
     mimetype = "text/csv" if fmt == "csv" else "text/markdown"
