@@ -243,7 +243,8 @@ class RetentionSettings:
     )
     unknown_finger_events: RetentionPeriod = field(
         default=RetentionPeriod(6, "month"),
-        metadata=meta("events of unknown fingers (no personal data)"),
+        metadata=meta("the facility's door log: unknown fingers, tamper, faults, and remote "
+                      "unlocks (with the reason typed and the staff member's user name)"),
     )
     staff_audit_log: RetentionPeriod = field(
         default=RetentionPeriod(1, "year"), metadata=meta("staff audit log")
