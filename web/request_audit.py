@@ -11,9 +11,9 @@ How a request ended is decided here, once for every view (``RequestAudit.final_o
 
 - ``failed``: an exception, or a 5xx answer;
 - what the view said, when it said it (a sign-in);
-- ``denied``: 400, 401, 403, 405 or 429: no session or token, the wrong role, a form that did
-  not come from this panel;
-- ``refused``: any other 4xx (a target that does not exist, a conflict), or a view that
+- ``denied``: 401, 403, 405 or 429, or a form that did not come from this panel (its CSRF
+  refusal says so): no session or token, the wrong role, not this way, too often;
+- ``refused``: any other 4xx (a bad value, a target that does not exist, a conflict), or a view that
   answered with a refusal, seen through Flask's signals: it flashed an ``error``, or it
   rendered a form whose fields carry errors in answer to a POST (a service's refusal is shown
   beside the field it concerns). A refusal is never a success, whatever the status code;
@@ -37,7 +37,7 @@ from web.panel import close_db, current_panel, source_address
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-DENYING_STATUSES = frozenset({400, 401, 403, 405, 429})
+DENYING_STATUSES = frozenset({401, 403, 405, 429})
 """Answers that mean "not allowed to ask" (audited as denied); other 4xx are refusals."""
 ANONYMOUS = "anonymous"
 
