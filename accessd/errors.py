@@ -14,9 +14,10 @@ do about it. Other libraries' exceptions are wrapped with ``raise ... from``.
     ├── CryptoError                  keys: KeyFileError, DecryptionError
     ├── InputError                   what a person gave: InvalidInputError, UsageError,
     │                                PinError, NotFoundError (-> HistoryError)
-    ├── RefusedError                 valid, but the current state forbids it: customers,
-    │                                persons, consent, enrolment, rights, requests, the
-    │                                sensor library, the daemon, StaffError (-> its refusals)
+    ├── RefusedError                 valid, but the current state forbids it: customers
+    │                                (-> ContractOverError), persons, consent, enrolment,
+    │                                rights, requests, the sensor library, the daemon,
+    │                                StaffError (-> its refusals)
     └── CommandTimeoutError          the daemon did not answer in time
 """
 
@@ -125,6 +126,10 @@ class RefusedError(AccessdError):
 
 class CustomerStateError(RefusedError):
     """The customer's current state does not allow the change asked for."""
+
+
+class ContractOverError(CustomerStateError):
+    """The customer's contract is over: nothing more is collected about its people."""
 
 
 class PersonStateError(RefusedError):

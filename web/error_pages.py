@@ -10,6 +10,9 @@ from flask import Blueprint, Response, jsonify, make_response, render_template, 
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from accessd.models import AuditOutcome
+from web.request_audit import audit
+
 bp = Blueprint("errors", __name__)
 
 _MESSAGES: dict[int, tuple[str, str]] = {
@@ -68,6 +71,7 @@ def http_error(error: HTTPException) -> Response | HTTPException:
     if status < 400:
         return error  # not an error (a redirect raised by routing)
     if isinstance(error, CSRFError):
+        audit().outcome = AuditOutcome.DENIED  # a form not from this panel: not allowed to ask
         return make_response(_page(400, *_CSRF_MESSAGE))
     fallback = _MESSAGES[500] if status >= 500 else _MESSAGES[400]
     title, message = _MESSAGES.get(status, fallback)

@@ -5,7 +5,19 @@
 transaction of its own, so it is written even when the view failed and its own changes
 were rolled back. Written are: every request that may change state (any method but GET,
 HEAD, OPTIONS), every refused one (403), and every request whose view noted something
-(bulk reads of personal data and exports note themselves).
+(reads of personal data and exports note themselves).
+
+How a request ended is decided here, once for every view (``RequestAudit.final_outcome``):
+
+- ``failed``: an exception, or a 5xx answer;
+- what the view said, when it said it (a sign-in);
+- ``denied``: 401, 403, 405 or 429, or a form that did not come from this panel (its CSRF
+  refusal says so): no session or token, the wrong role, not this way, too often;
+- ``refused``: any other 4xx (a bad value, a target that does not exist, a conflict), or a view that
+  answered with a refusal, seen through Flask's signals: it flashed an ``error``, or it
+  rendered a form whose fields carry errors in answer to a POST (a service's refusal is shown
+  beside the field it concerns). A refusal is never a success, whatever the status code;
+- ``success`` otherwise.
 """
 
 from __future__ import annotations
@@ -14,7 +26,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, message_flashed, request, template_rendered
+from flask_wtf import FlaskForm
 
 from accessd.db import session_scope
 from accessd.models import AuditOutcome
@@ -24,6 +37,8 @@ from web.panel import close_db, current_panel, source_address
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DENYING_STATUSES = frozenset({401, 403, 405, 429})
+"""Answers that mean "not allowed to ask" (audited as denied); other 4xx are refusals."""
 ANONYMOUS = "anonymous"
 
 
@@ -39,6 +54,7 @@ class RequestAudit:
     outcome: AuditOutcome | None = None
     noted: bool = False
     status: int | None = None
+    refused: bool = False
 
     def note(
         self,
@@ -58,6 +74,12 @@ class RequestAudit:
             self.outcome = outcome
         self.details.update(details)
 
+    def refuse(self, why: str, **details: Any) -> None:
+        """The view answered with a refusal (``why``: how it said so); it is not a success."""
+        self.refused = True
+        self.details.setdefault("refused", why)
+        self.details.update(details)
+
     def should_write(self, method: str) -> bool:
         """Whether this request belongs in the audit log."""
         return self.noted or method not in SAFE_METHODS or self.status == 403
@@ -68,8 +90,10 @@ class RequestAudit:
             return AuditOutcome.FAILED
         if self.outcome is not None:
             return self.outcome
-        if self.status in (400, 401, 403, 405, 429):
+        if self.status in DENYING_STATUSES:
             return AuditOutcome.DENIED
+        if (self.status or 200) >= 400 or self.refused:
+            return AuditOutcome.REFUSED
         return AuditOutcome.SUCCESS
 
 
@@ -89,6 +113,22 @@ def _open() -> None:
     )
 
 
+def _flashed(_app: Flask, message: str, category: str, **_extra: Any) -> None:
+    record = g.get("audit")
+    if record is not None and category == "error":
+        record.refuse("message")
+
+
+def _rendered(_app: Flask, template: Any, context: dict[str, Any], **_extra: Any) -> None:
+    record = g.get("audit")
+    if record is None or request.method in SAFE_METHODS:
+        return
+    fields = sorted({field.name for form in context.values() if isinstance(form, FlaskForm)
+                     for field in form if field.errors})
+    if fields:
+        record.refuse("form", fields=fields)
+
+
 def _remember_status(response: Response) -> Response:
     record = g.get("audit")
     if record is not None:
@@ -102,6 +142,9 @@ def _write(exc: BaseException | None) -> None:
     record = g.pop("audit", None)
     if record is None or not record.should_write(request.method):
         return
+    if record.target is None and request.view_args:
+        # What the URL named (a door id, a public id): a 404's target is only known this way.
+        record.details.setdefault("url", {k: str(v) for k, v in request.view_args.items()})
     try:
         with session_scope(current_panel().sessions) as session:
             record_audit(
@@ -124,3 +167,5 @@ def init_audit(app: Flask) -> None:
     app.before_request(_open)
     app.after_request(_remember_status)
     app.teardown_request(_write)
+    message_flashed.connect(_flashed, app)
+    template_rendered.connect(_rendered, app)

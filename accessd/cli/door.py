@@ -247,7 +247,8 @@ def cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
                            + ", ".join(f.value for f in FingerLabel)) from None
     with ctx.sessions() as session:
         person = get_person(session, args.person)
-        check_may_enrol(session, person, label, ctx.settings.access.max_fingers_per_person)
+        check_may_enrol(session, person, label, ctx.settings.access.max_fingers_per_person,
+                        today=ctx.clock.today())
         person_id, name = person.id, person.name
     print(f"enrolling {name}'s {label.value.replace('_', ' ')}: follow the steps at the reader")
     fields: dict[str, object] = {"finger": label.value, "by": _actor(args)}

@@ -4,6 +4,10 @@ Each area adds its subcommands through a ``register(subparsers)`` function in it
 ``accessd/cli/<area>.py`` module; every handler takes ``(args, ctx)`` and returns an exit code.
 Errors raised on purpose (``AccessdError``) print as one line on stderr with exit code 1;
 everything else is a bug and shows its traceback.
+
+Around every handler, ``main`` keeps the audit trail (``accessd.cli.audit``): a command that
+reads, changes, exports or deletes personal data leaves one record, refused and failed ones
+too; a handler adds what only it knows through ``ctx.audit.note(...)``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from functools import cached_property
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from accessd.cli.audit import CommandAudit, close_audit, open_audit
 from accessd.errors import AccessdError
 
 if TYPE_CHECKING:
@@ -47,6 +52,7 @@ class Context:
         # True when this process is the `accessd` command itself (not main() called by a test
         # or a script): only then may a handler replace the process (`accessd run` does).
         self.own_process = False
+        self.audit = CommandAudit()  # this command's audit record, opened by `main`
 
     @cached_property
     def settings(self) -> Settings:
@@ -114,14 +120,24 @@ def main(argv: Sequence[str] | None = None, *, wall: WallClock | None = None) ->
     ctx = Context(args.config, wall=wall)
     ctx.own_process = argv is None
     handler: Handler = args.handler
+    code: int = 1
+    error: BaseException | None = None
     try:
-        return handler(args, ctx)
+        ctx.audit = open_audit(parser, args, ctx)
+        code = handler(args, ctx)
+        return code
     except AccessdError as exc:
+        error = exc
         print(f"accessd: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        error = exc
         return 130
+    except BaseException as exc:  # a bug: recorded as failed, then shown with its traceback
+        error = exc
+        raise
     finally:
+        close_audit(ctx.audit, ctx, code, error)
         ctx.close()
 
 

@@ -138,6 +138,7 @@ def _customer_add(args: argparse.Namespace, ctx: Context) -> int:
             necessity_reference=args.necessity_reference, now=ctx.clock.now())
         status = contract_status(customer, ctx.clock)
         name, customer_id, reference = customer.name, customer.id, customer.reference
+        ctx.audit.note(target=f"customer:{customer.public_id}")
     print(f"Added customer {customer_id} {name!r}: {status.describe()}.")
     print(f"Customer reference: {reference} (give it to the customer: with it they confirm "
           "that a purge certificate is theirs; `accessd customer show` shows it again)")
@@ -262,11 +263,14 @@ def _register_person(group: argparse._SubParsersAction[argparse.ArgumentParser])
 def _person_add(args: argparse.Namespace, ctx: Context) -> int:
     with session_scope(ctx.sessions) as session:
         customer = get_customer(session, args.customer)
-        person = add_person(session, customer, args.name, args.email, args.credential)
+        person = add_person(session, customer, args.name, args.email, args.credential,
+                            clock=ctx.clock)
         line = (f"Added person {person.id} {person.name!r} to {customer.name!r} "
                 f"(credential {person.credential}")
         line += f", keypad code {person.keypad_code})." if person.keypad_code else ")."
         person_id, uses_pin = person.id, person.keypad_code is not None
+        ctx.audit.note(target=f"person:{person.public_id}",
+                       customer=str(customer.public_id))
     print(line)
     if uses_pin:
         print(f"Set their PIN with `accessd person set-pin {person_id}`.")
@@ -277,6 +281,7 @@ def _person_list(args: argparse.Namespace, ctx: Context) -> int:
     with _reading(ctx) as session:
         customer = None if args.customer is None else get_customer(session, args.customer)
         people = list_persons(session, customer)
+        ctx.audit.note(persons=len(people))
         if args.json:
             _print_json([_person_json(p) for p in people])
             return 0
@@ -403,6 +408,7 @@ def _events_list(args: argparse.Namespace, ctx: Context) -> int:
     with _reading(ctx) as session:
         page = page_events(session, _event_filter(session, args, ctx), before=args.before,
                            limit=args.limit)
+    ctx.audit.note(events=len(page.rows))
     if args.json:
         _print_json({"events": [_event_json(e) for e in page.rows],
                      "next_before": page.next_before})
@@ -426,6 +432,7 @@ def _events_export(args: argparse.Namespace, ctx: Context) -> int:
                 out.write(line)
                 lines += 1
     count = lines - 1  # the header
+    ctx.audit.note(events=count)
     report = sys.stderr if args.out == "-" else sys.stdout
     print(f"Exported {count} events to {args.out}.", file=report)
     return 0

@@ -209,7 +209,9 @@ def _retention_run(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.db import checkpoint_wal
     from accessd.privacy.retention import enforce_retention
 
-    deleted = enforce_retention(ctx.sessions, ctx.clock.now(), ctx.settings.retention)
+    deleted = enforce_retention(ctx.sessions, ctx.clock.now(), ctx.settings.retention,
+                                today=ctx.clock.today())
+    ctx.audit.note(deleted=deleted)
     if any(deleted.values()) and ctx.engine.dialect.name == "sqlite":
         checkpoint_wal(ctx.engine)  # the deleted rows' old pages leave the -wal file
     for category, count in deleted.items():
@@ -219,12 +221,12 @@ def _retention_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _register(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.privacy.processing_register import LANGS, lawful_bases_in_use, render_register
+    from accessd.privacy.processing_register import LANGS, installation_facts, render_register
 
     with ctx.sessions() as session:
-        bases = lawful_bases_in_use(session)
+        facts = installation_facts(session)
     langs = LANGS if args.lang == "both" else (args.lang,)
-    _emit(render_register(ctx.settings, args.format, langs, bases), args.out)
+    _emit(render_register(ctx.settings, args.format, langs, facts), args.out)
     return 0
 
 

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from accessd.errors import AccessdError
+from accessd.errors import UsageError
 from accessd.models import Customer, DataSubjectRequest, Person, RequestKind
 
 if TYPE_CHECKING:
     from accessd.cli.main import Context
+    from accessd.rights.requests import OpenRequest
 
 
 
@@ -131,6 +132,7 @@ def _backup(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import create_backup
 
     path = create_backup(ctx.settings, ctx.engine, ctx.keys, ctx.clock.now(), out_dir=args.out)
+    ctx.audit.note(file=str(path))
     print(f"backup written and verified: {path} ({path.stat().st_size} bytes)")
     return 0
 
@@ -149,6 +151,7 @@ def _backup_prune(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import prune_backups
 
     deleted = prune_backups(ctx.settings, ctx.clock.now())
+    ctx.audit.note(deleted=[path.name for path in deleted])
     for path in deleted:
         print(f"deleted {path}")
     if not deleted:
@@ -159,10 +162,15 @@ def _backup_prune(args: argparse.Namespace, ctx: Context) -> int:
 def _restore(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import restore_backup
 
+    if not args.daemon_stopped:  # refused here, before anything is read
+        raise UsageError("stop the door daemon and the panel first (e.g. `systemctl stop "
+                         "accessd accessd-web`), then restore with --yes-i-stopped-the-daemon")
     report = restore_backup(args.file, ctx.settings, ctx.engine, ctx.keys,
                             daemon_stopped=args.daemon_stopped,
                             live_database_lost=args.live_database_lost)
     replay = report.replay
+    ctx.audit.note(file=str(args.file), backup_made=report.backup_created_at.isoformat(),
+                   ledger_entries=replay.ledger_entries)
     print(f"restored the backup made {report.backup_created_at:%Y-%m-%d %H:%M:%S} UTC")
     print(f"re-applied {replay.ledger_entries} ledger entries "
           f"({report.ledger_entries_since_backup} recorded after the backup): "
@@ -182,6 +190,7 @@ def _export_person(args: argparse.Namespace, ctx: Context) -> int:
 
     with _read_session(ctx) as session:
         summary = export_person(session, _person(session, args.person), args.out)
+    ctx.audit.note(file=str(args.out), counts=summary.counts)
     _print_export(args.out, summary.counts)
     return 0
 
@@ -191,6 +200,7 @@ def _export_customer(args: argparse.Namespace, ctx: Context) -> int:
 
     with _read_session(ctx) as session:
         summary = export_customer(session, _customer(session, args.customer), args.out)
+    ctx.audit.note(file=str(args.out), counts=summary.counts)
     _print_export(args.out, summary.counts)
     return 0
 
@@ -199,12 +209,14 @@ def _erase_person(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.rights.actions import erase_person
 
     if not args.yes:
-        raise AccessdError("erasing a person cannot be undone (templates, consents and the "
+        raise UsageError("erasing a person cannot be undone (templates, consents and the "
                            "person are deleted, history anonymised); add --yes to go ahead")
     with ctx.sessions.begin() as session:
         person = _person(session, args.person)
         public_id = person.public_id
         summary = erase_person(session, person, _staff(args), provider=ctx.keys)
+        ctx.audit.note(fingers=summary.fingers, consents=summary.consents,
+                       access_events_anonymised=summary.access_events_anonymised)
     print(f"erased person {public_id}: {summary.fingers} fingers, {summary.consents} consents, "
           f"{summary.access_events_anonymised} access events anonymised")
     _after_destruction(ctx, summary.doors_asked_to_resync)
@@ -218,6 +230,7 @@ def _withdraw_consent(args: argparse.Namespace, ctx: Context) -> int:
         person = _person(session, args.person)
         public_id = person.public_id
         summary = withdraw_consent(session, person, _staff(args), provider=ctx.keys)
+        ctx.audit.note(fingers_deleted=summary.fingers_deleted)
     print(f"consent of {public_id} withdrawn ({summary.consents_withdrawn} records); "
           f"{summary.fingers_deleted} fingers deleted; credential now {summary.credential}")
     _after_destruction(ctx, summary.doors_asked_to_resync)
@@ -227,9 +240,11 @@ def _withdraw_consent(args: argparse.Namespace, ctx: Context) -> int:
 def _requests(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.rights.requests import request_overview
 
+    retention = ctx.settings.retention.open_data_subject_requests
     with _read_session(ctx) as session:
-        overview = request_overview(session, ctx.clock.today())
+        overview = request_overview(session, ctx.clock.today(), retention=retention)
     listed = overview.listed
+    ctx.audit.note(open=len(listed))
     people, customers = overview.subjects.persons, overview.subjects.customers
     if not listed:
         print("no open data-subject requests")
@@ -250,7 +265,20 @@ def _requests(args: argparse.Namespace, ctx: Context) -> int:
               .rstrip())
     overdue = sum(item.overdue for item in listed)
     print(f"{len(listed)} open, {overdue} overdue")
+    for item in listed:
+        if item.reminder:
+            print(_deletion_reminder(item, str(retention)))
     return 0
+
+
+def _deletion_reminder(item: OpenRequest, retention: str) -> str:
+    """The reminder that an open request is deleted soon unless it is answered and closed."""
+    r, days = item.request, item.days_to_deletion or 0
+    when = (f"on {item.deleted_on} (in {days} day{'' if days == 1 else 's'})" if days > 0
+            else "at the next retention run")
+    return (f"REMINDER: request {r.id} (received {r.received_on}) was never closed: it is "
+            f"deleted {when}, {retention} after receipt (retention.open_data_subject_requests)."
+            f" Answer it and close it: `accessd request close {r.id} --outcome ...`")
 
 
 def _request_add(args: argparse.Namespace, ctx: Context) -> int:
@@ -263,6 +291,7 @@ def _request_add(args: argparse.Namespace, ctx: Context) -> int:
                                  requester_name=args.requester, person=person,
                                  customer=customer, requester_contact=args.contact,
                                  handled_by=_staff(args))
+        ctx.audit.note(target=f"request:{request.public_id}")
         print(f"request {request.id} recorded; answer it by {request.due_on}")
     return 0
 

@@ -6,15 +6,15 @@ with ``sessions`` and ``keys``, or a ``StaffCliContext``), which returns the exi
 raises ``AccessdError`` (printed by the main CLI as one line) when it refuses.
 
 There is no default account: ``accessd user add NAME --role admin`` makes the first admin.
-Every command is written to the audit log as ``cli:<unix user>``.
+Every command that changes an account or a token is written to the audit log as
+``cli:<unix user>``, in the transaction that makes the change; a refused one is written by
+the main CLI (``accessd.cli.audit``).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from typing import Any, Protocol, TextIO
 import segno
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.cli.audit import cli_actor
 from accessd.crypto import KeyProvider
 from accessd.db import session_scope
 from accessd.errors import ApiTokenError, PasswordRejectedError
@@ -54,19 +55,12 @@ class StaffCliContext:
     clock: Clock = utcnow
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    actor: str = field(default_factory=lambda: f"cli:{_unix_user()}")
+    actor: str = field(default_factory=cli_actor)
 
     def say(self, *lines: str) -> None:
         """Print lines to the command's output."""
         for line in lines:
             print(line, file=self.stdout)
-
-
-def _unix_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers): the uid still identifies
-        return str(os.getuid())
 
 
 class _MainContext(Protocol):

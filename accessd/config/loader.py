@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from accessd.config.settings import (
+    RETENTION_ADDED_LATER,
     RETENTION_CATEGORIES,
     SECTIONS,
     RetentionPeriod,
@@ -142,7 +143,7 @@ def _collect_file(raw: dict[str, Any], values: dict[_Key, _Value], problems: lis
         # A register of processing activities is generated from this table: a category left
         # out by mistake must not silently take a period nobody decided on.
         for category in RETENTION_CATEGORIES:
-            if category not in retention:
+            if category not in retention and category not in RETENTION_ADDED_LATER:
                 default = getattr(Settings().retention, category)
                 problems.append(
                     f"retention.{category} is missing: when [retention] is written, every data "

@@ -25,8 +25,14 @@ RETENTION_CATEGORIES = (
     "staff_audit_log",
     "login_history",
     "data_subject_requests",
+    "open_data_subject_requests",
 )
 """Every data category with a retention period; each must have one (issue 4)."""
+OPEN_REQUEST_REMINDER_DAYS = 30
+"""Days before an open request's retention ends from which staff are reminded of it."""
+RETENTION_ADDED_LATER = ("open_data_subject_requests",)
+"""Categories a ``[retention]`` table written before they existed may leave out (they then
+take their default): refusing such a file would keep an upgraded door daemon from starting."""
 
 
 def meta(
@@ -88,6 +94,19 @@ class RetentionPeriod:
     def until_contract_end(self) -> bool:
         """Kept while the contract runs, purged with the customer."""
         return self.unit == "contract_end"
+
+    def end(self, start: dt.date) -> dt.date | None:
+        """The day data kept from ``start`` on is due for deletion (``None`` for
+        ``contract_end``): ``start`` plus the period, calendar months clamped to the month's
+        last day (31 August + 6 months = 28 February)."""
+        if self.unit == "contract_end":
+            return None
+        if self.unit in ("day", "week"):
+            return start + dt.timedelta(days=self.amount * (7 if self.unit == "week" else 1))
+        months = self.amount * (12 if self.unit == "year" else 1)
+        year, month0 = divmod(start.year * 12 + start.month - 1 + months, 12)
+        day = min(start.day, calendar.monthrange(year, month0 + 1)[1])
+        return dt.date(year, month0 + 1, day)
 
     def cutoff(self, now: dt.datetime) -> dt.datetime | None:
         """The moment before which data of this category is due for deletion at ``now``
@@ -216,14 +235,16 @@ class EnrollmentSettings:
 
 @dataclass(frozen=True, slots=True)
 class RetentionSettings:
-    """How long each category is kept. When [retention] is written, it must name every one."""
+    """How long each category is kept. When [retention] is written, it must name every one
+    (one added by a later version takes its default until it is written)."""
 
     access_history: RetentionPeriod = field(
         default=RetentionPeriod(0, "contract_end"), metadata=meta("a customer's access history")
     )
     unknown_finger_events: RetentionPeriod = field(
         default=RetentionPeriod(6, "month"),
-        metadata=meta("events of unknown fingers (no personal data)"),
+        metadata=meta("the facility's door log: unknown fingers, tamper, faults, and remote "
+                      "unlocks (with the reason typed and the staff member's user name)"),
     )
     staff_audit_log: RetentionPeriod = field(
         default=RetentionPeriod(1, "year"), metadata=meta("staff audit log")
@@ -234,6 +255,13 @@ class RetentionSettings:
     data_subject_requests: RetentionPeriod = field(
         default=RetentionPeriod(1, "year"),
         metadata=meta("data-subject request records, counted from closing"),
+    )
+    open_data_subject_requests: RetentionPeriod = field(
+        default=RetentionPeriod(6, "month"),
+        metadata=meta(
+            "requests never closed, counted from receipt: deleted then, with reminders to "
+            f"staff in the last {OPEN_REQUEST_REMINDER_DAYS} days (answer within 1 month, at "
+            "most 3 with an extension)"),
     )
 
 
@@ -278,6 +306,31 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ControllerSettings:
+    """Who is responsible (GDPR art. 30(1)(a)), for the register of processing activities.
+    Unset values are reported as missing in the register, never guessed."""
+
+    name: str | None = field(
+        default=None, metadata=meta("the controller: the provider's legal name"))
+    address: str | None = field(
+        default=None, metadata=meta("the controller's postal address"))
+    email: str | None = field(
+        default=None, metadata=meta("where data subjects and the authority reach the controller"))
+    dpo_name: str | None = field(
+        default=None, metadata=meta("the data protection officer (or who acts for privacy)"))
+    dpo_contact: str | None = field(
+        default=None, metadata=meta("the data protection officer's e-mail address or phone"))
+    recipients: str | None = field(
+        default=None,
+        metadata=meta("recipients outside accessd, if any, e.g. \"the police, on a legal "
+                      "order\"; unset: only those the register derives from the installation"))
+    transfers: str | None = field(
+        default=None,
+        metadata=meta("transfers outside the EEA and their safeguards; unset: none (accessd "
+                      "itself sends nothing outside the installation)"))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable, validated; paths are absolute."""
 
@@ -294,6 +347,7 @@ class Settings:
     purge: PurgeSettings = field(default_factory=PurgeSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
 
 
 SECTIONS: dict[str, type] = {
@@ -307,6 +361,7 @@ SECTIONS: dict[str, type] = {
     "purge": PurgeSettings,
     "backup": BackupSettings,
     "web": WebSettings,
+    "controller": ControllerSettings,
 }
 """The TOML tables, in the order the default file lists them."""
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from accessd.clock import SiteClock
 from accessd.config import Settings
+from accessd.customers.collection import contract_over
 from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.errors import InvalidInputError, NotFoundError
 from accessd.models import (
@@ -149,7 +150,7 @@ def contract_status(customer: Customer, clock: SiteClock) -> ContractStatus:
     days = None if purge_on is None else (purge_on - today).days
     if today < customer.contract_start:
         state = ContractState.NOT_STARTED
-    elif customer.contract_end is None or today <= customer.contract_end:
+    elif not contract_over(customer, today):
         state = ContractState.ACTIVE
     elif purge_at is not None and now < purge_at:
         state = ContractState.ENDED

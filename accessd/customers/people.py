@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from accessd.clock import SiteClock
+from accessd.customers.collection import refuse_collection
 from accessd.customers.consent import ACTIVE_CONSENT, active_consent
 from accessd.customers.contracts import clean_name, not_found
 from accessd.customers.pins import generate_pin, hash_pin
@@ -71,12 +73,17 @@ def add_person(
     name: str,
     email: str | None = None,
     credential: Credential | str = Credential.NONE,
+    *,
+    clock: SiteClock,
 ) -> Person:
     """Record one of the customer's people. A keypad code is assigned when the credential
     includes a PIN; the PIN itself is set with ``set_pin``.
 
+    :param clock: the site's clock: nobody is added to a customer whose contract is over.
+    :raises ContractOverError: the customer's contract has ended (``customers.collection``).
     :raises InvalidInputError: empty or over-long name, malformed e-mail, unknown credential.
     """
+    refuse_collection(customer, clock.today())
     person = Person(customer=customer, name=clean_name("name", name), email=_clean_email(email),
                     credential=_checked_credential(credential))
     session.add(person)

@@ -137,6 +137,7 @@ class Daemon:
         self._sensor_jobs = SensorJobs(self.sensor, self.sessions, self.provider, self.door_id,
                                        max_fingers=a.max_fingers_per_person,
                                        tampered=lambda: self._logic().tamper,
+                                       today=self.clock.today,
                                        after_resync=self._forget_cached_data)
         # Everything loaded so far (modules, SQLAlchemy's metadata) lives as long as the
         # process: freezing it keeps the garbage collector's full passes, which walk every

@@ -10,6 +10,7 @@ A job that answers a command finishes it (``done`` or ``failed`` with the reason
 from __future__ import annotations
 
 import collections
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
@@ -102,6 +103,8 @@ class SensorJobs:
     door_id: int
     max_fingers: int
     tampered: Callable[[], bool]
+    today: Callable[[], dt.date]
+    """The site's date now: no finger is enrolled for a customer whose contract is over."""
     after_resync: Callable[[], None] = lambda: None
     """Called once a commanded resync is done: data left the database (a purge, an erasure, a
     withdrawal) and the daemon drops what it may still hold of it."""
@@ -138,7 +141,7 @@ class SensorJobs:
         try:
             finger = enrol(self.sensor, self.sessions, self.provider, self.door_id, job.plan,
                            lambda text: command_table.report(self.sessions, command_id, text),
-                           max_fingers=self.max_fingers)
+                           max_fingers=self.max_fingers, today=self.today)
         except (EnrollmentError, SensorError) as exc:
             command_table.finish(self.sessions, command_id, ok=False, message=str(exc))
             if isinstance(exc, SensorError) and not isinstance(exc, PoorImageError | NoFingerError):

@@ -2,10 +2,10 @@
 
 ``enrol`` runs on the daemon's sensor thread (one owner per sensor), reporting each step
 through ``progress`` so the CLI and the panel can tell the person at the reader what to do.
-The rules checked before any biometric processing (lawful basis, consent, finger limit) live
-in ``check_may_enrol`` so the panel can refuse early with the same words (``early_refusal``,
-``consent_needed``). The panel asks for an enrolment through the command table and follows it
-with ``enrolment_command``.
+The rules checked before any biometric processing (contract running, lawful basis, consent,
+finger limit) live in ``check_may_enrol`` so the panel can refuse early with the same words
+(``early_refusal``, ``consent_needed``). The panel asks for an enrolment through the command
+table and follows it with ``enrolment_command``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
+from accessd.customers.collection import collection_refusal, contract_over
 from accessd.customers.consent import active_consent
 from accessd.errors import EnrollmentError
 from accessd.fingers.library import record_slot
@@ -55,12 +56,18 @@ class EnrollmentPlan:
 
 
 def check_may_enrol(session: Session, person: Person, label: FingerLabel,
-                    max_fingers: int) -> None:
+                    max_fingers: int, *, today: dt.date) -> None:
     """The rules before the first finger touches the glass.
 
-    :raises EnrollmentError: no lawful basis, no consent, finger already enrolled, limit reached.
+    :param today: the local day at the site: no finger is enrolled once the customer's
+        contract is over (``accessd.customers.collection``).
+    :raises EnrollmentError: contract over, no lawful basis, no consent, finger already
+        enrolled, limit reached.
     """
     customer = person.customer
+    over = collection_refusal(customer, today)
+    if over is not None:
+        raise EnrollmentError(str(over))
     if customer.lawful_basis is None:
         raise EnrollmentError(
             f"customer {customer.name!r} has no lawful basis for biometrics recorded; record "
@@ -86,13 +93,16 @@ def consent_needed(session: Session, person: Person) -> bool:
             and active_consent(session, person) is None)
 
 
-def early_refusal(session: Session, person: Person, max_fingers: int) -> EnrollmentError | None:
-    """The refusal no choice of finger, door or consent can cure (no lawful basis, inactive
-    or restricted), to say before anyone walks to the reader; ``None`` if there is none."""
-    if person.customer.lawful_basis is not None and person.active and not person.restricted:
+def early_refusal(session: Session, person: Person, max_fingers: int, *,
+                  today: dt.date) -> EnrollmentError | None:
+    """The refusal no choice of finger, door or consent can cure (contract over, no lawful
+    basis, inactive or restricted), to say before anyone walks to the reader; ``None`` if
+    there is none."""
+    if (person.customer.lawful_basis is not None and person.active and not person.restricted
+            and not contract_over(person.customer, today)):
         return None
     try:
-        check_may_enrol(session, person, FingerLabel.RIGHT_INDEX, max_fingers)
+        check_may_enrol(session, person, FingerLabel.RIGHT_INDEX, max_fingers, today=today)
     except EnrollmentError as exc:
         return exc
     return None
@@ -135,16 +145,18 @@ def allocate_slot(session: Session, capacity: int) -> int:
 
 def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider,
           door_id: int, plan: EnrollmentPlan, progress: Progress, *,
-          max_fingers: int) -> Finger:
+          max_fingers: int, today: Callable[[], dt.date]) -> Finger:
     """Capture, check and store one finger. Returns the new (committed) ``Finger``.
 
+    :param today: the local day at the site, asked before the captures and again before
+        storing (a contract may end meanwhile).
     :raises EnrollmentError: with the reason a person can act on.
     """
     with sessions() as session:
         person = session.get(Person, plan.person_id)
         if person is None:
             raise EnrollmentError("that person no longer exists")
-        check_may_enrol(session, person, plan.label, max_fingers)
+        check_may_enrol(session, person, plan.label, max_fingers, today=today())
     _capture(sensor, CHAR_BUFFER_1, 1, plan, progress)
     _refuse_known_finger(sensor, sessions, plan)
     _capture(sensor, CHAR_BUFFER_2, 2, plan, progress)
@@ -163,7 +175,7 @@ def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider
     with sessions.begin() as session:
         person = session.get_one(Person, plan.person_id)
         customer = session.get_one(Customer, person.customer_id)
-        check_may_enrol(session, person, plan.label, max_fingers)
+        check_may_enrol(session, person, plan.label, max_fingers, today=today())
         slot = allocate_slot(session, sensor.capacity())
         finger = Finger(public_id=new_public_id(), customer_id=customer.id, person_id=person.id,
                         label=plan.label, sensor_slot=slot, enrolled_by=plan.enrolled_by,

@@ -155,5 +155,6 @@ class AuditOutcome(enum.StrEnum):
     """How an audited staff action ended."""
 
     SUCCESS = "success"
-    DENIED = "denied"
-    FAILED = "failed"
+    DENIED = "denied"  # not allowed: no session or token, wrong role, CSRF, method, rate limit
+    REFUSED = "refused"  # allowed to ask, but not done: invalid input, a rule, no such target
+    FAILED = "failed"  # an error (a bug, the database): nothing may be assumed done

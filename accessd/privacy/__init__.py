@@ -8,7 +8,10 @@
 - ``ledger``: purge records and erasure-ledger entries, hash-chained and signed; every writer
   appends through it, ``verify-log``, ``doctor`` and restores verify it;
 - ``retention``: every category a purge does not cover, deleted once past its period;
-- ``scheduler``: one idempotent reconciliation (purge, retention) at start and at an interval;
-- ``processing_register``: the register of processing activities (GDPR art. 30), EN/NL;
+- ``scheduler``: one idempotent reconciliation (purge, retention, backups past their age) at
+  start and at an interval;
+- ``claims``: what accessd states about itself (security measures, what backups hold, what a
+  restore does, transfers), EN/NL, each checked against the code by a test;
+- ``processing_register``: the register of processing activities (GDPR art. 30(1)), EN/NL;
 - ``dpia``: the facts a data-protection impact assessment needs.
 """

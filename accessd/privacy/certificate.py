@@ -60,10 +60,17 @@ REFERENCE_SCHEME = "sha256(salt || 'accessd/customer-reference/v1' || REFERENCE)
 the reference without dashes, upper case."""
 _REFERENCE_CONTEXT = b"accessd/customer-reference/v1"
 _STATEMENT = ("Every person, enrolled fingerprint template, consent record and access event held "
-              "for this customer was deleted from the database and its data key destroyed; "
-              "each door listed under destroyed.sensors confirmed that its fingerprint sensor "
-              "holds none of the customer's templates; backups are covered as stated under "
-              "destroyed.backups.")
+              "for this customer was deleted from the database and its data key destroyed, so "
+              "that copies of its templates in backups or on storage media can no longer be "
+              "decrypted; each door listed under destroyed.sensors confirmed that its "
+              "fingerprint sensor holds none of the customer's templates; backups are covered "
+              "as stated under destroyed.backups. Kept on purpose, with no link to the customer "
+              "or its people: the records of data-subject requests about them (the requester's "
+              "name and contact details, dates and outcome), as proof that each request was "
+              "answered, until their own retention period ends; and, anonymised, any events of "
+              "its people in the facility's own door log. Backups made before the purge still "
+              "hold its people's names, e-mail addresses, consent records and access history, "
+              "encrypted, until they are deleted at the end of the backup retention period.")
 
 installation_key_id = key_id
 

@@ -6,6 +6,10 @@ live (paths and ids only: never key material), retention per category, counts an
 per customer (by name: the DPIA is an internal document), and the known risks with their
 mitigations. The assessment itself (necessity, proportionality, residual risk acceptance) is
 the controller's; this gives it accurate inputs. JSON for tools, Markdown for people.
+
+Statements the register of processing activities makes too (security measures, what backups
+hold, what a restore does, transfers) come from ``accessd.privacy.claims``, where each is
+checked against the code: the two documents cannot disagree.
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ from accessd.models import (
     Person,
     StaffUser,
 )
-from accessd.privacy.processing_register import period_text
+from accessd.privacy.claims import (
+    backup_contents,
+    database_location,
+    period_text,
+    restore_claim,
+    security_measures,
+    transfers,
+)
 from accessd.privacy.purge import installation_key_id, purge_due_at
 
 CATEGORIES = [
@@ -58,7 +69,7 @@ CATEGORIES = [
      "special": False},
 ]
 
-FLOWS = [
+_FLOWS = [
     {"from": "fingerprint sensor", "to": "Pi (accessd daemon)",
      "over": "UART (serial line, 57600 baud), inside the reader housing and the wall",
      "data": "search result (slot, score); during enrolment and resync the template itself",
@@ -70,15 +81,12 @@ FLOWS = [
      "over": "local SQLite file, or PostgreSQL over the network for multi-door sites",
      "data": "everything above, templates encrypted",
      "protection": "per-customer data keys wrapped by a master key held outside the database"},
-    {"from": "database", "to": "backups", "over": "accessd backup (file in the backup dir)",
-     "data": "the whole database", "protection": "encrypted and integrity-checked archive; "
-                                                 "deleted after the configured maximum age"},
     {"from": "database", "to": "staff panel (web)", "over": "HTTP(S) to staff browsers",
      "data": "people, history, requests; never templates",
      "protection": "staff accounts with roles and a second factor, audit log, lockout"},
 ]
 
-RISKS = [
+_RISKS = [
     {"risk": "Plaintext templates in the sensor's flash, outside the secured area",
      "mitigations": ["sensor password set to a random, non-default value (a stolen sensor "
                      "does not hand over its library without it)",
@@ -93,12 +101,12 @@ RISKS = [
                      "not hold the door open"]},
     {"risk": "SD card wear levelling keeps old blocks below the file system",
      "mitigations": ["templates are stored only encrypted, under per-customer data keys",
-                     "the data key is destroyed at purge (crypto-shredding): old blocks and "
-                     "backups hold only undecryptable ciphertext",
-                     "secure_delete and a truncating WAL checkpoint zero the file itself"]},
-    {"risk": "Loss or theft of a backup",
-     "mitigations": ["backups are encrypted; their templates need the customer's data key, "
-                     "which a purge destroys", "a restore re-applies every purge and erasure"]},
+                     "the data key is destroyed at purge (crypto-shredding): templates left in "
+                     "old blocks can no longer be decrypted",
+                     "secure_delete and a truncating WAL checkpoint zero the file itself",
+                     "residual: the database file is not encrypted, so names and history left "
+                     "in old blocks stay readable to whoever reads the card's raw flash; "
+                     "full-disk encryption of the card would cover that"]},
     {"risk": "Biometrics used without a valid lawful basis",
      "mitigations": ["enrolment is refused until the customer's basis is recorded, and, for "
                      "consent, without the person's witnessed consent",
@@ -107,17 +115,37 @@ RISKS = [
 ]
 
 
+def _flows(settings: Settings) -> list[dict[str, str]]:
+    backups = {"from": "database", "to": "backups",
+               "over": "accessd backup (file in the backup dir)", "data": "the whole database",
+               "protection": backup_contents(settings).en}
+    return [*_FLOWS[:3], backups, *_FLOWS[3:]]
+
+
+def _risks(settings: Settings) -> list[dict[str, Any]]:
+    backups = {"risk": "Loss or theft of a backup",
+               "mitigations": [next(c.en for c in security_measures(settings)
+                                    if c.key == "backups_encrypted"),
+                               backup_contents(settings).en, restore_claim().en]}
+    return [*_RISKS, backups]
+
+
 def dpia_facts(settings: Settings, session: Session, now: dt.datetime,
                provider: KeyProvider | None = None) -> dict[str, Any]:
     """Everything ``accessd dpia`` reports, as plain JSON-ready data."""
+    controller = settings.controller
     return {
         "generated_at": now.astimezone(dt.UTC).isoformat(),
         "site_timezone": settings.access.timezone,
         "database": mask_url(settings.database.url),
         "automated_decisions": "the door decides access only; nothing else is decided "
                                "automatically",
+        "controller": {"name": controller.name, "address": controller.address,
+                       "email": controller.email, "dpo_name": controller.dpo_name,
+                       "dpo_contact": controller.dpo_contact},
         "data_categories": CATEGORIES,
-        "flows": FLOWS,
+        "flows": _flows(settings),
+        "transfers": transfers(settings).en,
         "keys": _keys(settings, session, provider),
         "retention": {c: {"period": str(getattr(settings.retention, c)),
                           "en": period_text(getattr(settings.retention, c), "en"),
@@ -127,7 +155,9 @@ def dpia_facts(settings: Settings, session: Session, now: dt.datetime,
                        "dir": str(settings.backup.dir)}},
         "customers": _customers(session, now, settings.access.timezone),
         "staff_accounts": int(session.scalar(select(func.count()).select_from(StaffUser)) or 0),
-        "risks": RISKS,
+        "security_measures": [c.en for c in (*security_measures(settings),
+                                             database_location(settings))],
+        "risks": _risks(settings),
     }
 
 
@@ -227,7 +257,10 @@ def render_markdown(facts: dict[str, Any]) -> str:
            f"Generated {facts['generated_at']} from the running configuration and database "
            f"({_md(facts['database']) or 'SQLite in data_dir'}); site time zone "
            f"{facts['site_timezone']}. {facts['automated_decisions'].capitalize()}.", "",
-           "## Data categories", ""]
+           "## Controller", ""]
+    out += [f"- **{_md(name.replace('_', ' '))}**: "
+            f"{_md(value) if value else 'NOT CONFIGURED: set controller.' + name}"
+            for name, value in facts["controller"].items()] + ["", "## Data categories", ""]
     out += _table(["Category", "Data", "Where", "Special category"],
                   [[c["category"], c["data"], c["where"], "yes (biometric)" if c["special"]
                     else "no"] for c in facts["data_categories"]])
@@ -235,6 +268,7 @@ def render_markdown(facts: dict[str, Any]) -> str:
     out += _table(["From", "To", "Over", "Data", "Protection"],
                   [[f["from"], f["to"], f["over"], f["data"], f["protection"]]
                    for f in facts["flows"]])
+    out += ["## Transfers to third countries", "", _md(facts["transfers"]), ""]
     out += ["## Keys (where they live; no key material)", ""]
     out += [f"- **{_md(name.replace('_', ' '))}**: {_md(value)}"
             for name, value in facts["keys"].items()] + [""]
@@ -250,7 +284,9 @@ def render_markdown(facts: dict[str, Any]) -> str:
                     f"{c['contract_end'] or 'open-ended'} (+{c['grace_days']} d)",
                     c["purge_due_at"] or "", c["persons"], c["fingers"], c["active_consents"],
                     c["access_events"]] for c in facts["customers"]])
-    out += [f"Staff accounts: {facts['staff_accounts']}.", "", "## Known risks", ""]
+    out += [f"Staff accounts: {facts['staff_accounts']}.", "",
+            "## Security measures (GDPR art. 32)", ""]
+    out += [f"- {_md(m)}" for m in facts["security_measures"]] + ["", "## Known risks", ""]
     for risk in facts["risks"]:
         out += [f"### {_md(risk['risk'])}", ""] + [f"- {_md(m)}" for m in risk["mitigations"]]
         out += [""]

@@ -9,7 +9,9 @@ refuses a ``[retention]`` table that leaves one out):
   (unknown fingers, and tamper, forced-door and fault events alongside them); it is pruned as one
   chain, oldest first, so what is kept still verifies;
 - ``staff_audit_log`` and ``login_history``: by the time of the record;
-- ``data_subject_requests``: closed requests, counted from their closing; open ones are kept.
+- ``data_subject_requests``: closed requests, counted from their closing;
+- ``open_data_subject_requests``: requests never closed, counted from their receipt (local
+  days at the site), after staff were reminded of them (``accessd.rights.requests``).
 
 Hash-chained history can only lose its oldest part: pruning deletes a prefix of a chain and
 moves the chain's anchor to the last deleted event in the same transaction, so ``verify-log``
@@ -23,11 +25,13 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Delete, delete, func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.config import RetentionSettings
+from accessd.clock import SiteClock
+from accessd.config import AccessSettings, RetentionSettings
 from accessd.db import BUSY_TIMEOUT_MS
 from accessd.models import (
     FACILITY_SCOPE,
@@ -39,6 +43,7 @@ from accessd.models import (
     PersonEvent,
     RequestStatus,
 )
+from accessd.rights.requests import expired_open_requests
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +136,19 @@ def prune_chain_before(sessions: sessionmaker[Session], chain_id: int, cutoff: d
 
 def enforce_retention(sessions: sessionmaker[Session], now: dt.datetime,
                       retention: RetentionSettings | None = None, *,
-                      batch_size: int = DEFAULT_BATCH) -> dict[str, int]:
+                      batch_size: int = DEFAULT_BATCH,
+                      today: dt.date | None = None) -> dict[str, int]:
     """Delete what is past its retention period at ``now``; returns deleted rows per category.
 
-    ``retention`` defaults to the defaults; pass ``settings.retention``. Idempotent: a second
-    run at the same ``now`` deletes nothing. The caller truncates the SQLite WAL afterwards
+    ``retention`` defaults to the defaults; pass ``settings.retention``. ``today`` is the local
+    day at the site (``SiteClock.today()``; default: ``now``'s day in the default time zone),
+    for what is counted in days: open requests. Idempotent: a second run at the same ``now``
+    deletes nothing. The caller truncates the SQLite WAL afterwards
     (``accessd.db.checkpoint_wal``) when anything was deleted.
     """
     retention = retention or RetentionSettings()
+    if today is None:
+        today = SiteClock(ZoneInfo(AccessSettings().timezone), lambda: now).today()
     deleted = {
         "access_history": _access_history(sessions, now, retention, batch_size),
         "unknown_finger_events": _facility_events(sessions, now, retention, batch_size),
@@ -147,6 +157,7 @@ def enforce_retention(sessions: sessionmaker[Session], now: dt.datetime,
         "login_history": _older_than(sessions, retention.login_history.cutoff(now),
                                      LoginAttempt, batch_size),
         "data_subject_requests": _closed_requests(sessions, now, retention, batch_size),
+        "open_data_subject_requests": _expired_open_requests(sessions, today, retention),
     }
     if any(deleted.values()):
         log.info("retention deleted %s", ", ".join(f"{n} {c}" for c, n in deleted.items() if n))
@@ -194,6 +205,22 @@ def _closed_requests(sessions: sessionmaker[Session], now: dt.datetime,
         DataSubjectRequest.id.in_(select(DataSubjectRequest.id).where(
             DataSubjectRequest.status == RequestStatus.CLOSED,
             DataSubjectRequest.closed_at < cutoff).limit(n))), batch_size)
+
+
+def _expired_open_requests(sessions: sessionmaker[Session], today: dt.date,
+                           retention: RetentionSettings) -> int:
+    # Open requests are few (each must be answered within months): one transaction.
+    with sessions.begin() as session:
+        expired = expired_open_requests(session, today, retention.open_data_subject_requests)
+        if not expired:
+            return 0
+        session.execute(delete(DataSubjectRequest).where(
+            DataSubjectRequest.id.in_(expired), DataSubjectRequest.status == RequestStatus.OPEN)
+            .execution_options(synchronize_session=False))
+    log.warning("deleted %d data-subject request(s) never closed, %s after receipt "
+                "(retention.open_data_subject_requests)", len(expired),
+                retention.open_data_subject_requests)
+    return len(expired)
 
 
 def delete_in_batches(sessions: sessionmaker[Session], build: Callable[[int], Delete],

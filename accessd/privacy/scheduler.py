@@ -25,6 +25,7 @@ anew at every start, and nothing is lost with it. One worker thread: the daemon 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import checkpoint_wal
@@ -83,7 +85,9 @@ class PrivacyScheduler:
     :param clock: the wall clock deciding what is due (tests inject one); the scheduler's own
         timing is real time.
     :param on_purged: called with the records a run completed (e.g. to reconcile the sensor now).
-    :param prune_backups: deletes backups older than the cap, given ``now``; owned elsewhere.
+    :param prune_backups: deletes backups older than the cap, given ``now``; default:
+        ``accessd.backup.archive.prune_backups`` on ``backup.dir``, so that "backups are kept
+        at most ``backup.max_age_months``" holds wherever the daemon runs.
     :param follow_up_seconds: while a purge waits for its doors, reconcile again this soon.
     """
 
@@ -102,7 +106,8 @@ class PrivacyScheduler:
     ) -> None:
         self.settings = settings
         self._sessions, self._provider, self._engine = sessions, provider, engine
-        self._clock, self._on_purged, self._prune_backups = clock, on_purged, prune_backups
+        self._clock, self._on_purged = clock, on_purged
+        self._prune_backups = prune_backups or functools.partial(_prune_configured, settings)
         self._extra_jobs = tuple(extra_jobs)
         self._first_follow_up = self._follow_up = dt.timedelta(seconds=follow_up_seconds)
         self._lock = threading.Lock()  # run_now() from another thread waits for the job
@@ -190,22 +195,33 @@ class PrivacyScheduler:
         except Exception as exc:
             report.errors.append(f"purge: {exc}")
         try:
-            report.retention = enforce_retention(self._sessions, now, self.settings.retention)
+            report.retention = enforce_retention(
+                self._sessions, now, self.settings.retention,
+                today=SiteClock.of(self.settings, wall=lambda: now).today())
         except Exception as exc:
             log.exception("retention failed")
             report.errors.append(f"retention: {exc}")
-        if self._prune_backups is not None:
-            try:
-                report.backups_pruned = self._prune_backups(now)
-            except Exception as exc:
-                log.exception("backup pruning failed")
-                report.errors.append(f"backups: {exc}")
+        try:
+            report.backups_pruned = self._prune_backups(now)
+        except Exception as exc:
+            log.exception("backup pruning failed")
+            report.errors.append(f"backups: {exc}")
         if any(report.retention.values()) and self._engine.dialect.name == "sqlite":
             try:  # deleted rows' old pages leave the -wal file
                 checkpoint_wal(self._engine)
             except StorageError as exc:
                 report.errors.append(f"checkpoint: {exc}")
         return report
+
+
+def _prune_configured(settings: Settings, now: dt.datetime) -> object:
+    from accessd.backup.archive import prune_backups
+
+    pruned = prune_backups(settings, now)
+    if pruned:
+        log.info("deleted %d backup(s) older than %d months", len(pruned),
+                 settings.backup.max_age_months)
+    return pruned
 
 
 def _job_options(job_id: str, next_run_time: dt.datetime | None) -> dict[str, Any]:

@@ -4,6 +4,13 @@ A request is answered within one month of receipt; for complex or numerous reque
 controller may extend that by two further months (three in all), telling the requester why
 within the first month. Months are calendar months: received on 31 January, due on the last
 day of February. Overdue is derived from the dates each time it is asked, never stored.
+
+A request is personal data too (the requester's name and contact). Closed, it is kept as the
+proof it was answered for ``retention.data_subject_requests`` after closing; never closed, it
+is deleted ``retention.open_data_subject_requests`` after receipt (``open_request_ends``), by
+the retention reconciliation (``accessd.privacy.retention``). From
+``OPEN_REQUEST_REMINDER_DAYS`` before that day, every listing reminds staff of it
+(``OpenRequest.reminder``): answer and close it, or it goes.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accessd.config import OPEN_REQUEST_REMINDER_DAYS, RetentionPeriod
 from accessd.errors import NotFoundError, SubjectRequestError
 from accessd.models import (
     Customer,
@@ -44,14 +52,32 @@ def due_on(request: DataSubjectRequest) -> dt.date:
     return request.extended_due_on or request.due_on
 
 
+def open_request_ends(request: DataSubjectRequest, retention: RetentionPeriod) -> dt.date:
+    """The day an open request is deleted: its receipt plus ``retention``
+    (``retention.open_data_subject_requests``)."""
+    ends = retention.end(request.received_on)
+    if ends is None:  # refused by the config loader; a hand-built settings object may try
+        raise ValueError("an open request's retention must be a period, not contract_end")
+    return ends
+
+
 @dataclass(frozen=True, slots=True)
 class OpenRequest:
-    """An open request as listed: its effective due date and whether it is overdue."""
+    """An open request as listed: its effective due date, whether it is overdue, and the day
+    it is deleted if it is never closed (``None``: no retention given to the listing)."""
 
     request: DataSubjectRequest
     due_on: dt.date
     overdue: bool
     days_left: int  # negative when overdue
+    deleted_on: dt.date | None = None
+    days_to_deletion: int | None = None
+
+    @property
+    def reminder(self) -> bool:
+        """Whether staff are reminded that it is deleted soon unless it is closed."""
+        return (self.days_to_deletion is not None
+                and self.days_to_deletion <= OPEN_REQUEST_REMINDER_DAYS)
 
 
 class Subject(NamedTuple):
@@ -151,19 +177,33 @@ def close_request(request: DataSubjectRequest, outcome: str, *, by: str | None =
         request.handled_by = by
 
 
-def open_requests(session: Session, today: dt.date) -> list[OpenRequest]:
-    """Every open request, soonest due first, each marked overdue when ``today`` is past it."""
+def open_requests(session: Session, today: dt.date,
+                  retention: RetentionPeriod | None = None) -> list[OpenRequest]:
+    """Every open request, soonest due first, each marked overdue when ``today`` is past it,
+    and, given the open requests' ``retention``, with the day it is deleted."""
     rows = session.scalars(select(DataSubjectRequest)
                            .where(DataSubjectRequest.status == RequestStatus.OPEN)).all()
-    listed = [OpenRequest(r, due_on(r), today > due_on(r), (due_on(r) - today).days)
-              for r in rows]
+    listed = []
+    for r in rows:
+        ends = None if retention is None else open_request_ends(r, retention)
+        listed.append(OpenRequest(r, due_on(r), today > due_on(r), (due_on(r) - today).days,
+                                  ends, None if ends is None else (ends - today).days))
     return sorted(listed, key=lambda item: (item.due_on, item.request.id))
 
 
-def request_overview(session: Session, today: dt.date, *, closed: int = 0) -> RequestOverview:
-    """The open requests as ``open_requests`` lists them, the ``closed`` most recently closed,
-    and whom they are about: ``accessd requests`` and the panel's requests page."""
-    listed = open_requests(session, today)
+def expired_open_requests(session: Session, today: dt.date,
+                          retention: RetentionPeriod) -> list[int]:
+    """The ids of the open requests whose retention has ended by ``today`` (a local day)."""
+    return [item.request.id for item in open_requests(session, today, retention)
+            if item.deleted_on is not None and item.deleted_on <= today]
+
+
+def request_overview(session: Session, today: dt.date, *, closed: int = 0,
+                     retention: RetentionPeriod | None = None) -> RequestOverview:
+    """The open requests as ``open_requests`` lists them (with the day each is deleted, given
+    the open requests' ``retention``), the ``closed`` most recently closed, and whom they are
+    all about: ``accessd requests`` and the panel's requests page."""
+    listed = open_requests(session, today, retention)
     latest = list(session.scalars(
         select(DataSubjectRequest).where(DataSubjectRequest.status == RequestStatus.CLOSED)
         .order_by(DataSubjectRequest.closed_at.desc()).limit(closed)).all()) if closed else []

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accessd.clock import SiteClock
 from accessd.customers import people
 from accessd.customers.people import (
     add_person,
@@ -38,6 +40,8 @@ from accessd.models import Credential, FingerLabel, LawfulBasis, Person
 from tests.customers import seed
 
 NOW = dt.datetime(2025, 6, 15, 10, 0, tzinfo=dt.UTC)
+CLOCK = SiteClock(ZoneInfo("Europe/Amsterdam"), lambda: NOW)
+TODAY = CLOCK.today()
 
 
 @pytest.mark.parametrize(
@@ -48,7 +52,7 @@ def test_people_who_will_use_a_pin_get_a_keypad_code(
     session: Session, credential: str, has_code: bool
 ) -> None:
     person = add_person(session, seed.customer(session), " Ada  Lovelace ", "ada@example.com",
-                        credential)
+                        credential, clock=CLOCK)
     assert (person.name, person.email, person.credential) == (
         "Ada Lovelace", "ada@example.com", Credential(credential))
     assert (person.keypad_code is not None) == has_code
@@ -58,7 +62,7 @@ def test_people_who_will_use_a_pin_get_a_keypad_code(
 
 def test_keypad_codes_are_unique_among_existing_people(session: Session) -> None:
     acme = seed.customer(session)
-    codes = [add_person(session, acme, f"P{n}", credential="pin").keypad_code
+    codes = [add_person(session, acme, f"P{n}", credential="pin", clock=CLOCK).keypad_code
              for n in range(300)]
     assert len(set(codes)) == 300
 
@@ -67,7 +71,7 @@ def test_keypad_codes_grow_a_digit_when_short_ones_keep_being_taken(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     acme = seed.customer(session)
-    taken = add_person(session, acme, "First", credential="pin")
+    taken = add_person(session, acme, "First", credential="pin", clock=CLOCK)
     taken.keypad_code = "1111"
     session.flush()
     monkeypatch.setattr(people.secrets, "choice", lambda digits: "1")
@@ -90,7 +94,7 @@ def test_invalid_people_are_refused_naming_the_field(
 ) -> None:
     values: dict[str, Any] = {"name": "Ada", **kwargs}
     with pytest.raises(InvalidInputError) as caught:
-        add_person(session, seed.customer(session), values.pop("name"), **values)
+        add_person(session, seed.customer(session), values.pop("name"), **values, clock=CLOCK)
     assert caught.value.field == field
 
 
@@ -197,11 +201,11 @@ def test_rectifying_with_a_malformed_email_changes_nothing(session: Session) -> 
 def test_recorded_consent_lets_enrolment_proceed(session: Session) -> None:
     person = seed.person(session, seed.customer(session, basis=LawfulBasis.CONSENT))
     with pytest.raises(EnrollmentError, match="consent"):
-        check_may_enrol(session, person, FingerLabel.RIGHT_INDEX, 2)
+        check_may_enrol(session, person, FingerLabel.RIGHT_INDEX, 2, today=TODAY)
     consent = record_consent(session, person, " 2 ", " alice ", now=NOW)
     assert (consent.text_version, consent.witnessed_by, consent.given_at) == ("2", "alice", NOW)
     assert consent.customer_id == person.customer_id
-    check_may_enrol(session, person, FingerLabel.RIGHT_INDEX, 2)
+    check_may_enrol(session, person, FingerLabel.RIGHT_INDEX, 2, today=TODAY)
 
 
 @pytest.mark.parametrize(

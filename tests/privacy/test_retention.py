@@ -53,11 +53,14 @@ def _seed(sessions: sessionmaker[Session], keyring: FileKeyProvider) -> None:
                                     outcome=AuditOutcome.SUCCESS))
             session.add(LoginAttempt(at=_ago(days), username="op", source_address="192.0.2.1",
                                      outcome=LoginOutcome.SUCCESS))
-        for closed_days, status in ((400, RequestStatus.CLOSED), (100, RequestStatus.CLOSED),
-                                    (None, RequestStatus.OPEN)):
+        for received, closed_days, status in (
+                (dt.date(2024, 1, 1), 400, RequestStatus.CLOSED),
+                (dt.date(2024, 1, 1), 100, RequestStatus.CLOSED),
+                (dt.date(2025, 12, 15), None, RequestStatus.OPEN),  # 6 months ago today: goes
+                (dt.date(2025, 12, 16), None, RequestStatus.OPEN)):  # kept one day more
             session.add(DataSubjectRequest(
                 kind=RequestKind.ACCESS, requester_name="Rita Retain",
-                received_on=dt.date(2024, 1, 1), due_on=dt.date(2024, 2, 1), status=status,
+                received_on=received, due_on=received + dt.timedelta(days=31), status=status,
                 closed_at=_ago(closed_days) if closed_days is not None else None))
 
 
@@ -72,7 +75,8 @@ def test_retention_deletes_only_what_is_past_its_period_and_the_history_still_ve
     # Facility chain: 6 months back is 2025-12-15; its three oldest events go (the tamper
     # event with them: the chain is pruned from its oldest end).
     assert deleted == {"access_history": 0, "unknown_finger_events": 3, "staff_audit_log": 2,
-                       "login_history": 2, "data_subject_requests": 1}
+                       "login_history": 2, "data_subject_requests": 1,
+                       "open_data_subject_requests": 1}
     with sessions() as session:
         assert list(verify_chains(session)) == []
         facility = session.scalars(select(EventChain).where(EventChain.customer_id.is_(None))).one()

@@ -100,7 +100,7 @@ def test_run_now_reports_each_part_and_one_failure_does_not_stop_the_others(
     assert report == ReconcileReport(purged=[], retention=report.retention, backups_pruned=2)
     assert set(report.retention) == {"access_history", "unknown_finger_events",
                                      "staff_audit_log", "login_history",
-                                     "data_subject_requests"}
+                                     "data_subject_requests", "open_data_subject_requests"}
     assert asked == [now]
 
     def broken(now: dt.datetime) -> int:

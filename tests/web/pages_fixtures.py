@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
+from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.customers.contracts import add_customer
 from accessd.customers.people import add_person, record_consent
@@ -69,8 +70,10 @@ def site(sessions: sessionmaker[Session], clock: FakeClock) -> Site:
         vault = add_customer(db, "Vault Co", today - dt.timedelta(days=10), settings=SETTINGS,
                              lawful_basis=LawfulBasis.NECESSITY,
                              necessity_reference="DPIA-2026-01 section 4", now=clock())
-        alice = add_person(db, acme, "Alice Jansen", "alice@example.com", Credential.FINGER)
-        bob = add_person(db, acme, "Bob de Vries", None, Credential.NONE)
+        site_clock = SiteClock.of(SETTINGS, wall=clock)
+        alice = add_person(db, acme, "Alice Jansen", "alice@example.com", Credential.FINGER,
+                           clock=site_clock)
+        bob = add_person(db, acme, "Bob de Vries", None, Credential.NONE, clock=site_clock)
         record_consent(db, alice, "1", "ada", now=clock())
         return Site(door.id, acme.id, str(acme.public_id), str(vault.public_id), alice.id,
                     str(alice.public_id), bob.id, str(bob.public_id))

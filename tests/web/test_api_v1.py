@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.customers.contracts import add_customer
 from accessd.customers.people import add_person
@@ -49,13 +50,14 @@ class Site:
 def seed_site(sessions: sessionmaker[Session], now: dt.datetime = START) -> Site:
     """A small site: Acme (Alice, Bob), Globex (Carol), door "main" online, 30 events."""
     settings = Settings()
+    clock = SiteClock.of(settings, wall=lambda: now)
     with session_scope(sessions) as db:
         acme = add_customer(db, "Acme", dt.date(2025, 1, 1), dt.date(2026, 6, 30),
                             settings=settings, lawful_basis="consent", now=now)
         globex = add_customer(db, "Globex", dt.date(2025, 1, 1), settings=settings, now=now)
-        alice = add_person(db, acme, "Alice Example", "alice@example.com")
-        bob = add_person(db, acme, "Bob Example")
-        carol = add_person(db, globex, "Carol Example")
+        alice = add_person(db, acme, "Alice Example", "alice@example.com", clock=clock)
+        bob = add_person(db, acme, "Bob Example", clock=clock)
+        carol = add_person(db, globex, "Carol Example", clock=clock)
         door = Door(name="main", location="hall")
         db.add(door)
         db.flush()

@@ -79,7 +79,7 @@ def test_a_finger_already_enrolled_is_refused_beside_the_finger(
 ) -> None:
     from accessd.fingers import enrolment
 
-    def refuse(*_args: object) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
         raise enrolment.EnrollmentError("Alice Jansen's right index is already enrolled")
 
     monkeypatch.setattr("web.pages.enrolment.check_may_enrol", refuse)

@@ -291,9 +291,12 @@ def test_an_auditor_may_not_act_on_a_person(auditor: FlaskClient, site: Site) ->
 # --- the register ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("lang", "words"), [
-    ("en", ["Register of processing activities", "Legal ground", "Colocation access"]),
+    ("en", ["Register of processing activities", "Legal ground",
+            "Door access for customers&#39;", "Controller (GDPR art. 30(1)(a))",
+            "NOT CONFIGURED: set controller.name", "Transfers to third countries",
+            "Technical and organisational security measures", "Acme"]),
     ("nl", ["Register van verwerkingsactiviteiten", "Grond voor verwerking",
-            "tot einde dienstverlening"]),
+            "tot einde dienstverlening", "NIET INGESTELD", "Doorgifte naar derde landen"]),
 ])
 def test_the_register_in_english_and_dutch(auditor: FlaskClient, site: Site, lang: str,
                                            words: list[str]) -> None:

@@ -1,7 +1,7 @@
 """The JSON API under /api/v1, for the provider's ticketing and customer portal.
 
 Endpoints (docs/api.md): customers, their persons, a person, events (filters and a cursor),
-doors, and, for operator and admin tokens, a remote unlock.
+doors, and, for operator and admin tokens, adding a customer's person and a remote unlock.
 
 Authenticated by ``Authorization: Bearer <token>`` only (tokens from ``accessd token add``,
 each with a role); it takes no cookies, so it needs no CSRF token. Errors are JSON:
@@ -28,6 +28,7 @@ from accessd.customers.contracts import (
 )
 from accessd.customers.people import (
     PersonSummary,
+    add_person,
     get_person_by_public_id,
     list_persons,
     person_summary,
@@ -35,10 +36,11 @@ from accessd.customers.people import (
 from accessd.door.doors import door_named
 from accessd.door.remote_unlock import ACTOR_MAX, request_unlock
 from accessd.door.status import door_states
-from accessd.errors import HistoryError, InvalidInputError, NotFoundError
+from accessd.errors import ContractOverError, HistoryError, InvalidInputError, NotFoundError
 from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
 from accessd.models import (
     ApiToken,
+    Credential,
     StaffRole,
 )
 from accessd.staff import role_allows, verify_api_token
@@ -310,7 +312,46 @@ def doors() -> Response:
     } for door in door_states(db(), current_panel().now())]})
 
 
-# --- the one write: remote unlock ------------------------------------------------------------
+# --- writes: a customer's new person, a remote unlock -----------------------------------------
+
+PERSON_FIELDS = frozenset({"name", "email", "credential"})
+
+
+@bp.post("/customers/<public_id>/persons", merge_slashes=False)
+@token_required(StaffRole.OPERATOR)
+def add_customer_person(public_id: str) -> tuple[Response, int]:
+    """Record one of the customer's people (a customer portal registering its engineers).
+
+    409 with the reason when the customer's contract is over: nothing more is collected.
+    """
+    found = _customer(public_id)
+    audit().note("api.person.create", customer=str(found.public_id))
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, 'send a JSON object: {"name": "Alice Example", "email": '
+                       '"alice@example.com", "credential": "none"} with Content-Type: '
+                       "application/json")
+    unknown = sorted(set(body) - PERSON_FIELDS)
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0]!r}; use "
+                       + ", ".join(sorted(PERSON_FIELDS)))
+    values = {key: body.get(key) for key in PERSON_FIELDS}
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ApiError(400, f"{key}: must be a string")
+    try:
+        person = add_person(db(), found, values["name"] or "", values["email"],
+                            values["credential"] or Credential.NONE, clock=current_panel().site)
+    except InvalidInputError as exc:
+        raise ApiError(400, str(exc)) from None
+    except ContractOverError as exc:
+        raise ApiError(409, str(exc)) from None
+    audit().note(target=f"person:{person.public_id}")
+    db().commit()
+    return jsonify(_person_json(person_summary(db(), person))), 201
+
+
+# --- remote unlock ---------------------------------------------------------------------------
 
 
 @bp.post("/doors/<name>/unlock", merge_slashes=False)

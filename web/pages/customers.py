@@ -23,6 +23,7 @@ from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField,
 from wtforms.validators import InputRequired, Optional
 
 from accessd.config import Settings
+from accessd.customers.collection import collection_refusal
 from accessd.customers.consent import active_consent
 from accessd.customers.contracts import (
     ContractStatus,
@@ -199,6 +200,8 @@ def index() -> str:
 def new() -> str | Response:
     """Record a customer, its contract and its lawful basis."""
     form = CustomerForm()
+    if request.method == "POST":
+        audit().note("customer.create")  # refused too: the outcome says which
     if form.validate_on_submit():
         try:
             start = parse_date("contract_start", form.contract_start.data or "")
@@ -226,7 +229,8 @@ def detail(public_id: uuid.UUID) -> str:
     customer = customer_or_404(public_id)
     audit().note("customer.view", target=f"customer:{customer.public_id}")
     return render_template("customers/detail.html", customer=customer,
-                           status=_status(customer), persons=list_persons(db(), customer))
+                           status=_status(customer), persons=list_persons(db(), customer),
+                           closed=_collection_refusal(customer))
 
 
 @bp.get("/<uuid:public_id>/end")
@@ -254,6 +258,7 @@ def end_confirmed(public_id: uuid.UUID) -> str | Response:
     """End the contract on the confirmed last day; the purge follows at its due time."""
     customer = customer_or_404(public_id)
     form = EndContractForm(request.form)
+    audit().note("customer.end_contract", target=f"customer:{customer.public_id}")
     if ActionForm().validate_on_submit() and form.validate():
         try:
             last_day = parse_date("last_day", form.last_day.data or "")
@@ -277,24 +282,39 @@ def new_person(public_id: uuid.UUID) -> str | Response:
     """Add one of the customer's people."""
     customer = customer_or_404(public_id)
     form = PersonForm()
-    if form.validate_on_submit():
+    closed = _collection_refusal(customer)
+    if request.method == "POST":
+        audit().note("person.create", customer=str(customer.public_id))
+        if closed is not None:  # the page offered no form; a hand-made POST is refused
+            audit().refuse("contract_over")
+    if closed is None and form.validate_on_submit():
         try:
             person = add_person(db(), customer, form.name.data or "", form.email.data,
-                                form.credential.data or Credential.NONE)
+                                form.credential.data or Credential.NONE,
+                                clock=current_panel().site)
         except InvalidInputError as exc:
             place_error(form, exc, "name")
         else:
-            audit().note("person.create", target=f"person:{person.public_id}")
+            audit().note(target=f"person:{person.public_id}")
             db().commit()
             flash(f"{person.name} added.", "success")
             return redirect(url_for("customers.person", public_id=person.public_id))
-    return render_template("customers/person_new.html", customer=customer, form=form)
+    return render_template("customers/person_new.html", customer=customer, form=form,
+                           closed=closed)
+
+
+def _collection_refusal(customer: Customer) -> str | None:
+    """Why no person may be added to ``customer`` now (its contract is over), as a sentence."""
+    refusal = collection_refusal(customer, current_panel().site.today())
+    return None if refusal is None else as_sentence(refusal)
 
 
 def _person_page(person: Person, **forms: FlaskForm) -> str:
     audit().note("person.view", target=f"person:{person.public_id}")
+    closed = _collection_refusal(person.customer)
     return render_template(
         "customers/person.html", person=person, summary=person_summary(db(), person),
+        closed=closed,
         consent=active_consent(db(), person), restrict=forms.get("restrict") or RestrictForm(),
         pin=forms.get("pin") or PinForm(), action=ActionForm(), local_time=local_time)
 
@@ -312,6 +332,10 @@ def edit_person(public_id: uuid.UUID) -> str | Response:
     """Correct a person's name, e-mail or notes (rectification)."""
     found = person_or_404(public_id)
     form = RectifyForm(obj=found)
+    if request.method == "POST":
+        audit().note("person.rectify", target=f"person:{found.public_id}")
+    else:  # the form shows the person's details: a read
+        audit().note("person.view", target=f"person:{found.public_id}", page="edit")
     if form.validate_on_submit():
         try:
             changed = rectify_person(db(), found, name=form.name.data or "",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectChoice, SelectField
@@ -72,8 +72,13 @@ def start(public_id: uuid.UUID) -> str | Response:
     needs_consent = consent_needed(db(), person)
     version = site_settings().enrollment.consent_text_version
     # Refusals no choice on the form can cure: say so before anyone walks to the reader.
-    early = early_refusal(db(), person, _max_fingers())
+    today = current_panel().site.today()
+    early = early_refusal(db(), person, _max_fingers(), today=today)
     refusal = as_sentence(early) if early is not None else None
+    if request.method == "POST":
+        audit().note("enrolment.start", target=f"person:{person.public_id}")
+        if refusal is not None:  # the page offered no form; a hand-made POST is refused
+            audit().refuse("rule")
     if refusal is None and doors and form.validate_on_submit():
         staff = current_staff()
         assert staff is not None
@@ -86,8 +91,8 @@ def start(public_id: uuid.UUID) -> str | Response:
                         "or be let in by staff instead."]
                     raise _FormIncomplete
                 record_consent(db(), person, version, staff.username, now=current_panel().now())
-                audit().note("consent.record", text_version=version)
-            check_may_enrol(db(), person, label, _max_fingers())
+                audit().note(consent_recorded=True, text_version=version)
+            check_may_enrol(db(), person, label, _max_fingers(), today=today)
             command = command_table.request(
                 db(), form.door.data, CommandKind.ENROLL, created_by=staff.username,
                 person_id=person.id, finger=label.value, by=staff.username)
@@ -97,8 +102,7 @@ def start(public_id: uuid.UUID) -> str | Response:
             db().rollback()
             place_error(form, exc, "finger")
         else:
-            audit().note("enrolment.start", target=f"person:{person.public_id}",
-                         finger=label.value, door=form.door.data, command=command.id)
+            audit().note(finger=label.value, door=form.door.data, command=command.id)
             db().commit()
             return redirect(url_for("enrolment.progress", command_id=command.id))
     return render_template("enrolment/start.html", person=person, form=form, doors=doors,

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from accessd.config import Settings
+from accessd.config import OPEN_REQUEST_REMINDER_DAYS, Settings
 from accessd.customers.consent import active_consent
 from accessd.customers.contracts import customer_names, get_customer_by_public_id
 from accessd.customers.people import get_person_by_public_id
@@ -44,11 +44,12 @@ from accessd.errors import (
 )
 from accessd.models import RequestKind, RequestStatus, StaffRole
 from accessd.privacy.processing_register import (
+    BASIS_COLUMNS,
     COLUMNS,
+    DETAIL_COLUMNS,
     LANGS,
-    TITLE,
     build_register,
-    lawful_bases_in_use,
+    installation_facts,
 )
 from accessd.privacy.processing_register import render_register as render_register_text
 from accessd.privacy.purge import get_purge_record, list_purges, purge_plan
@@ -61,6 +62,7 @@ from accessd.rights.requests import (
     due_on,
     extend_request,
     get_request_by_public_id,
+    open_request_ends,
     record_request,
     request_overview,
     request_subjects,
@@ -221,9 +223,13 @@ def certificate(record_id: int) -> Response:
 @role_required(*READ)
 def requests() -> str:
     """Open requests, soonest due first with overdue ones marked, and the latest closed."""
-    overview = request_overview(db(), _today(), closed=CLOSED_SHOWN)
+    retention = _settings().retention.open_data_subject_requests
+    overview = request_overview(db(), _today(), closed=CLOSED_SHOWN, retention=retention)
+    audit().note("request.list", open=len(overview.listed), closed=len(overview.closed))
     return render_template("privacy/requests.html", listed=overview.listed,
-                           closed=overview.closed, names=overview.subjects, local=_local)
+                           closed=overview.closed, names=overview.subjects, local=_local,
+                           retention=retention,
+                           reminders=[item for item in overview.listed if item.reminder])
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -231,6 +237,8 @@ def requests() -> str:
 def new_request() -> str | BaseResponse:
     """Record a request as received; it is due one calendar month later."""
     form = RequestForm()
+    if request.method == "POST":
+        audit().note("request.record")  # refused too: the outcome says which
     form.customer.choices = [SelectChoice("", "None / not known"), *(
         SelectChoice(str(c.public_id), c.name) for c in customer_names(db()))]
     if request.method == "GET":
@@ -281,8 +289,11 @@ def _subject_customer(form: RequestForm) -> Customer | None:
 def _request_page(found: DataSubjectRequest, **forms: Any) -> str:
     names = request_subjects(db(), [found])
     limit = add_months(found.received_on, MAX_MONTHS)
+    deleted_on = (open_request_ends(found, _settings().retention.open_data_subject_requests)
+                  if found.status is RequestStatus.OPEN else None)
     return render_template(
         "privacy/request.html", req=found, names=names, due=due_on(found), today=_today(),
+        deleted_on=deleted_on, reminder_days=OPEN_REQUEST_REMINDER_DAYS,
         subject=names.persons.get(found.person_id) if found.person_id else None,
         limit=limit, extend=forms.get("extend") or ExtendForm(),
         close=forms.get("close") or CloseForm(), local=_local)
@@ -292,7 +303,9 @@ def _request_page(found: DataSubjectRequest, **forms: Any) -> str:
 @role_required(*READ)
 def request_detail(public_id: uuid.UUID) -> str:
     """One request: its deadline, extension and outcome, and the forms to extend or close it."""
-    return _request_page(_request_or_404(public_id))
+    found = _request_or_404(public_id)
+    audit().note("request.view", target=f"request:{found.public_id}")
+    return _request_page(found)
 
 
 @bp.post("/requests/<uuid:public_id>/extend")
@@ -354,7 +367,9 @@ def _person_page(person: Person, restrict_form: RestrictForm | None = None) -> s
 @role_required(*ACT)
 def person(public_id: uuid.UUID) -> str:
     """The rights that can be exercised for one person."""
-    return _person_page(_person_or_404(public_id))
+    found = _person_or_404(public_id)
+    audit().note("person.view", target=f"person:{found.public_id}", page="rights")
+    return _person_page(found)
 
 
 @bp.post("/persons/<uuid:public_id>/export")
@@ -379,6 +394,7 @@ def export(public_id: uuid.UUID) -> Response | BaseResponse:
 def erase_confirm(public_id: uuid.UUID) -> str:
     """What erasing the person destroys, before anything happens."""
     found = _person_or_404(public_id)
+    audit().note("person.view", target=f"person:{found.public_id}", page="erase")
     return render_template("privacy/erase.html", person=found, action=ActionForm())
 
 
@@ -474,11 +490,13 @@ def _langs() -> tuple[Any, ...]:
 @role_required(*READ)
 def register() -> str:
     """The register of processing activities (GDPR art. 30), from the running configuration."""
-    langs = _langs()
-    bases = lawful_bases_in_use(db())
-    tables = [(lang, TITLE[lang], COLUMNS[lang], build_register(_settings(), lang, bases))
-              for lang in langs]
-    return render_template("privacy/register.html", tables=tables,
+    facts = installation_facts(db())
+    registers = [build_register(_settings(), lang, facts) for lang in _langs()]
+    rows = {r.lang: {"cells": [a.cells() for a in r.activities],
+                     "details": [a.details() for a in r.activities]} for r in registers}
+    return render_template("privacy/register.html", registers=registers, rows=rows,
+                           columns=COLUMNS,
+                           detail_columns=DETAIL_COLUMNS, basis_columns=BASIS_COLUMNS,
                            lang=request.args.get("lang", "en"))
 
 
@@ -490,7 +508,7 @@ def register_download(fmt: str) -> Response:
         abort(404)
     langs = _langs()
     text = render_register_text(_settings(), fmt, langs,  # type: ignore[arg-type]
-                                lawful_bases_in_use(db()))
+                                installation_facts(db()))
     audit().note("register.download", format=fmt, langs=",".join(langs))
     suffix = "-".join(langs)
     mimetype = "text/csv" if fmt == "csv" else "text/markdown"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
@@ -94,6 +94,8 @@ def index() -> str:
 def new() -> str:
     """Create an account; its password and second factor are shown once."""
     form = NewStaffForm()
+    if request.method == "POST":
+        audit().note("staff.create")  # refused too: the outcome says which
     if form.validate_on_submit():
         panel = current_panel()
         try:

@@ -1,0 +1,314 @@
+"""What accessd states about itself, in English and Dutch: the security measures (GDPR art. 32),
+what a backup holds, what a restore does, where data goes. The register of processing
+activities (``processing_register``) and the DPIA facts (``dpia``) both take their statements
+from here, so they cannot disagree; every figure comes from the setting or the constant the
+code enforces, never typed twice.
+
+Each claim has a key, and ``tests/privacy/test_claims.py`` holds one check per key against the
+running code (a claim without a check fails that test). Change the code and a check fails;
+change a claim and its check must change with it.
+
+**Backups.** ``backup_contents`` is the one statement of what a backup holds and for how long.
+Today a backup holds no data key (templates cannot be read from it) but does hold names,
+contact details, consents, access history and requests, readable with the keyring until the
+backup is deleted, also after a purge or an erasure. Per-customer backup keys (branch
+``backup-shred``) change that: update ``backup_contents``, ``restore_claim``, its checks, and
+the purge certificate's last sentence (``accessd.privacy.certificate._STATEMENT``) together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from accessd.config import RetentionPeriod, Settings
+from accessd.staff.policy import (
+    ABSOLUTE_TIMEOUT,
+    IDLE_TIMEOUT,
+    LOCKOUT_BASE,
+    LOCKOUT_MAX,
+    LOCKOUT_THRESHOLD,
+    PASSWORD_MIN_LENGTH,
+    TOTP_DIGITS,
+)
+
+Lang = Literal["en", "nl"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One statement about the running code, in both languages."""
+
+    key: str
+    en: str
+    nl: str
+
+    def text(self, lang: Lang) -> str:
+        """The statement in ``lang``."""
+        return self.en if lang == "en" else self.nl
+
+
+_UNITS: dict[Lang, dict[str, tuple[str, str]]] = {
+    "en": {"day": ("day", "days"), "week": ("week", "weeks"), "month": ("month", "months"),
+           "year": ("year", "years")},
+    "nl": {"day": ("dag", "dagen"), "week": ("week", "weken"), "month": ("maand", "maanden"),
+           "year": ("jaar", "jaar")},
+}
+UNTIL_END: dict[Lang, str] = {"en": "until the end of the service",
+                              "nl": "tot einde dienstverlening"}
+
+
+def period_text(period: RetentionPeriod, lang: Lang) -> str:
+    """A retention period in the statements' words: "6 months", "6 maanden", "tot einde …"."""
+    if period.until_contract_end:
+        return UNTIL_END[lang]
+    singular, plural = _UNITS[lang][period.unit]
+    return f"{period.amount} {singular if period.amount == 1 else plural}"
+
+
+def _minutes(seconds: float) -> int:
+    return round(seconds / 60)
+
+
+def _hours(seconds: float) -> int:
+    return round(seconds / 3600)
+
+
+def backup_contents(settings: Settings) -> Claim:
+    """What a backup holds, who can read it, and how long it exists (see the module's note)."""
+    months = settings.backup.max_age_months
+    return Claim(
+        "backups_hold",
+        "A backup is a copy of the whole database with every customer's data key removed: its "
+        "fingerprint templates cannot be decrypted with the backup and the keyring alone, "
+        "only with the customer's key from the live database, which a purge destroys (so the "
+        "template of a person erased after the backup was made can still be decrypted that "
+        "way until the backup is deleted or the customer purged). Everything else in a backup "
+        "(names, e-mail addresses, consent records, access history, data-subject requests, "
+        "the staff audit log) can be read by whoever holds it and the keyring, also that of "
+        "customers purged and people erased after it was made, until the backup is deleted: "
+        f"once it is {months} months old, at the door daemon's next hourly reconciliation (or "
+        "by `accessd backup prune`).",
+        "Een back-up is een kopie van de hele database zonder de gegevenssleutels van de "
+        "klanten: de vingerafdruktemplates erin zijn met alleen de back-up en de sleutelring "
+        "niet te ontsleutelen, wel met de sleutel van de klant uit de lopende database, die "
+        "bij verwijdering van de klant wordt vernietigd (de template van een persoon die na "
+        "het maken van de back-up is verwijderd, blijft zo te ontsleutelen tot de back-up of "
+        "de klant is verwijderd). Al het andere in een back-up (namen, e-mailadressen, "
+        "toestemmingen, toegangshistorie, verzoeken van betrokkenen, het auditlog) is "
+        "leesbaar voor wie de back-up en de sleutelring heeft, ook van klanten en personen "
+        "die na het maken ervan zijn verwijderd, tot de back-up wordt verwijderd: zodra hij "
+        f"{months} maanden oud is, bij de volgende uurlijkse controle van de deurdaemon (of "
+        "door `accessd backup prune`).")
+
+
+def restore_claim() -> Claim:
+    """What a restore does with what was destroyed after the backup was made."""
+    return Claim(
+        "restore_reapplies",
+        "A restore re-applies every purge, erasure and consent withdrawal recorded in the live "
+        "database's erasure ledger before the restored copy replaces it, so nothing destroyed "
+        "comes back. If the live database is lost too (`restore --live-database-lost`), its "
+        "ledger is lost with it: customers purged and people erased after the backup come "
+        "back with their names and history (never their templates, whose keys are gone), "
+        "until the next reconciliation purges again every customer whose contract end in the "
+        "backup has passed; other erasures must then be redone from the request records.",
+        "Een herstel past elke verwijdering van een klant of persoon en elke ingetrokken "
+        "toestemming uit het verwijderlogboek van de lopende database opnieuw toe voordat de "
+        "herstelde kopie die vervangt: niets wat vernietigd is komt terug. Is ook de lopende "
+        "database verloren (`restore --live-database-lost`), dan is dat logboek mee verloren: "
+        "klanten en personen die na de back-up zijn verwijderd komen terug met naam en "
+        "historie (nooit met hun templates, waarvan de sleutels weg zijn), totdat de volgende "
+        "controle elke klant opnieuw verwijdert van wie het contracteinde in de back-up "
+        "voorbij is; andere verwijderingen moeten dan opnieuw, aan de hand van de verzoeken.")
+
+
+def database_location(settings: Settings) -> Claim:
+    """Where the database lives: the installation itself, or a PostgreSQL server."""
+    url = settings.database.url
+    if not url or url.startswith("sqlite"):  # empty: the SQLite file in data_dir
+        return Claim(
+            "database_local",
+            "The database is a SQLite file on the installation itself.",
+            "De database is een SQLite-bestand op de installatie zelf.")
+    host = urlsplit(url.replace("postgresql+psycopg", "postgresql", 1)).hostname or "local"
+    return Claim(
+        "database_server",
+        f"The database is PostgreSQL on {host}: whoever runs that server holds all of it "
+        "(a processor, unless it is the provider itself).",
+        f"De database is PostgreSQL op {host}: wie die server beheert, heeft alles in "
+        "handen (een verwerker, tenzij dat de aanbieder zelf is).")
+
+
+def transfers(settings: Settings) -> Claim:
+    """Transfers to third countries (art. 30(1)(e)): none unless configured."""
+    configured = settings.controller.transfers
+    if configured:
+        return Claim("transfers_configured", configured, configured)
+    return Claim(
+        "no_transfers",
+        "None. accessd sends no personal data outside the installation: no cloud service, no "
+        "telemetry, no external assets in the panel (every file it serves is its own).",
+        "Geen. accessd stuurt geen persoonsgegevens buiten de installatie: geen clouddienst, "
+        "geen telemetrie, geen externe bestanden in het beheerpaneel (alles wat het serveert "
+        "is van zichzelf).")
+
+
+def security_measures(settings: Settings) -> list[Claim]:
+    """The technical and organisational measures (GDPR art. 32), as the code carries them out."""
+    access = settings.access
+    retention = settings.retention
+    return [
+        Claim(
+            "templates_encrypted",
+            "Fingerprint templates are stored only encrypted (AES-256-GCM) under a data key of "
+            "their customer; each ciphertext is bound to its customer, person and finger, so a "
+            "ciphertext copied onto another row does not decrypt. Plaintext templates exist "
+            "only in memory and in the door sensors' flash, which they need to match.",
+            "Vingerafdruktemplates worden alleen versleuteld opgeslagen (AES-256-GCM) onder een "
+            "gegevenssleutel van hun klant; elke versleutelde template is gebonden aan klant, "
+            "persoon en vinger, zodat een naar een andere rij gekopieerde template niet te "
+            "ontsleutelen is. Onversleuteld bestaan templates alleen in het geheugen en in het "
+            "geheugen van de vingerafdruklezers, die ze nodig hebben om te vergelijken."),
+        Claim(
+            "data_keys_wrapped",
+            "Data keys are stored only wrapped (AES-256-GCM) by a master key that is kept "
+            "outside the database, in the keyring.",
+            "Gegevenssleutels worden alleen versleuteld opgeslagen (AES-256-GCM) met een "
+            "hoofdsleutel die buiten de database staat, in de sleutelring."),
+        Claim(
+            "keyring_private",
+            "The keyring file must have mode 0600 (readable by the service's user only): "
+            "accessd refuses to use a looser one. It can also be a systemd credential.",
+            "Het sleutelringbestand moet modus 0600 hebben (alleen leesbaar voor de "
+            "servicegebruiker): accessd weigert een ruimer bestand. Het kan ook een systemd-"
+            "credential zijn."),
+        Claim(
+            "crypto_shredding",
+            "A purge destroys the customer's data key last, after its templates, history, "
+            "consents and people: any copy of its templates left anywhere (a backup, old "
+            "blocks of the storage card) can no longer be decrypted.",
+            "Bij verwijdering van een klant wordt de gegevenssleutel als laatste vernietigd, "
+            "na templates, historie, toestemmingen en personen: elke kopie van de templates "
+            "die ergens achterblijft (een back-up, oude blokken van de opslagkaart) is niet "
+            "meer te ontsleutelen."),
+        Claim(
+            "history_chained",
+            "The access history is hash-chained (SHA-256 over each event and its "
+            "predecessor's digest): `accessd verify-log` finds any altered, removed or "
+            "reordered event.",
+            "De toegangshistorie is met hashes aan elkaar geketend (SHA-256 over elke "
+            "gebeurtenis en de hash van de vorige): `accessd verify-log` vindt elke gewijzigde, "
+            "verwijderde of verplaatste gebeurtenis."),
+        Claim(
+            "files_private",
+            "Files holding personal data are created readable by the service's user only "
+            "(mode 0600): the SQLite database, backups, exports and purge certificates (in a "
+            "folder of mode 0700).",
+            "Bestanden met persoonsgegevens zijn alleen leesbaar voor de servicegebruiker "
+            "(modus 0600): de SQLite-database, back-ups, exports en verwijderingscertificaten "
+            "(in een map met modus 0700)."),
+        Claim(
+            "secure_delete",
+            "SQLite overwrites deleted rows (secure_delete) and, after a purge or an erasure, "
+            "empties its write-ahead log, so deleted data does not linger in the files.",
+            "SQLite overschrijft verwijderde rijen (secure_delete) en leegt na een verwijdering "
+            "het write-ahead-log, zodat verwijderde gegevens niet in de bestanden achterblijven."),
+        Claim(
+            "backups_encrypted",
+            "Backups are encrypted and authenticated (AES-256-GCM in chunks, a key per file "
+            "wrapped by the master key), read back before they get their name, mode 0600.",
+            "Back-ups zijn versleuteld en beveiligd tegen wijziging (AES-256-GCM in blokken, "
+            "een sleutel per bestand, versleuteld met de hoofdsleutel), worden na het schrijven "
+            "teruggelezen en hebben modus 0600."),
+        backup_contents(settings),
+        restore_claim(),
+        Claim(
+            "staff_sign_in",
+            "Staff sign in to the panel with a personal account: a password of at least "
+            f"{PASSWORD_MIN_LENGTH} characters (stored as an Argon2id hash) and a "
+            f"{TOTP_DIGITS}-digit TOTP code, each code accepted once; roles per function "
+            "(admin, operator, auditor). There is no default account.",
+            "Medewerkers loggen in op het beheerpaneel met een persoonlijk account: een "
+            f"wachtwoord van minstens {PASSWORD_MIN_LENGTH} tekens (opgeslagen als Argon2id-"
+            f"hash) en een TOTP-code van {TOTP_DIGITS} cijfers, elke code eenmalig geldig; "
+            "rollen per functie (beheerder, operator, auditor). Er is geen standaardaccount."),
+        Claim(
+            "lockout",
+            f"After {LOCKOUT_THRESHOLD} failed sign-ins in a row a user name is locked, "
+            f"{_minutes(LOCKOUT_BASE.total_seconds())} minutes at first and twice as long "
+            f"after each further failure (at most {_hours(LOCKOUT_MAX.total_seconds())} "
+            "hours), counted in the database so a restart does not reset it; the message "
+            "never says what was wrong. Every attempt is kept with its source address.",
+            f"Na {LOCKOUT_THRESHOLD} mislukte aanmeldingen op rij wordt een gebruikersnaam "
+            f"geblokkeerd, eerst {_minutes(LOCKOUT_BASE.total_seconds())} minuten en na elke "
+            "volgende mislukking twee keer zo lang (hoogstens "
+            f"{_hours(LOCKOUT_MAX.total_seconds())} uur), geteld in de database zodat een "
+            "herstart het niet wist; de melding zegt nooit wat er fout was. Elke poging wordt "
+            "bewaard met het IP-adres."),
+        Claim(
+            "sessions",
+            "Panel sessions live on the server and end after "
+            f"{_minutes(IDLE_TIMEOUT.total_seconds())} minutes without activity, after "
+            f"{_hours(ABSOLUTE_TIMEOUT.total_seconds())} hours in all, and at sign-out, "
+            "password change or disabling of the account.",
+            "Sessies van het beheerpaneel staan op de server en eindigen na "
+            f"{_minutes(IDLE_TIMEOUT.total_seconds())} minuten zonder activiteit, na "
+            f"{_hours(ABSOLUTE_TIMEOUT.total_seconds())} uur in totaal, en bij afmelden, "
+            "wachtwoordwijziging of uitschakelen van het account."),
+        Claim(
+            "web_protections",
+            "The panel's session cookie is __Host-, Secure, HttpOnly and SameSite=Strict (so "
+            "it needs HTTPS: the panel runs behind a TLS proxy); every form carries a CSRF "
+            "token; every response forbids inline script and framing (Content-Security-Policy).",
+            "Het sessiecookie van het beheerpaneel is __Host-, Secure, HttpOnly en "
+            "SameSite=Strict (het vraagt dus HTTPS: het paneel draait achter een TLS-proxy); "
+            "elk formulier heeft een CSRF-token; elk antwoord verbiedt inline scripts en "
+            "framing (Content-Security-Policy)."),
+        Claim(
+            "audit_log",
+            "Every staff action on personal data, in the panel, through the API and on the "
+            "command line, is written to the audit log with who, what, when, from where and "
+            "how it ended (refused ones too); the log is kept "
+            f"{period_text(retention.staff_audit_log, 'en')}.",
+            "Elke handeling van medewerkers met persoonsgegevens, in het paneel, via de API en "
+            "op de opdrachtregel, komt in het auditlog met wie, wat, wanneer, vanaf waar en met "
+            "welke uitkomst (ook geweigerde); het log wordt "
+            f"{period_text(retention.staff_audit_log, 'nl')} bewaard."),
+        Claim(
+            "pins_hashed",
+            "PINs are stored only as salted Argon2id hashes; after "
+            f"{access.pin_max_failures} wrong PINs in a row that person's PIN is locked for "
+            f"{access.pin_lockout_seconds:g} seconds.",
+            "Pincodes worden alleen als gezouten Argon2id-hash opgeslagen; na "
+            f"{access.pin_max_failures} foute pincodes op rij is de pincode van die persoon "
+            f"{access.pin_lockout_seconds:g} seconden geblokkeerd."),
+        Claim(
+            "sensor_password",
+            "Each fingerprint sensor is given a random password from the keyring instead of "
+            "its factory default, so a stolen sensor does not hand over its templates without "
+            "it; opening the reader's housing (tamper) wipes the sensor.",
+            "Elke vingerafdruklezer krijgt een willekeurig wachtwoord uit de sleutelring in "
+            "plaats van het fabriekswachtwoord, zodat een gestolen lezer zijn templates niet "
+            "zonder dat wachtwoord afgeeft; openen van de behuizing (sabotage) wist de lezer."),
+        Claim(
+            "purge_certificates",
+            "Each purge ends with a certificate signed with the installation's Ed25519 key, "
+            "which anyone with the public key can check (`accessd verify-certificate`).",
+            "Elke verwijdering van een klant eindigt met een certificaat, ondertekend met de "
+            "Ed25519-sleutel van de installatie, dat iedereen met de publieke sleutel kan "
+            "controleren (`accessd verify-certificate`)."),
+        Claim(
+            "minimisation",
+            "No person is added and no finger enrolled for a customer whose contract is over; "
+            "no finger is enrolled without a recorded lawful basis, nor, under consent, "
+            "without the person's witnessed consent; a way in without a fingerprint always "
+            "exists.",
+            "Voor een klant van wie het contract voorbij is, wordt niemand toegevoegd en geen "
+            "vinger ingeschreven; geen vinger wordt ingeschreven zonder vastgelegde grondslag, "
+            "en bij toestemming niet zonder de toestemming van de persoon, met getuige; een "
+            "toegang zonder vingerafdruk bestaat altijd."),
+    ]
+
+
