@@ -85,9 +85,13 @@ def _purge(args: argparse.Namespace, ctx: Context) -> int:
             plan = purge_plan(session, _now(), site_timezone=zone)
         print(_plan_table(plan, zone))
         return 0
+    from accessd.backup.housekeeping import key_forgetter
+
     directory = certificate_dir(ctx.settings)
     records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, _now(), site_timezone=zone,
-                             certificate_dir=directory, actor=_actor())
+                             certificate_dir=directory, actor=_actor(),
+                             forget_backup_keys=key_forgetter(ctx.settings, ctx.sessions,
+                                                              ctx.keys))
     if not records:
         print("nothing is due: no customer's contract plus grace period has ended "
               "(see `accessd purge --dry-run`)")

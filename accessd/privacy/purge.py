@@ -10,13 +10,16 @@ counts per category, dates, a keyed digest of the customer's public id: no name)
 Deletion then runs in small committed batches, templates first and the data key last, so a
 power cut at any point leaves a ``started`` record that the next run finds and completes. Once
 the database holds nothing of the customer, the SQLite WAL is truncated (old pages otherwise
-survive in the ``-wal`` file), every door is asked to resync its sensor, and the record is
-marked ``completed`` with a certificate signed by the installation's Ed25519 key.
+survive in the ``-wal`` file), the customer's backup keys are destroyed (``forget_backup_keys``:
+every backup ever taken then holds the customer as noise; a purge that cannot reach the backup
+key file stays ``started`` and is resumed), every door is asked to resync its sensor, and the
+record is marked ``completed`` with a certificate signed by the installation's Ed25519 key.
 
 Kept on purpose: data-subject request records (their links become NULL; they are the proof a
 request was answered and follow their own retention) and the staff audit log (the facility's
 own, with its own retention). An SD card may keep old blocks below the file system; the
-destroyed data key is what makes any such copy of the templates, and every backup, unreadable.
+destroyed data key is what makes any such copy of the templates unreadable, and the destroyed
+backup keys every backup (``accessd.backup.keys``).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from accessd.config import AccessSettings, Settings
 from accessd.crypto import KeyProvider
 from accessd.db import bulk_delete_sessions, checkpoint_wal
 from accessd.door.command_table import request_resync_everywhere
-from accessd.errors import StorageError
+from accessd.errors import AccessdError, StorageError
 from accessd.history.chain import unlink_people
 from accessd.models import (
     AccessEvent,
@@ -172,12 +175,16 @@ def run_due_purges(
     certificate_dir: Path | None = None,
     batch_size: int = DEFAULT_BATCH,
     actor: str = "daemon",
+    forget_backup_keys: Callable[[str], object] | None = None,
 ) -> list[PurgeRecord]:
     """Complete every interrupted purge, then purge every customer due at ``now``.
 
     Idempotent: a customer already gone is not purged twice, a ``started`` record is finished.
     Returns the records completed by this call (detached). ``certificate_dir``: where each
     signed certificate is written as a file too (it is always kept in the record).
+    ``forget_backup_keys(customer digest)``: destroys the customer's keys in the backup key
+    file (``accessd.backup.housekeeping.key_forgetter``); when it raises, that purge stays
+    ``started`` (logged) and the next run completes it.
 
     :raises StorageError: the database failed; what was committed stays, the next run resumes.
     """
@@ -191,7 +198,7 @@ def run_due_purges(
     for record_id in interrupted:
         log.warning("completing purge record %d, interrupted before it finished", record_id)
         done += _carry_out(sessions, provider, engine, digester, record_id, None, clock,
-                           certificate_dir, batch_size, actor)
+                           certificate_dir, batch_size, actor, forget_backup_keys)
     with sessions() as session:
         ended = session.execute(select(Customer.id, Customer.contract_end, Customer.grace_days)
                                 .where(Customer.contract_end.is_not(None))).all()
@@ -202,7 +209,7 @@ def run_due_purges(
         started = _start(sessions, digester, customer_id, now, zone)
         if started is not None:
             done += _carry_out(sessions, provider, engine, digester, started, customer_id,
-                               clock, certificate_dir, batch_size, actor)
+                               clock, certificate_dir, batch_size, actor, forget_backup_keys)
     return done
 
 
@@ -253,7 +260,8 @@ def _start(sessions: sessionmaker[Session], digester: CustomerDigester, customer
 def _carry_out(sessions: sessionmaker[Session], provider: KeyProvider, engine: Engine,
                digester: CustomerDigester, record_id: int, customer_id: int | None,
                clock: Callable[[], dt.datetime], certificate_dir: Path | None,
-               batch_size: int, actor: str) -> list[PurgeRecord]:
+               batch_size: int, actor: str,
+               forget_backup_keys: Callable[[str], object] | None) -> list[PurgeRecord]:
     with sessions() as session:
         record = session.get_one(PurgeRecord, record_id)
         digest = record.customer_digest
@@ -265,6 +273,13 @@ def _carry_out(sessions: sessionmaker[Session], provider: KeyProvider, engine: E
         with bulk_delete_sessions(engine, cache_kib=PURGE_CACHE_KIB) as purging:
             destroy_customer_data(purging, customer_id, batch_size=batch_size)
     _truncate_wal(engine)
+    if forget_backup_keys is not None:
+        try:
+            forget_backup_keys(digest)
+        except (AccessdError, OSError) as exc:  # backups still hold the customer: not done
+            log.error("purge of customer %s… stays incomplete: its backup keys could not be "
+                      "destroyed (%s); the next run retries", digest[:12], exc)
+            return []
     with sessions.begin() as session:
         record = session.scalars(select(PurgeRecord).where(PurgeRecord.id == record_id)
                                  .with_for_update()).one()

@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.backup.housekeeping import backup_housekeeping, key_forgetter
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import checkpoint_wal
@@ -73,7 +74,10 @@ class PrivacyScheduler:
     :param clock: the wall clock deciding what is due (tests inject one); the scheduler's own
         timing is real time.
     :param on_purged: called with the records a run completed (e.g. to reconcile the sensor now).
-    :param prune_backups: deletes backups older than the cap, given ``now``; owned elsewhere.
+    :param prune_backups: the backup directory's part, given ``now``; by default
+        ``accessd.backup.housekeeping.backup_housekeeping`` (backups older than
+        ``backup.max_age_months`` deleted, keys of destroyed subjects dropped from the backup
+        key file). A purge destroys the customer's backup keys before it counts as complete.
     """
 
     def __init__(
@@ -90,7 +94,10 @@ class PrivacyScheduler:
     ) -> None:
         self.settings = settings
         self._sessions, self._provider, self._engine = sessions, provider, engine
-        self._clock, self._on_purged, self._prune_backups = clock, on_purged, prune_backups
+        self._clock, self._on_purged = clock, on_purged
+        self._prune_backups = prune_backups or (
+            lambda now: backup_housekeeping(settings, sessions, provider, now))
+        self._forget_backup_keys = key_forgetter(settings, sessions, provider, clock)
         self._extra_jobs = tuple(extra_jobs)
         self._lock = threading.Lock()  # run_now() from another thread waits for the job
         self._scheduler: BackgroundScheduler | None = None
@@ -155,7 +162,8 @@ class PrivacyScheduler:
             report.purged = run_due_purges(
                 self._sessions, self._provider, self._engine, now,
                 site_timezone=self.settings.access.timezone,
-                certificate_dir=certificate_dir(self.settings))
+                certificate_dir=certificate_dir(self.settings),
+                forget_backup_keys=self._forget_backup_keys)
         except Exception as exc:  # retention must still run; the purge resumes next time
             log.exception("due purges failed")
             report.errors.append(f"purge: {exc}")
@@ -164,12 +172,11 @@ class PrivacyScheduler:
         except Exception as exc:
             log.exception("retention failed")
             report.errors.append(f"retention: {exc}")
-        if self._prune_backups is not None:
-            try:
-                report.backups_pruned = self._prune_backups(now)
-            except Exception as exc:
-                log.exception("backup pruning failed")
-                report.errors.append(f"backups: {exc}")
+        try:
+            report.backups_pruned = self._prune_backups(now)
+        except Exception as exc:
+            log.exception("backup housekeeping failed")
+            report.errors.append(f"backups: {exc}")
         if any(report.retention.values()) and self._engine.dialect.name == "sqlite":
             try:  # deleted rows' old pages leave the -wal file
                 checkpoint_wal(self._engine)
