@@ -52,9 +52,7 @@ import secrets
 import shutil
 import sqlite3
 import uuid
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -94,7 +92,6 @@ from accessd.backup.sections import (
     MergeCounts,
     Merger,
     PersonKey,
-    Snapshot,
     customer_section,
     take_snapshot,
 )
@@ -125,7 +122,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _BLOCK = 1 << 20
-_WORKERS = 2
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -199,31 +195,24 @@ def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now
                 ledger = ledger_rows(session)
             keys = keys_for_backup(key_dir, provider, subjects, ledger, now,
                                    has_sections=_has_sections(key_dir, directory))
-            with _create_private(partial) as out, ThreadPoolExecutor(_WORKERS) as pool:
+            with _create_private(partial) as out:
                 writer = BackupFileWriter(out, provider, now, key_file_id=keys.file_id,
                                           key_file_generation=keys.generation,
                                           chunk_size=CHUNK_SIZE, compress=compress)
-                sealed = work / "installation.sealed"
-                with snapshot.installation.open("rb") as plain, _create_private(sealed) as to:
-                    writer.seal_section(to, SectionKind.INSTALLATION, _blocks(plain))
-                with sealed.open("rb") as stream:
-                    writer.append(stream, SectionKind.INSTALLATION)
-                # Customer sections are cut, compressed and encrypted in two threads (SQLite
-                # and zlib let go of the GIL: the Pi has four cores, this machine two), and
-                # appended in order; at most a few wait on disk.
-                pending: deque[tuple[Future[Path], str]] = deque()
+                with snapshot.installation.open("rb") as plain:
+                    writer.write_section(SectionKind.INSTALLATION, _blocks(plain))
                 for customer_id, _ in snapshot.customers:
                     customer = names[customer_id]
                     customer_key = keys.customer_key(customer)
                     if customer_key is None:
                         continue  # purged since the snapshot: nothing of it is written
-                    while len(pending) > _WORKERS:
-                        _append(writer, *pending.popleft())
-                    pending.append((pool.submit(
-                        _seal_customer, writer, snapshot, work, customer_id, customer,
-                        customer_key, _person_keys(keys, digester, customer)), customer))
-                while pending:
-                    _append(writer, *pending.popleft())
+                    section = work / f"customer-{customer_id}.sqlite3"
+                    customer_section(snapshot, customer_id, customer, section,
+                                     _person_keys(keys, digester, customer))
+                    with section.open("rb") as plain:
+                        writer.write_section(SectionKind.CUSTOMER, _blocks(plain),
+                                             customer=customer, customer_key=customer_key)
+                    section.unlink()
                 writer.finish()
                 out.flush()
                 os.fsync(out.fileno())
@@ -336,26 +325,6 @@ def _person_keys(keys: BackupKeys, digester: CustomerDigester,
         key = keys.person_key(customer, digest)
         return (digest, key) if key is not None else None
     return person_key
-
-
-def _seal_customer(writer: BackupFileWriter, snapshot: Snapshot, work: Path, customer_id: int,
-                   customer: str, customer_key: bytes, person_key: PersonKey) -> Path:
-    """Cut, compress and encrypt one customer's section into a file of its own (a worker)."""
-    section = work / f"customer-{customer_id}.sqlite3"
-    sealed = work / f"customer-{customer_id}.sealed"
-    customer_section(snapshot, customer_id, customer, section, person_key)
-    with section.open("rb") as plain, _create_private(sealed) as out:
-        writer.seal_section(out, SectionKind.CUSTOMER, _blocks(plain), customer=customer,
-                            customer_key=customer_key)
-    section.unlink()
-    return sealed
-
-
-def _append(writer: BackupFileWriter, job: Future[Path], customer: str) -> None:
-    sealed = job.result()
-    with sealed.open("rb") as stream:
-        writer.append(stream, SectionKind.CUSTOMER, customer)
-    sealed.unlink()
 
 
 def _read_back(path: Path, provider: KeyProvider, keys: BackupKeys) -> None:

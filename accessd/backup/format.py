@@ -45,7 +45,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
-import io
 import json
 import secrets
 import struct
@@ -84,7 +83,6 @@ _LENGTH = struct.Struct(">I")
 _WRAP_AAD = b"accessd/backup-file-key/v1\x00"
 _SECTION_AAD = b"accessd/backup-section-key/v2\x00"
 _DIGEST_LEN = 64
-_COPY_BLOCK = 1 << 20
 # Never hand the decompressor more than this at once: a page of zeros compresses ~1000:1.
 _MAX_INFLATE = 4 << 20
 
@@ -135,13 +133,9 @@ def chunk_nonce(counter: int, final: bool) -> bytes:
 
 
 class BackupFileWriter:
-    """Writes a format-2 file to ``out``: the header now, then each section (the installation's
-    first), then ``finish`` (the manifest). An exception before ``finish`` leaves a file without
-    its manifest, which every reader refuses.
-
-    ``seal_section`` may run in several threads at once, each into a stream of its own (it uses
-    no mutable state); ``append`` then adds the sealed sections to the file, in one thread.
-    """
+    """Writes a format-2 file to ``out``: the header now, then ``write_section`` for each
+    section (the installation's first), then ``finish`` (the manifest). An exception before
+    ``finish`` leaves a file without its manifest, which every reader refuses."""
 
     def __init__(self, out: BinaryIO, provider: KeyProvider, created_at: dt.datetime, *,
                  key_file_id: bytes, key_file_generation: int,
@@ -164,10 +158,10 @@ class BackupFileWriter:
         self._header_digest = hashlib.sha256(header).digest()
         self.records: list[SectionRecord] = []
 
-    def seal_section(self, out: BinaryIO, kind: SectionKind, blocks: Iterable[bytes], *,
-                     customer: str | None = None, customer_key: bytes | None = None) -> None:
-        """Compress and encrypt ``blocks`` as one section into ``out`` (to be ``append``-ed);
-        a customer's section under ``customer_key``."""
+    def write_section(self, kind: SectionKind, blocks: Iterable[bytes], *,
+                      customer: str | None = None, customer_key: bytes | None = None) -> None:
+        """Compress (if asked) and encrypt ``blocks`` as one section; a customer's under
+        ``customer_key``."""
         if (kind is SectionKind.CUSTOMER) != (customer is not None and customer_key is not None):
             raise ValueError("a customer section, and only one, names its customer and key")
         section_key = AESGCM.generate_key(bit_length=256)
@@ -177,7 +171,9 @@ class BackupFileWriter:
         wrapped = nonce + wrapping.encrypt(nonce, section_key,
                                            _SECTION_AAD + self._header_digest + ident)
         section_header = ident + struct.pack(">H", len(wrapped)) + wrapped
-        out.write(section_header)
+        digest = hashlib.sha256(section_header)
+        self._out.write(section_header)
+        size = len(section_header)
         aead = AESGCM(section_key)
         aad = hashlib.sha256(self._header_digest + section_header).digest()
         compressor = zlib.compressobj(COMPRESSION_LEVEL) if self._compress else None
@@ -185,9 +181,13 @@ class BackupFileWriter:
         counter = 0
 
         def emit(plaintext: bytes, final: bool) -> None:
-            nonlocal counter
+            nonlocal counter, size
             sealed = aead.encrypt(chunk_nonce(counter, final), plaintext, aad)
-            out.write(_LENGTH.pack(len(sealed) | (_FINAL if final else 0)) + sealed)
+            length = _LENGTH.pack(len(sealed) | (_FINAL if final else 0))
+            for piece in (length, sealed):
+                self._out.write(piece)
+                digest.update(piece)
+            size += len(length) + len(sealed)
             counter += 1
 
         for block in blocks:
@@ -202,23 +202,7 @@ class BackupFileWriter:
             emit(bytes(buffer[: self._chunk_size]), False)
             del buffer[: self._chunk_size]
         emit(bytes(buffer), True)
-
-    def append(self, sealed: BinaryIO, kind: SectionKind, customer: str | None = None) -> None:
-        """Add a section ``seal_section`` wrote into ``sealed`` (read from its start)."""
-        digest, size = hashlib.sha256(), 0
-        while block := sealed.read(_COPY_BLOCK):
-            digest.update(block)
-            self._out.write(block)
-            size += len(block)
         self.records.append(SectionRecord(kind, customer, digest.hexdigest(), size))
-
-    def write_section(self, kind: SectionKind, blocks: Iterable[bytes], *,
-                      customer: str | None = None, customer_key: bytes | None = None) -> None:
-        """``seal_section`` and ``append`` in one, through memory: for small sections."""
-        buffer = io.BytesIO()
-        self.seal_section(buffer, kind, blocks, customer=customer, customer_key=customer_key)
-        buffer.seek(0)
-        self.append(buffer, kind, customer)
 
     def finish(self) -> None:
         """Write the manifest: the list of sections, under the file key."""

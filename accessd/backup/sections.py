@@ -52,7 +52,7 @@ PEOPLE_TABLE = "backup_people"
 _PERSON_AAD = b"accessd/backup-person/v2\x00"
 _LINK = struct.Struct(">qB")
 _JSON_LEN = struct.Struct(">I")
-_SORT_CACHE_KIB = 32 * 1024  # the snapshot's sort of the history: a few seconds, then freed
+_SORT_CACHE_KIB = 8 * 1024  # the snapshot's sort of the history: seconds, then freed
 _BATCH = 50_000
 
 

@@ -45,6 +45,8 @@ class BackupFigures:
     backup_peak: int
     restore_s: float
     restore_peak: int
+    compressed_s: float
+    compressed_bytes: int
 
 
 def seed(db_path: Path, *, customers: int = 100, persons: int = 10_000,
@@ -139,14 +141,15 @@ def _vacuum_into(base: str) -> float:
         (Path(base) / "vacuumed").unlink(missing_ok=True)
 
 
-def _backup_in_child(base: str) -> tuple[float, int, str]:
+def _backup_in_child(base: str, compress: bool = False) -> tuple[float, int, str]:
     from accessd.backup.archive import create_backup
 
     settings = _settings(Path(base))
     engine = create_db_engine(settings.database.url)
     provider = FileKeyProvider(Path(base) / "keyring.json")
     start = time.perf_counter()
-    path = create_backup(settings, engine, provider, NOW)
+    path = create_backup(settings, engine, provider, NOW if not compress else
+                         NOW + dt.timedelta(seconds=1), compress=compress)
     seconds = time.perf_counter() - start
     engine.dispose()
     return seconds, peak_rss_bytes(), str(path)
@@ -180,18 +183,25 @@ def bench_backup(events: int = 1_000_000, persons: int = 10_000) -> BackupFigure
         context = multiprocessing.get_context("spawn")
         with context.Pool(1) as pool:
             vacuum = min(pool.apply(_vacuum_into, (tmp,)) for _ in range(2))
+        with context.Pool(1) as pool:
             backup_s, backup_peak, backup = pool.apply(_backup_in_child, (tmp,))
+        with context.Pool(1) as pool:
+            compressed_s, _, compressed = pool.apply(_backup_in_child, (tmp, True))
+        compressed_bytes = os.path.getsize(compressed)
+        Path(compressed).unlink()
         with context.Pool(1) as pool:
             restore_s, restore_peak, restored = pool.apply(_restore_in_child, (tmp, backup))
         assert restored == events, f"restored {restored} of {events} events"
         return BackupFigures(os.path.getsize(base / "db"), os.path.getsize(backup), vacuum,
-                             backup_s, backup_peak, restore_s, restore_peak)
+                             backup_s, backup_peak, restore_s, restore_peak, compressed_s,
+                             compressed_bytes)
 
 
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     f = bench_backup(n)
     print(f"database {f.database_bytes / 2**20:.0f} MiB, backup {f.backup_bytes / 2**20:.0f} MiB;"
-          f" VACUUM INTO {f.vacuum_s:.1f} s; backup {f.backup_s:.1f} s "
-          f"({f.backup_s / f.vacuum_s:.2f} x), peak {f.backup_peak / 2**20:.0f} MiB; restore "
+          f" VACUUM INTO {f.vacuum_s:.2f} s; backup {f.backup_s:.1f} s "
+          f"({f.backup_s / f.vacuum_s:.2f} x), peak {f.backup_peak / 2**20:.0f} MiB; --compress "
+          f"{f.compressed_s:.1f} s, {f.compressed_bytes / 2**20:.0f} MiB; restore "
           f"{f.restore_s:.1f} s, peak {f.restore_peak / 2**20:.0f} MiB")
