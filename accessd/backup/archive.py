@@ -93,6 +93,7 @@ from accessd.backup.sections import (
     Merger,
     PersonKey,
     customer_section,
+    scratch_on,
     take_snapshot,
 )
 from accessd.config import Settings
@@ -499,11 +500,13 @@ def _check_database(blocks: Iterator[bytes], where: str, out: io.BufferedWriter 
 @contextlib.contextmanager
 def _workdir(db_path: Path) -> Iterator[Path]:
     """A private scratch directory next to the database (the same protection, the same disk:
-    plaintext sections never go near the backup directory); removed whatever happens."""
+    plaintext sections never go near the backup directory, nor SQLite's temporary files near
+    /var/tmp); removed whatever happens."""
     work = db_path.with_name(f".{db_path.name}.backup-{secrets.token_hex(4)}.tmp")
     work.mkdir(mode=0o700)
     try:
-        yield work
+        with scratch_on(work):
+            yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -37,7 +37,7 @@ import os
 import sqlite3
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,11 @@ class Snapshot:
     # staged table -> customer id -> (first, last) rowid: each customer's rows, in one run
     ranges: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
 
+    @property
+    def staged(self) -> list[str]:
+        """The planned tables this database has, as staged (``stray_links`` aside)."""
+        return [name for name in PLAN if name in self.ranges]
+
     def rows_of(self, table: str, customer_id: int) -> tuple[int, int]:
         """The rowid range of ``customer_id``'s rows in staged ``table`` (empty: (1, 0))."""
         return self.ranges.get(table, {}).get(customer_id, (1, 0))
@@ -116,6 +121,24 @@ def check_plan(tables: dict[str, list[str]]) -> None:
             raise BackupError(f"table {name} names customers or people, but the backup does not "
                               "know whose its rows are (accessd.backup.sections.PLAN): no backup "
                               "is written until it does")
+
+
+@contextlib.contextmanager
+def scratch_on(work: Path) -> Iterator[None]:
+    """SQLite's own temporary files (the sorter's runs, spilled temporary tables: plaintext
+    rows) in ``work``, next to the database, instead of /var/tmp; as it was afterwards.
+    Process-wide (SQLite has no other way): the command line's processes only."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        before = db.execute("PRAGMA temp_store_directory").fetchone()
+        db.execute("PRAGMA temp_store_directory = " + _literal(str(work)))
+        try:
+            yield
+        finally:
+            db.execute("PRAGMA temp_store_directory = " + _literal(before[0] if before else ""))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def take_snapshot(db_path: Path, work: Path) -> Snapshot:
@@ -150,7 +173,7 @@ def take_snapshot(db_path: Path, work: Path) -> Snapshot:
                     "SELECT id, customer_id, public_id FROM main.persons ORDER BY id"):
                 snapshot.people.setdefault(cid, []).append((pid, uuid.UUID(str(public_id))))
             db.execute("COMMIT")
-            for name in (*PLAN, "stray_links"):
+            for name in (*(t for t in PLAN if t in tables), "stray_links"):
                 snapshot.ranges[name] = {customer: (first, last) for customer, first, last in
                                          db.execute(f"SELECT backup_customer, min(rowid), "
                                                     f"max(rowid) FROM stage.{_q(name)} "
@@ -229,7 +252,7 @@ def customer_section(snapshot: Snapshot, customer_id: int, customer: str, out: P
         db.execute("ATTACH ? AS sec", (str(out),))
         _scratch(db, "sec")
         db.execute("BEGIN")
-        for name in PLAN:
+        for name in snapshot.staged:
             columns = _columns(db, "main", name)[2:]  # after backup_customer, backup_person
             strip = LINK_COLUMNS if name == EVENTS else ()
             db.execute(f"CREATE TABLE sec.{_q(name)} AS SELECT {_select(columns, strip)} FROM "
@@ -255,8 +278,8 @@ def customer_section(snapshot: Snapshot, customer_id: int, customer: str, out: P
 def _person_rows(db: sqlite3.Connection, snapshot: Snapshot,
                  customer_id: int) -> dict[int, dict[str, tuple[list[str], list[Any]]]]:
     found: dict[int, dict[str, tuple[list[str], list[Any]]]] = {}
-    for name, plan in PLAN.items():
-        if plan.person is None:
+    for name in snapshot.staged:
+        if PLAN[name].person is None:
             continue
         columns = _columns(db, "main", name)[2:]
         for row in db.execute(f"SELECT backup_person, {_select(columns)} FROM main.{_q(name)} "
