@@ -285,23 +285,26 @@ def _unwrap_file_key(header: BackupHeader, provider: KeyProvider, where: str) ->
 @dataclass
 class Section:
     """A section being read. ``readable``: its key is at hand; then ``blocks()`` yields its
-    decompressed plaintext, authenticated chunk by chunk. Read it to the end, or not at all:
-    the reader steps over what is left and checks it against the manifest."""
+    plaintext, authenticated chunk by chunk. Read it to the end, or not at all: the reader
+    steps over what is left and checks it against the manifest."""
 
     kind: SectionKind
     customer: str | None
-    readable: bool
-    _reader: _SectionStream = field(repr=False)
+    stream: _SectionStream = field(repr=False)
+
+    @property
+    def readable(self) -> bool:
+        return self.stream.aead is not None
 
     def blocks(self) -> Iterator[bytes]:
-        return self._reader.plaintext()
+        return self.stream.plaintext()
 
 
 class _SectionStream:
     def __init__(self, stream: BinaryIO, where: str, aead: AESGCM | None, aad: bytes,
                  chunk_size: int, digest: Any, label: str, compressed: bool) -> None:
-        self._stream, self._where, self._aead, self._aad = stream, where, aead, aad
-        self._chunk_size, self._digest, self._label = chunk_size, digest, label
+        self._stream, self._where, self.aead, self._aad = stream, where, aead, aad
+        self._chunk_size, self.digest, self._label = chunk_size, digest, label
         self._compressed = compressed
         self._counter = 0
         self.done = False
@@ -321,14 +324,14 @@ class _SectionStream:
             raise BackupError(f"{where}: chunk {counter} of {self._label} has an impossible "
                               f"length {length}: the file is damaged; use another backup")
         sealed = _read_exact(self._stream, length, where)
-        self._digest.update(length_raw)
-        self._digest.update(sealed)
+        self.digest.update(length_raw)
+        self.digest.update(sealed)
         self._counter += 1
         self.done = final
-        if not decrypt or self._aead is None:
+        if not decrypt or self.aead is None:
             return None, final
         try:
-            return self._aead.decrypt(chunk_nonce(counter, final), sealed, self._aad), final
+            return self.aead.decrypt(chunk_nonce(counter, final), sealed, self._aad), final
         except InvalidTag:
             raise BackupError(f"{where}: chunk {counter} of {self._label} does not "
                               "authenticate: the file was altered, damaged or reordered; "
@@ -366,7 +369,7 @@ class BackupReader:
 
     def __init__(self, stream: BinaryIO, provider: KeyProvider, where: str) -> None:
         self._stream, self._where = stream, where
-        self.where = where
+        self.where = where  # how messages name the file
         self.header = read_header(stream, where)
         self._file_key = _unwrap_file_key(self.header, provider, where)
 
@@ -387,9 +390,9 @@ class BackupReader:
             if not seen and kind is not SectionKind.INSTALLATION:
                 raise BackupError(f"{self._where} does not begin with the installation's "
                                   "section; use another backup")
-            yield Section(kind, customer, stream._aead is not None, stream)
+            yield Section(kind, customer, stream)
             stream.drain(authenticate_skipped)
-            seen.append(SectionRecord(kind, customer, stream._digest.hexdigest(), 0))
+            seen.append(SectionRecord(kind, customer, stream.digest.hexdigest(), 0))
 
     def _open_section(self, customer_key: Callable[[str], bytes | None],
                       index: int) -> tuple[SectionKind, str | None, _SectionStream]:

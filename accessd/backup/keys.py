@@ -27,7 +27,8 @@ it at once during a purge (the purge is not completed until it succeeded: a purg
 reach this file is resumed at the next run). ``sync_key_file`` applies the whole ledger whenever
 it runs: after an erasure from the command line, before and after every backup, and in the
 daemon's hourly reconciliation, so a key of a destroyed subject outlives its destruction by at
-most an hour in a reachable file, however the destruction came about. Keys are only ever added
+most an hour in a reachable file, however the destruction came about (a medium that was away
+during a purge, an erasure from the panel). Keys are only ever added
 by a backup, for the subjects of its snapshot that the ledger does not name.
 
 The file also carries a copy of the erasure ledger (digests, dates, counts: no personal data).
@@ -68,8 +69,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
-from accessd.errors import BackupError, BackupKeysError, DecryptionError, KeyFileError
+from accessd.errors import BackupKeysError, DecryptionError, KeyFileError
 from accessd.models import ErasureLedgerEntry, LedgerAction
+from accessd.privacy.purge import installation_key_id
 
 KEY_FILE = "backup-keys"
 FORMAT = "accessd-backup-keys"
@@ -223,8 +225,6 @@ def new_keys() -> BackupKeys:
 
 def installation_id(provider: KeyProvider) -> str:
     """Which installation a key file belongs to: its signing key's short name."""
-    from accessd.privacy.purge import installation_key_id
-
     return installation_key_id(provider.signing_public_key())
 
 
@@ -500,6 +500,6 @@ def _key(text: str) -> bytes:
     return key
 
 
-__all__ = ["BackupError", "BackupKeys", "BackupKeysError", "CustomerKeys", "KeySync",
-           "backup_dir", "check_for_restore", "forget_customer", "key_file_path",
-           "keys_for_backup", "load", "reseal", "store", "sync_key_file"]
+__all__ = ["BackupKeys", "BackupKeysError", "CustomerKeys", "KeySync", "backup_dir",
+           "check_for_restore", "forget_customer", "key_file_path", "keys_for_backup", "load",
+           "reseal", "store", "sync_key_file"]

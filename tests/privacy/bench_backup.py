@@ -9,6 +9,20 @@ The digests are random bytes of the right size, each event's ``prev_digest`` its
 digest as in a real chain (which a compressor finds): nothing here verifies the chains. Backup
 and restore each run in a fresh process, so that their peak resident set size is their own
 (interpreter and libraries included).
+
+Where the time goes (2026-11, this two-core machine, shared with other work): ~1.9 s to read the
+history in one transaction and sort it by customer (SQLite's external sort: the history is
+interleaved across customers as doors write it, and each customer's section must be one run of
+rows; a seek per event through the (customer, time) index costs more, ~2.9 s), ~25 ms per
+customer to cut its section (~5 ms copying its events, ~8 ms packing the links from each event
+to its person into the person records, the rest the small tables, the records and the section's
+file), then encryption (AES-GCM, ~6 GB/s: negligible) and a read-back. A plain ``VACUUM INTO``
+copies pages and rebuilds indexes in ~0.9 s, so the 3 x target is missed: the sort alone is
+~2 x. Tried: cutting and encrypting in two threads (no gain while the machine's other core was
+busy, and a higher peak: one writer it is), zlib (level 1 runs at ~90 MB/s here: 2.4 s more, so
+it is `--compress`), a staging table clustered on (customer, id) instead of the sort (2.7 s),
+sorter threads and larger sort caches (within noise). Left for a Pi 4's four idle cores: cutting
+customers in parallel.
 """
 
 from __future__ import annotations
