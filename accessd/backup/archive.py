@@ -512,9 +512,11 @@ def _workdir(db_path: Path) -> Iterator[Path]:
 
 
 def _private_dir(directory: Path) -> None:
-    if not directory.exists():
-        directory.mkdir(mode=0o700, parents=True)
-        directory.chmod(0o700)  # whatever the umask
+    """``directory``, and every parent that does not exist yet, made with mode 0700."""
+    missing = [d for d in (directory, *directory.parents) if not d.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700)
+        folder.chmod(0o700)  # whatever the umask
 
 
 def _create_private(path: Path) -> io.BufferedWriter:

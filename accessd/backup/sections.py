@@ -186,10 +186,16 @@ def take_snapshot(db_path: Path, work: Path) -> Snapshot:
 
 
 def _create(path: Path, statements: list[str]) -> None:
+    private_file(path)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
         _scratch(db, "main")
         for sql in statements:
             db.execute(sql)
+
+
+def private_file(path: Path) -> None:
+    """An empty file, mode 0600, for SQLite to make a database of (it keeps the mode)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _scratch(db: sqlite3.Connection, schema: str) -> None:
@@ -248,6 +254,7 @@ def customer_section(snapshot: Snapshot, customer_id: int, customer: str, out: P
                      person_key: PersonKey) -> int:
     """Write the section of one customer (``customer``: its digest) to ``out``, a new SQLite
     file; returns how many person records it sealed."""
+    private_file(out)
     with contextlib.closing(sqlite3.connect(snapshot.staging, isolation_level=None)) as db:
         db.execute("ATTACH ? AS sec", (str(out),))
         _scratch(db, "sec")
@@ -396,6 +403,7 @@ class Merger:
     def __init__(self, path: Path, hold: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None)
         _scratch(self._db, "main")  # a scratch copy until it is fsynced and swapped in
+        private_file(hold)
         self._db.execute("ATTACH ? AS hold", (str(hold),))
         _scratch(self._db, "hold")
         self._db.execute(f"CREATE TABLE hold.{_q(EVENTS)} AS SELECT * FROM main.{_q(EVENTS)} "

@@ -423,3 +423,15 @@ def test_backup_of_a_damaged_database_is_refused(
         create_backup(settings, engine, keys, NOW)
     assert list(settings.backup.dir.glob("*.backup")) == []
     assert [p.name for p in db_path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_directory_a_backup_creates_is_private(
+        world: World, settings: Settings, engine: Engine, keys: FileKeyProvider,
+        tmp_path: Path) -> None:
+    nested = tmp_path / "usb" / "accessd" / "backups"
+
+    path = create_backup(settings, engine, keys, NOW, out_dir=nested)
+
+    for folder in (nested, nested.parent, nested.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
