@@ -39,7 +39,8 @@ def _register_backup(subparsers: Any) -> None:
         "backup", help="write an encrypted backup of the database (or verify / prune them)",
         description="Without an action: write an encrypted, verified backup.")
     backup.add_argument("--out", type=Path, metavar="DIR",
-                        help="directory for the backup (default: backup.dir)")
+                        help="directory for the backup (default: backup.dir; the key file "
+                             "stays in backup.dir)")
     backup.add_argument("--compress", action="store_true",
                         help="compress (about half the size, about twice the time)")
     backup.set_defaults(handler=_backup)
