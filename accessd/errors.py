@@ -10,7 +10,8 @@ do about it. Other libraries' exceptions are wrapped with ``raise ... from``.
     AccessdError
     ├── ConfigError                  start-up: the configuration
     ├── StorageError                 the database cannot be used as it is: LedgerError
-    ├── DataFileError                a file accessd writes or reads: BackupError, ExportError
+    ├── DataFileError                a file accessd writes or reads: BackupError (->
+    │                                BackupKeysError), ExportError
     ├── CryptoError                  keys: KeyFileError, DecryptionError
     ├── InputError                   what a person gave: InvalidInputError, UsageError,
     │                                PinError, NotFoundError (-> HistoryError)
@@ -61,6 +62,12 @@ class DataFileError(AccessdError):
 
 class BackupError(DataFileError):
     """A backup cannot be written, read, verified or restored; the message says what to do."""
+
+
+class BackupKeysError(BackupError):
+    """The backup key file is missing, unreadable, from another installation or older than a
+    backup, so that a restore cannot prove which erasures it must honour; or it cannot be
+    updated, so that a purge or an erasure does not yet reach the backups."""
 
 
 class ExportError(DataFileError):

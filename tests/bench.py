@@ -133,7 +133,7 @@ def _privacy_benches() -> list[Callable[[Path], Row]]:
     from tests import bench_privacy
 
     return [bench_privacy.bench_purge_database, bench_privacy.bench_purge_sensor,
-            bench_privacy.bench_export]
+            bench_privacy.bench_export, bench_privacy.bench_backup, bench_privacy.bench_restore]
 
 
 def _web_history(directory: Path) -> Row:
@@ -164,7 +164,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
         lambda d: bench_upload(d, 115200),
     ],
     "door": [lambda d, i=i: _door_benches()[i](d) for i in range(3)],
-    "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(3)],
+    "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(5)],
     "web": [_web_history, _web_concurrency],
 }
 

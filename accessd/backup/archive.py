@@ -1,64 +1,102 @@
 """Encrypted backups of the SQLite database, and restores that never resurrect destroyed data.
 
-``accessd backup`` takes a consistent snapshot (``VACUUM INTO``: one read transaction, the
-doors keep writing), compresses it and encrypts it in authenticated chunks under a random
-file key wrapped by the active master key (format: ``accessd.backup.format``). The file is
-written with mode 0600 under a temporary name, read back and compared before it gets its
+``accessd backup`` reads the database in one read transaction (the doors keep writing) and cuts
+it into sections (``accessd.backup.sections``): the installation's, under a random file key
+wrapped by the active master key, and one per customer, under that customer's key from the
+backup key file (``accessd.backup.keys``), with each person's own data sealed inside it under
+that person's key. Each section is compressed and encrypted in authenticated chunks
+(``accessd.backup.format``). The file is written with mode 0600 under a temporary name, read
+back (every chunk authenticated, every section's bytes against the manifest) before it gets its
 real name. PostgreSQL sites back up with ``pg_dump``, their database's own tool; this module
 refuses them rather than doing it badly.
 
-What a backup does not hold: usable data keys. Each customer's wrapped data key is blanked
-in the snapshot, so a backup's template ciphertexts decrypt only with the key in the live
-database. Purging a customer destroys that key, which is what makes the customer's templates
-unreadable in every backup, old ones included (crypto-shredding). The price: if the live
-database is lost, a restore brings back everything but the templates, and people re-enrol
-their fingers.
+So a purge reaches every backup ever taken at the moment it destroys the customer's keys in the
+key file, and an erasure reaches them when the person's key goes; the rest of each backup
+restores as before.
 
-``accessd restore`` first decrypts, decompresses and integrity-checks the whole backup into a
-temporary file next to the database; nothing live is touched until all of it checks out.
-Then, still on the temporary copy:
+``accessd restore`` first checks the key file (``keys.check_for_restore``: present, this
+installation's, the file the backup was written against and not older), then decrypts the
+installation's section into a temporary file next to the database, merges every customer
+section whose key still exists (every person whose key still exists), and integrity-checks the
+result; nothing live is touched until all of it checks out, manifest included. Then, still on
+the temporary copy (``accessd.backup.replay``):
 
-1. the erasure ledger (``ErasureLedgerEntry``, the tables flagged ``RESTORE_KEEPS``) is read
-   from the live database and replaces the backup's: the live ledger has every purge,
-   erasure and consent withdrawal, also those recorded after the backup was taken;
-2. every ledger entry is applied again (a purged customer disappears with its data key, an
-   erased person with their fingers and consents, history anonymised; withdrawn consents
-   are withdrawn again); data keys are re-attached from the live database;
+1. the erasure ledger becomes the union of the live one, the key file's copy and the backup's
+   own (with the purge certificates in the data directory): every destruction any of them knows
+   of, including those recorded after the backup was taken, also when the live database is lost;
+2. every ledger entry is applied again; data keys are re-attached from the live database where
+   it has them;
 3. every door is asked to resync its sensor; the copy is checkpointed.
 
-Only then is the copy moved over the database in one atomic rename. Re-applying before the
-swap, not after, means there is no moment, not even after a crash mid-restore, at which the
-live database holds data that was destroyed. The ledger must be read before the swap because
-the swap replaces the database that holds it.
+Only then is the copy moved over the database in one atomic rename: there is no moment, not even
+after a crash mid-restore, at which the live database holds data that was destroyed. After the
+swap, the key file receives the restored ledger.
 
 The daemon and the panel must be stopped during a restore (``--yes-i-stopped-the-daemon``):
 a process holding the old file open would keep writing to it. As a check, the restore refuses
 when the database's ``-wal`` file survives closing our own connections: some other process
 still has the database open.
 
-Backups older than ``backup.max_age_months`` (at most 12) are deleted by ``prune_backups``,
-which the scheduler calls.
+Backups older than ``backup.max_age_months`` (at most 12) are deleted by the daemon's hourly
+reconciliation (``accessd.backup.housekeeping``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import io
+import logging
 import os
 import secrets
+import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from accessd.backup.format import CHUNK_SIZE, BackupWriter, iter_plaintext, read_header
-from accessd.backup.replay import LiveState, ReplayReport, prepare_restored, read_live_state
-from accessd.config import RetentionPeriod, Settings
+from accessd.backup.format import (
+    CHUNK_SIZE,
+    FORMAT_VERSION,
+    BackupFileWriter,
+    BackupHeader,
+    BackupReader,
+    SectionKind,
+    read_header,
+)
+from accessd.backup.housekeeping import PREFIX, SUFFIX, list_backups, prune_backups
+from accessd.backup.keys import (
+    BackupKeys,
+    backup_dir,
+    check_for_restore,
+    destroyed_subjects,
+    fsync_dir,
+    keys_for_backup,
+    ledger_rows,
+    sync_key_file,
+)
+from accessd.backup.replay import (
+    LiveState,
+    PurgeCertificate,
+    ReplayReport,
+    prepare_restored,
+    purge_certificates,
+    read_live_state,
+)
+from accessd.backup.sections import (
+    MergeCounts,
+    Merger,
+    PersonKey,
+    customer_section,
+    scratch_on,
+    take_snapshot,
+)
+from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import (
     check_integrity,
@@ -67,8 +105,9 @@ from accessd.db import (
     make_sessionmaker,
     upgrade,
 )
-from accessd.errors import BackupError, StorageError
-from accessd.models import DataKey, ErasureLedgerEntry
+from accessd.errors import BackupError, BackupKeysError, StorageError
+from accessd.models import ErasureLedgerEntry, utcnow
+from accessd.privacy.purge import CustomerDigester, certificate_dir
 
 __all__ = [
     "BackupError",
@@ -81,8 +120,8 @@ __all__ = [
     "verify_backup",
 ]
 
-SUFFIX = ".backup"
-PREFIX = "accessd-"
+log = logging.getLogger(__name__)
+
 _BLOCK = 1 << 20
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -94,18 +133,23 @@ class BackupInfo:
     path: Path
     created_at: dt.datetime
     master_key_id: str
+    version: int
     file_bytes: int
-    database_bytes: int
-    database_sha256: str
+    database_bytes: int  # of every section this keyring and key file could read
+    customer_sections: int = 0
+    unreadable_sections: int = 0  # customers whose key is gone: their data is noise
 
 
 @dataclass(frozen=True, slots=True)
 class RestoreReport:
-    """What a restore did: the backup's time and what was re-applied to it."""
+    """What a restore did: the backup's time, what came back, and what was re-applied."""
 
     backup_created_at: dt.datetime
     ledger_entries_since_backup: int
     replay: ReplayReport
+    merged: MergeCounts = field(default_factory=MergeCounts)
+    customers_without_key: int = 0  # purged: their sections stay noise
+    unaccounted_customers: int = 0  # no key and no purge on record: reported, never guessed
 
 
 def sqlite_path(engine: Engine) -> Path:
@@ -125,72 +169,105 @@ def sqlite_path(engine: Engine) -> Path:
 
 
 def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now: dt.datetime,
-                  *, out_dir: Path | None = None) -> Path:
-    """Write an encrypted, verified backup of the database; returns its path.
+                  *, out_dir: Path | None = None, compress: bool = False) -> Path:
+    """Write an encrypted, verified backup of the database; returns its path. The key file
+    stays in ``backup.dir`` whatever ``out_dir`` says. ``compress``: about half the size of a
+    history, for about twice the time (see ``accessd.backup.format``).
 
-    :raises BackupError: PostgreSQL, a database that fails its integrity check, or a write
-        that does not read back identically.
+    :raises BackupError: PostgreSQL, a database that cannot be read, a key file that cannot
+        be read or written, or a file that does not read back as written.
     """
     db_path = sqlite_path(engine)
-    directory = out_dir or settings.backup.dir
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_dir = backup_dir(settings)
+    directory = out_dir or key_dir
+    for folder in {key_dir, directory}:
+        _private_dir(folder)
+    sessions = make_sessionmaker(engine)
+    digester = CustomerDigester(provider)
     final = _free_name(directory, now)
     partial = directory / f".{final.name}.{secrets.token_hex(4)}.tmp"
-    snapshot = _snapshot(engine, db_path)
-    try:
-        written = hashlib.sha256()
-        with _create_private(partial) as out, \
-                BackupWriter(out, provider, now, CHUNK_SIZE) as writer:
-            for block in _blocks(snapshot):
-                written.update(block)
-                writer.write(block)
-            writer.close()
-            out.flush()
-            os.fsync(out.fileno())
-        info = verify_backup(partial, provider)
-        if info.database_sha256 != written.hexdigest():
-            raise BackupError(f"backup {partial} did not read back as written; check the disk "
-                              f"holding {directory} and run `accessd backup` again")
-        os.replace(partial, final)
-        _fsync_dir(directory)
-    finally:
-        _unlink(snapshot)
-        _unlink(partial)
+    with _workdir(db_path) as work:
+        try:
+            snapshot = take_snapshot(db_path, work)
+            names = {cid: digester(public) for cid, public in snapshot.customers}
+            subjects = {names[cid]: [digester(p) for _, p in snapshot.people.get(cid, [])]
+                        for cid, _ in snapshot.customers}
+            with sessions() as session:
+                ledger = ledger_rows(session)
+            keys = keys_for_backup(key_dir, provider, subjects, ledger, now,
+                                   has_sections=_has_sections(key_dir, directory))
+            with _create_private(partial) as out:
+                writer = BackupFileWriter(out, provider, now, key_file_id=keys.file_id,
+                                          key_file_generation=keys.generation,
+                                          chunk_size=CHUNK_SIZE, compress=compress)
+                with snapshot.installation.open("rb") as plain:
+                    writer.write_section(SectionKind.INSTALLATION, _blocks(plain))
+                for customer_id, _ in snapshot.customers:
+                    customer = names[customer_id]
+                    customer_key = keys.customer_key(customer)
+                    if customer_key is None:
+                        continue  # purged since the snapshot: nothing of it is written
+                    section = work / f"customer-{customer_id}.sqlite3"
+                    customer_section(snapshot, customer_id, customer, section,
+                                     _person_keys(keys, digester, customer))
+                    with section.open("rb") as plain:
+                        writer.write_section(SectionKind.CUSTOMER, _blocks(plain),
+                                             customer=customer, customer_key=customer_key)
+                    section.unlink()
+                writer.finish()
+                out.flush()
+                os.fsync(out.fileno())
+            _read_back(partial, provider, keys)
+            os.replace(partial, final)
+            fsync_dir(directory)
+        finally:
+            _unlink(partial)
+    try:  # a purge or an erasure committed while this ran: its keys go now, not in an hour
+        sync_key_file(key_dir, sessions, provider, now)
+    except BackupKeysError as exc:
+        log.warning("backup written, but the key file could not be brought up to date (%s); "
+                    "the hourly reconciliation retries", exc)
     return final
 
 
-def verify_backup(path: Path, provider: KeyProvider) -> BackupInfo:
-    """Read the whole backup: every chunk authenticates, the stream ends properly, and it
-    holds a SQLite database. Needs the keyring: integrity is proved by the chunks' tags.
+def verify_backup(path: Path, provider: KeyProvider, keys: BackupKeys | None = None
+                  ) -> BackupInfo:
+    """Read the whole backup: every chunk authenticates, every section matches the manifest,
+    and each section it can open (with ``keys``, the key file) holds a SQLite database. A
+    section whose customer's key is gone is checked against the manifest only.
 
     :raises BackupError: what is wrong, and that another backup should be used.
     """
-    digest, size = hashlib.sha256(), 0
-    head = b""
+    size, customers, unreadable = 0, 0, 0
     try:
         with path.open("rb") as stream:
-            header = read_header(stream, str(path))
-            for block in iter_plaintext(stream, provider, str(path), header):
-                if len(head) < len(_SQLITE_MAGIC):
-                    head += block[: len(_SQLITE_MAGIC)]
-                digest.update(block)
-                size += len(block)
+            reader = BackupReader(stream, provider, str(path))
+            header = reader.header
+            if header.version != FORMAT_VERSION:
+                size = _check_database(reader.whole(), str(path), None)
+            else:
+                for section in reader.sections(keys.customer_key if keys else _no_key):
+                    customers += section.kind is SectionKind.CUSTOMER
+                    if not section.readable:
+                        unreadable += 1
+                        continue
+                    size += _check_database(section.blocks(), str(path), None)
     except OSError as exc:
         raise BackupError(f"cannot read backup {path}: {exc.strerror}") from exc
-    if not head.startswith(_SQLITE_MAGIC):
-        raise BackupError(f"{path} decrypts, but does not hold a SQLite database")
-    return BackupInfo(path, header.created_at, header.master_key_id, path.stat().st_size, size,
-                      digest.hexdigest())
+    return BackupInfo(path, header.created_at, header.master_key_id, header.version,
+                      path.stat().st_size, size, customers, unreadable)
 
 
 def restore_backup(path: Path, settings: Settings, engine: Engine, provider: KeyProvider, *,
                    daemon_stopped: bool, live_database_lost: bool = False) -> RestoreReport:
-    """Replace the database with the backup at ``path``, re-applying the ledger first.
+    """Replace the database with the backup at ``path``, re-applying every erasure first.
 
     ``engine`` is disposed: open new connections afterwards. ``live_database_lost`` allows a
-    restore when the live database is missing or unreadable: its ledger is then lost, and
-    erasures recorded after the backup must be carried out again from the request records.
+    restore when the live database is missing or unreadable; the key file's ledger then stands
+    in for the live one.
 
+    :raises BackupKeysError: the key file is missing, another installation's, not the one the
+        backup was written against, older than the backup, or unreadable.
     :raises BackupError: the daemon flag is missing, the backup does not verify, the live
         database cannot be read (without ``live_database_lost``) or is still open elsewhere.
         Nothing has changed when it raises.
@@ -199,84 +276,67 @@ def restore_backup(path: Path, settings: Settings, engine: Engine, provider: Key
         raise BackupError("stop the door daemon and the panel first (e.g. `systemctl stop "
                           "accessd accessd-web`), then restore with --yes-i-stopped-the-daemon")
     db_path = sqlite_path(engine)
+    header = _header(path)
+    key_dir = backup_dir(settings)
+    keys = check_for_restore(key_dir, provider, path, header.key_file_id,
+                             header.key_file_generation)
     staged = db_path.with_name(f".{db_path.name}.restore-{secrets.token_hex(4)}.tmp")
-    try:
-        created_at = _stage(path, provider, staged)
-        live = _read_live(engine, db_path, live_database_lost)
-        replay = _prepare(staged, live, provider)
-        since = sum(1 for row in (live.kept_rows.get(ErasureLedgerEntry.__tablename__, [])
-                                  if live else []) if row["recorded_at"] > created_at)
-        _swap(engine, db_path, staged)
-    finally:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            _unlink(Path(f"{staged}{suffix}"))
-    return RestoreReport(created_at, since, replay)
-
-
-def list_backups(directory: Path) -> list[tuple[Path, dt.datetime]]:
-    """The backups in ``directory``, oldest first, with the time each says it was made (the
-    file's modification time when its header is unreadable)."""
-    found = []
-    for path in directory.glob(f"{PREFIX}*{SUFFIX}"):
+    with _workdir(db_path) as work:
         try:
-            with path.open("rb") as stream:
-                created = read_header(stream, str(path)).created_at
-        except (BackupError, OSError):
-            created = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-        found.append((path, created))
-    return sorted(found, key=lambda item: item[1])
-
-
-def prune_backups(settings: Settings, now: dt.datetime) -> list[Path]:
-    """Delete the backups older than ``backup.max_age_months`` calendar months; returns them."""
-    directory = settings.backup.dir
-    if not directory.is_dir():
-        return []
-    cutoff = RetentionPeriod(settings.backup.max_age_months, "month").cutoff(now)
-    assert cutoff is not None  # a number of months always has a cutoff
-    deleted = []
-    for path, created in list_backups(directory):
-        if created < cutoff:
-            path.unlink(missing_ok=True)
-            deleted.append(path)
-    if deleted:
-        _fsync_dir(directory)
-    return deleted
+            merged, unreadable = _stage(path, provider, keys, staged, work)
+            live = _read_live(engine, db_path, live_database_lost)
+            certificates = purge_certificates(certificate_dir(settings), provider)
+            replay, since = _prepare(staged, live, provider, keys, certificates,
+                                     header.created_at)
+            _swap(engine, db_path, staged)
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                _unlink(Path(f"{staged}{suffix}"))
+    purged = destroyed_subjects(keys.ledger)[0] | {str(c.body["customer_digest"])
+                                                   for c in certificates}
+    if live is not None:
+        purged |= {row["customer_digest"] for row in live.kept_rows.get(
+            ErasureLedgerEntry.__tablename__, []) if row["action"] == "purge_customer"}
+    try:
+        sync_key_file(key_dir, make_sessionmaker(engine), provider, utcnow())
+    except BackupKeysError as exc:
+        log.warning("restored, but the key file could not take the restored ledger (%s)", exc)
+    return RestoreReport(header.created_at, since, replay, merged, len(unreadable),
+                         len(set(unreadable) - purged))
 
 
 # --- backup -----------------------------------------------------------------------------------
 
 
-def _snapshot(engine: Engine, db_path: Path) -> Path:
-    """A consistent copy of the database, with the data keys blanked, next to the database
-    (the same protection as the database itself, never the backup directory)."""
-    snapshot = db_path.with_name(f".{db_path.name}.snapshot-{secrets.token_hex(4)}.tmp")
-    os.close(os.open(snapshot, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    try:
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("VACUUM INTO ?", (str(snapshot),))
-            cursor.close()
-        finally:
-            raw.close()
-        with contextlib.closing(sqlite3.connect(snapshot, isolation_level=None)) as copy:
-            problems = [row[0] for row in copy.execute("PRAGMA quick_check")]
-            if problems != ["ok"]:
-                raise BackupError(f"the database {db_path} fails its integrity check "
-                                  f"({'; '.join(problems[:3])}): a backup of it would not "
-                                  "restore; run `accessd doctor` and restore the last good backup")
-            copy.execute("PRAGMA secure_delete = ON")
-            copy.execute(f"UPDATE {DataKey.__tablename__} SET wrapped_key = X''")  # noqa: S608
-            copy.execute("VACUUM")  # no page of the copy keeps the old wrapped keys
-    except sqlite3.Error as exc:
-        _unlink(snapshot)
-        raise BackupError(f"cannot snapshot {db_path} ({exc}); if the database is damaged, "
-                          "run `accessd doctor` and restore the last good backup") from exc
-    except BaseException:
-        _unlink(snapshot)
-        raise
-    return snapshot
+def _has_sections(*directories: Path) -> bool:
+    """Whether a backup with customer sections (format 2) is in any of ``directories``."""
+    for directory in directories:
+        for path, _ in list_backups(directory):
+            with contextlib.suppress(BackupError, OSError), path.open("rb") as stream:
+                if read_header(stream, str(path)).version == FORMAT_VERSION:
+                    return True
+    return False
+
+
+def _person_keys(keys: BackupKeys, digester: CustomerDigester,
+                       customer: str) -> PersonKey:
+    """A customer's people's keys, by public id: (digest, key), or None for the erased."""
+    def person_key(public: uuid.UUID) -> tuple[str, bytes] | None:
+        digest = digester(public)
+        key = keys.person_key(customer, digest)
+        return (digest, key) if key is not None else None
+    return person_key
+
+
+def _read_back(path: Path, provider: KeyProvider, keys: BackupKeys) -> None:
+    """Every chunk of every section authenticates, and the bytes on disk are the bytes the
+    manifest lists (decompressing is not needed: the compressed stream is what we wrote)."""
+    with path.open("rb") as stream:
+        reader = BackupReader(stream, provider, str(path))
+        for section in reader.sections(keys.customer_key, authenticate_skipped=True):
+            if not section.readable:
+                raise BackupError(f"backup {path} did not read back as written; check the disk "
+                                  f"holding {path.parent} and run `accessd backup` again")
 
 
 def _free_name(directory: Path, now: dt.datetime) -> Path:
@@ -290,29 +350,64 @@ def _free_name(directory: Path, now: dt.datetime) -> Path:
 # --- restore ----------------------------------------------------------------------------------
 
 
-def _stage(path: Path, provider: KeyProvider, staged: Path) -> dt.datetime:
-    """Decrypt the whole backup into ``staged`` and check it; raises before anything live."""
+def _header(path: Path) -> BackupHeader:
     try:
-        with path.open("rb") as stream, _create_private(staged) as out:
-            header = read_header(stream, str(path))
-            head = b""
-            for block in iter_plaintext(stream, provider, str(path), header):
-                if len(head) < len(_SQLITE_MAGIC):
-                    head += block[: len(_SQLITE_MAGIC)]
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
+        with path.open("rb") as stream:
+            return read_header(stream, str(path))
+    except OSError as exc:
+        raise BackupError(f"cannot read backup {path}: {exc.strerror}") from exc
+
+
+def _stage(path: Path, provider: KeyProvider, keys: BackupKeys, staged: Path,
+           work: Path) -> tuple[MergeCounts, list[str]]:
+    """Decrypt the backup into ``staged``: the installation's section, then every customer
+    section whose key exists; raises before anything live is touched."""
+    unreadable: list[str] = []
+    merged = MergeCounts()
+    try:
+        with path.open("rb") as stream:
+            reader = BackupReader(stream, provider, str(path))
+            if reader.header.version != FORMAT_VERSION:
+                with _create_private(staged) as out:
+                    _check_database(reader.whole(), str(path), out)
+            else:
+                merged = _merge_sections(reader, keys, staged, work, unreadable)
     except OSError as exc:
         raise BackupError(f"cannot read backup {path} or write next to the database: "
                           f"{exc.strerror}") from exc
-    if not head.startswith(_SQLITE_MAGIC):
-        raise BackupError(f"{path} decrypts, but does not hold a SQLite database")
     with contextlib.closing(sqlite3.connect(staged, isolation_level=None)) as copy:
         problems = [row[0] for row in copy.execute("PRAGMA integrity_check(20)")]
     if problems != ["ok"]:
         raise BackupError(f"the database in {path} fails its integrity check "
                           f"({'; '.join(problems[:3])}); use another backup")
-    return header.created_at
+    return merged, unreadable
+
+
+def _merge_sections(reader: BackupReader, keys: BackupKeys, staged: Path, work: Path,
+                    unreadable: list[str]) -> MergeCounts:
+    merger: Merger | None = None
+    try:
+        for section in reader.sections(keys.customer_key):
+            if section.kind is SectionKind.INSTALLATION:
+                with _create_private(staged) as out:
+                    _check_database(section.blocks(), reader.where, out)
+                merger = Merger(staged, work / "history.sqlite3")
+            elif not section.readable:
+                assert section.customer is not None
+                unreadable.append(section.customer)
+            else:
+                assert merger is not None and section.customer is not None
+                customer = section.customer
+                part = work / "section.sqlite3"
+                with _create_private(part) as out:
+                    _check_database(section.blocks(), reader.where, out)
+                merger.merge(part, customer, partial(keys.person_key, customer))
+                part.unlink()
+        assert merger is not None  # the reader refuses a file without its first section
+        return merger.finish()
+    finally:
+        if merger is not None:
+            merger.close()
 
 
 def _read_live(engine: Engine, db_path: Path, live_database_lost: bool) -> LiveState | None:
@@ -332,11 +427,12 @@ def _read_live(engine: Engine, db_path: Path, live_database_lost: bool) -> LiveS
         return None
     raise BackupError(f"{problem}: its erasure ledger is what keeps a restore from bringing "
                       "back destroyed data. If the database is really lost, restore with "
-                      "--live-database-lost, then carry out again every erasure recorded in "
-                      "the data-subject requests since the backup")
+                      "--live-database-lost: the backup key file's copy of the ledger stands in")
 
 
-def _prepare(staged: Path, live: LiveState | None, provider: KeyProvider) -> ReplayReport:
+def _prepare(staged: Path, live: LiveState | None, provider: KeyProvider, keys: BackupKeys,
+             certificates: list[PurgeCertificate], created_at: dt.datetime
+             ) -> tuple[ReplayReport, int]:
     staged_engine = create_db_engine(f"sqlite:///{staged}")
     try:
         try:
@@ -344,11 +440,16 @@ def _prepare(staged: Path, live: LiveState | None, provider: KeyProvider) -> Rep
         except StorageError as exc:
             raise BackupError(f"the backup's schema cannot be brought up to date ({exc}); "
                               "was it made by a newer accessd?") from exc
-        replay = prepare_restored(make_sessionmaker(staged_engine), live, provider)
+        sessions = make_sessionmaker(staged_engine)
+        replay = prepare_restored(sessions, live, provider, key_file_ledger=keys.ledger,
+                                  certificates=certificates)
+        with sessions() as session:
+            since = session.scalar(select(func.count()).select_from(ErasureLedgerEntry).where(
+                ErasureLedgerEntry.recorded_at > created_at)) or 0
         checkpoint_wal(staged_engine)
     finally:
         staged_engine.dispose()
-    return replay
+    return replay, since
 
 
 def _swap(engine: Engine, db_path: Path, staged: Path) -> None:
@@ -369,10 +470,53 @@ def _swap(engine: Engine, db_path: Path, staged: Path) -> None:
         os.close(fd)
     os.replace(staged, db_path)
     _unlink(Path(f"{db_path}-shm"))
-    _fsync_dir(db_path.parent)
+    fsync_dir(db_path.parent)
 
 
 # --- files ------------------------------------------------------------------------------------
+
+
+def _no_key(_: str) -> None:
+    return None
+
+
+def _check_database(blocks: Iterator[bytes], where: str, out: io.BufferedWriter | None) -> int:
+    """Consume ``blocks`` (into ``out``), checking they hold a SQLite database; their size."""
+    head, size = b"", 0
+    for block in blocks:
+        if len(head) < len(_SQLITE_MAGIC):
+            head += block[: len(_SQLITE_MAGIC)]
+        if out is not None:
+            out.write(block)
+        size += len(block)
+    if not head.startswith(_SQLITE_MAGIC):
+        raise BackupError(f"{where} decrypts, but does not hold a SQLite database")
+    if out is not None:
+        out.flush()
+        os.fsync(out.fileno())
+    return size
+
+
+@contextlib.contextmanager
+def _workdir(db_path: Path) -> Iterator[Path]:
+    """A private scratch directory next to the database (the same protection, the same disk:
+    plaintext sections never go near the backup directory, nor SQLite's temporary files near
+    /var/tmp); removed whatever happens."""
+    work = db_path.with_name(f".{db_path.name}.backup-{secrets.token_hex(4)}.tmp")
+    work.mkdir(mode=0o700)
+    try:
+        with scratch_on(work):
+            yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _private_dir(directory: Path) -> None:
+    """``directory``, and every parent that does not exist yet, made with mode 0700."""
+    missing = [d for d in (directory, *directory.parents) if not d.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700)
+        folder.chmod(0o700)  # whatever the umask
 
 
 def _create_private(path: Path) -> io.BufferedWriter:
@@ -380,20 +524,12 @@ def _create_private(path: Path) -> io.BufferedWriter:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
-def _blocks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as stream:
-        while block := stream.read(_BLOCK):
-            yield block
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _blocks(stream: io.BufferedReader) -> Iterator[bytes]:
+    while block := stream.read(_BLOCK):
+        yield block
 
 
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+

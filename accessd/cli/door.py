@@ -347,14 +347,17 @@ def cmd_verify_log(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.backup.housekeeping import key_resealer
     from accessd.crypto import rotate_master_key
 
-    result = rotate_master_key(ctx.keys, ctx.sessions)
+    result = rotate_master_key(ctx.keys, ctx.sessions,
+                               before_retire=key_resealer(ctx.settings, ctx.keys))
     print(result)
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.backup.housekeeping import check_backups
     from accessd.db import check_integrity, current_revision
     from accessd.privacy.ledger import ledger_status
     from firmware_bridge.errors import BridgeError
@@ -375,6 +378,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
     check("database", lambda: (check_integrity(ctx.engine).ok or _raise("integrity check failed"))
           and f"schema {current_revision(ctx.engine)}")
     check("erasure ledger and purge records", lambda: ledger_status(ctx.sessions, ctx.keys))
+    check("backups", lambda: check_backups(ctx.settings, ctx.keys, dt.datetime.now(dt.UTC)))
     daemon = build_daemon(ctx.settings, ctx)
 
     def sensor() -> str:

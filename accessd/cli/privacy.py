@@ -99,11 +99,15 @@ def _purge(args: argparse.Namespace, ctx: Context) -> int:
             plan = purge_plan(session, ctx.clock.now(), site_timezone=zone)
         print(_plan_table(plan, zone))
         return 0
+    from accessd.backup.housekeeping import backup_destruction
+
     directory = certificate_dir(ctx.settings)
     moved: set[int] = set()
     if args.now:
         records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, ctx.clock.now(),
-                                 site_timezone=zone, certificate_dir=directory, actor=_actor())
+                                 site_timezone=zone, certificate_dir=directory, actor=_actor(),
+                                 destroy_backups=backup_destruction(ctx.settings, ctx.sessions,
+                                                                    ctx.keys))
         moved = {record.id for record in records}
         if not records:
             print("nothing is due: no customer's contract plus grace period has ended "

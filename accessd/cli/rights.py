@@ -38,7 +38,10 @@ def _register_backup(subparsers: Any) -> None:
         "backup", help="write an encrypted backup of the database (or verify / prune them)",
         description="Without an action: write an encrypted, verified backup.")
     backup.add_argument("--out", type=Path, metavar="DIR",
-                        help="directory for the backup (default: backup.dir)")
+                        help="directory for the backup (default: backup.dir; the key file "
+                             "stays in backup.dir)")
+    backup.add_argument("--compress", action="store_true",
+                        help="compress (about half the size, about twice the time)")
     backup.set_defaults(handler=_backup)
     actions = backup.add_subparsers(dest="backup_action", metavar="ACTION")
     verify = actions.add_parser("verify", help="check that a backup decrypts and is complete")
@@ -131,7 +134,8 @@ def _date(text: str) -> dt.date:
 def _backup(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import create_backup
 
-    path = create_backup(ctx.settings, ctx.engine, ctx.keys, ctx.clock.now(), out_dir=args.out)
+    path = create_backup(ctx.settings, ctx.engine, ctx.keys, ctx.clock.now(), out_dir=args.out,
+                         compress=args.compress)
     ctx.audit.note(file=str(path))
     print(f"backup written and verified: {path} ({path.stat().st_size} bytes)")
     return 0
@@ -139,11 +143,17 @@ def _backup(args: argparse.Namespace, ctx: Context) -> int:
 
 def _backup_verify(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import verify_backup
+    from accessd.backup.keys import backup_dir, key_file_path, load
 
-    info = verify_backup(args.file, ctx.keys)
-    print(f"{info.path}: ok, made {info.created_at:%Y-%m-%d %H:%M:%S} UTC under master key "
-          f"{info.master_key_id}, database {info.database_bytes} bytes "
-          f"(sha256 {info.database_sha256[:16]}…)")
+    key_file = key_file_path(backup_dir(ctx.settings))
+    keys = load(key_file, ctx.keys) if key_file.exists() else None
+    info = verify_backup(args.file, ctx.keys, keys)
+    print(f"{info.path}: ok, format {info.version}, made {info.created_at:%Y-%m-%d %H:%M:%S} "
+          f"UTC under master key {info.master_key_id}, {info.database_bytes} bytes of data read")
+    if info.version > 1:
+        print(f"  {info.customer_sections} customer sections, {info.unreadable_sections} of "
+              "them unreadable (their keys were destroyed: purged customers)"
+              + ("" if keys else f"; no key file at {key_file}, so none was opened"))
     return 0
 
 
@@ -171,15 +181,21 @@ def _restore(args: argparse.Namespace, ctx: Context) -> int:
     replay = report.replay
     ctx.audit.note(file=str(args.file), backup_made=report.backup_created_at.isoformat(),
                    ledger_entries=replay.ledger_entries)
-    print(f"restored the backup made {report.backup_created_at:%Y-%m-%d %H:%M:%S} UTC")
+    print(f"restored the backup made {report.backup_created_at:%Y-%m-%d %H:%M:%S} UTC: "
+          f"{report.merged.customers} customers and {report.merged.persons} persons came back; "
+          f"{report.customers_without_key} customers and {report.merged.persons_without_key} "
+          "persons stay gone (their keys were destroyed)")
+    if report.unaccounted_customers:
+        print(f"warning: {report.unaccounted_customers} customer sections have no key in the "
+              "key file and no purge on record; they were not restored")
     print(f"re-applied {replay.ledger_entries} ledger entries "
           f"({report.ledger_entries_since_backup} recorded after the backup): "
           f"{replay.customers_purged} customers purged, {replay.persons_erased} persons erased, "
           f"{replay.fingers_deleted} fingers deleted, {replay.consents_withdrawn} consents "
           "withdrawn")
     if replay.fingers_without_key:
-        print(f"{replay.fingers_without_key} fingers had no data key in the live database and "
-              "were dropped: those people must enrol again")
+        print(f"{replay.fingers_without_key} fingers had no usable data key and were dropped: "
+              "those people must enrol again")
     print(f"{replay.doors_asked_to_resync} doors will resync their sensors when the daemon "
           "starts; start it now")
     return 0
@@ -330,6 +346,11 @@ def _staff(args: argparse.Namespace) -> str:
 
 
 def _after_destruction(ctx: Context, doors: int) -> None:
+    from accessd.backup.housekeeping import sync_backup_keys
+
+    warning = sync_backup_keys(ctx.settings, ctx.sessions, ctx.keys)  # their backup key goes
+    if warning:
+        print(f"warning: {warning}")
     if doors:
         print(f"{doors} doors asked to resync: their sensors drop the templates once each "
               "door's daemon runs")

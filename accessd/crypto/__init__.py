@@ -5,9 +5,10 @@
 - ``rotation``: ``rotate_master_key`` (rewraps data keys; templates untouched). It needs the
   models, so it is imported on first use: encrypting alone does not load SQLAlchemy.
 
-Note on backups: a data key in a backup is wrapped by the master key of its day. Once a
-rotation retires that key, the backup's templates cannot be decrypted any more (the rest of
-the backup is unaffected): rotate, then take a fresh backup.
+Note on backups: a backup's file key, and the data keys in its customer sections, are wrapped
+by the master key of its day. Once a rotation retires that key, the backup cannot be opened any
+more: rotate, then take a fresh backup. The backup key file is resealed under the new master key
+before the old one is retired (``rotate_master_key(before_retire=...)``).
 """
 
 from typing import TYPE_CHECKING, Any

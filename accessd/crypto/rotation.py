@@ -3,7 +3,8 @@
 Three steps, each safe to interrupt and to repeat:
 
 1. add a new master key to the keyring and make it active (the old ones stay);
-2. rewrap every data key and staff secret under it, in one transaction;
+2. rewrap every data key and staff secret under it, in one transaction, and reseal what else
+   lives under a master key (``before_retire``: the backup key file);
 3. retire every master key no row uses any more.
 
 A crash after 1 leaves a keyring with two keys and rows wrapped under either: running the
@@ -13,6 +14,7 @@ the retired key: they can no longer be unwrapped (see the note in the module ``a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -112,9 +114,16 @@ def retire_unused_master_keys(
 
 
 def rotate_master_key(
-    provider: RotatableKeyProvider, sessions: sessionmaker[Session]
+    provider: RotatableKeyProvider,
+    sessions: sessionmaker[Session],
+    *,
+    before_retire: Callable[[], object] | None = None,
 ) -> RotationResult:
     """Add a master key, rewrap everything under it, then retire the old keys.
+
+    ``before_retire`` reseals what the database does not hold under the new key before the old
+    ones go (``accessd.backup.housekeeping.key_resealer``: the backup key file); if it raises,
+    no key is retired and running the rotation again finishes the job.
 
     :raises KeyFileError: the keyring cannot be written (read-only credential) or lacks a key.
     :raises DecryptionError: a wrapped key does not unwrap (nothing is changed then).
@@ -122,5 +131,7 @@ def rotate_master_key(
     new_key_id = provider.add_master_key()
     with sessions() as session, session.begin():
         data_keys, staff_secrets = rewrap_all(session, provider, new_key_id)
+    if before_retire is not None:
+        before_retire()
     retired, kept = retire_unused_master_keys(provider, sessions)
     return RotationResult(new_key_id, data_keys, staff_secrets, retired, kept)

@@ -68,9 +68,7 @@ _STATEMENT = ("Every person, enrolled fingerprint template, consent record and a
               "or its people: the records of data-subject requests about them (the requester's "
               "name and contact details, dates and outcome), as proof that each request was "
               "answered, until their own retention period ends; and, anonymised, any events of "
-              "its people in the facility's own door log. Backups made before the purge still "
-              "hold its people's names, e-mail addresses, consent records and access history, "
-              "encrypted, until they are deleted at the end of the backup retention period.")
+              "its people in the facility's own door log.")
 
 installation_key_id = key_id
 

@@ -8,12 +8,10 @@ Each claim has a key, and ``tests/privacy/test_claims.py`` holds one check per k
 running code (a claim without a check fails that test). Change the code and a check fails;
 change a claim and its check must change with it.
 
-**Backups.** ``backup_contents`` is the one statement of what a backup holds and for how long.
-Today a backup holds no data key (templates cannot be read from it) but does hold names,
-contact details, consents, access history and requests, readable with the keyring until the
-backup is deleted, also after a purge or an erasure. Per-customer backup keys (branch
-``backup-shred``) change that: update ``backup_contents``, ``restore_claim``, its checks, and
-the purge certificate's last sentence (``accessd.privacy.certificate._STATEMENT``) together.
+**Backups.** ``backup_contents`` is the one statement of what a backup holds and for how long,
+``restore_claim`` of what a restore does; the purge certificate's statement
+(``accessd.privacy.certificate._STATEMENT``) and the backup hook's entry
+(``accessd.backup.housekeeping.backup_destruction``) say the same: change them together.
 """
 
 from __future__ import annotations
@@ -80,48 +78,55 @@ def backup_contents(settings: Settings) -> Claim:
     months = settings.backup.max_age_months
     return Claim(
         "backups_hold",
-        "A backup is a copy of the whole database with every customer's data key removed: its "
-        "fingerprint templates cannot be decrypted with the backup and the keyring alone, "
-        "only with the customer's key from the live database, which a purge destroys (so the "
-        "template of a person erased after the backup was made can still be decrypted that "
-        "way until the backup is deleted or the customer purged). Everything else in a backup "
-        "(names, e-mail addresses, consent records, access history, data-subject requests, "
-        "the staff audit log) can be read by whoever holds it and the keyring, also that of "
-        "customers purged and people erased after it was made, until the backup is deleted: "
-        f"once it is {months} months old, at the door daemon's next hourly reconciliation (or "
-        "by `accessd backup prune`).",
-        "Een back-up is een kopie van de hele database zonder de gegevenssleutels van de "
-        "klanten: de vingerafdruktemplates erin zijn met alleen de back-up en de sleutelring "
-        "niet te ontsleutelen, wel met de sleutel van de klant uit de lopende database, die "
-        "bij verwijdering van de klant wordt vernietigd (de template van een persoon die na "
-        "het maken van de back-up is verwijderd, blijft zo te ontsleutelen tot de back-up of "
-        "de klant is verwijderd). Al het andere in een back-up (namen, e-mailadressen, "
-        "toestemmingen, toegangshistorie, verzoeken van betrokkenen, het auditlog) is "
-        "leesbaar voor wie de back-up en de sleutelring heeft, ook van klanten en personen "
-        "die na het maken ervan zijn verwijderd, tot de back-up wordt verwijderd: zodra hij "
-        f"{months} maanden oud is, bij de volgende uurlijkse controle van de deurdaemon (of "
-        "door `accessd backup prune`).")
+        "A backup is cut along the lines a purge and an erasure cut: the installation's part "
+        "(doors, staff accounts, the staff audit log, the facility's own door log with its "
+        "links to people removed, purge records, the erasure ledger) under a key wrapped by "
+        "the master key; each customer's part (its name, contract, data key, and its access "
+        "history with the links to its people removed) under that customer's backup key; and "
+        "each person's own data (name, e-mail address, notes, PIN hash, fingers and "
+        "templates, consents, requests naming them, which events are theirs) under that "
+        "person's backup key. Those keys are kept in one file beside the backups, encrypted "
+        "under the master key, replaced whole and never versioned: a purge destroys its "
+        "customer's key and its people's, an erasure the person's, and from that moment every "
+        "backup ever taken holds them only as ciphertext nobody can decrypt. Backups are "
+        f"deleted once they are {months} months old, at the door daemon's next hourly "
+        "reconciliation (or by `accessd backup prune`).",
+        "Een back-up is gesneden langs de lijnen van een verwijdering: het deel van de "
+        "installatie (deuren, medewerkersaccounts, het auditlog, het eigen deurlogboek van de "
+        "faciliteit zonder koppeling aan personen, verwijderingsverslagen, het "
+        "verwijderlogboek) onder een sleutel die met de hoofdsleutel is versleuteld; het deel "
+        "van elke klant (naam, contract, gegevenssleutel en toegangshistorie zonder koppeling "
+        "aan personen) onder de back-upsleutel van die klant; en de eigen gegevens van elke "
+        "persoon (naam, e-mailadres, notities, PIN-hash, vingers en templates, toestemmingen, "
+        "verzoeken, welke gebeurtenissen van hem zijn) onder de back-upsleutel van die "
+        "persoon. Die sleutels staan in één bestand naast de back-ups, versleuteld met de "
+        "hoofdsleutel, telkens geheel vervangen en nooit in versies bewaard: een verwijdering "
+        "van een klant vernietigt de sleutel van de klant en van zijn personen, een "
+        "verwijdering van een persoon die van de persoon, en vanaf dat moment bevat elke "
+        "back-up ooit gemaakt hen alleen als onleesbare versleutelde gegevens. Back-ups worden "
+        f"verwijderd zodra ze {months} maanden oud zijn, bij de volgende uurlijkse controle van "
+        "de deurdaemon (of door `accessd backup prune`).")
 
 
 def restore_claim() -> Claim:
     """What a restore does with what was destroyed after the backup was made."""
     return Claim(
         "restore_reapplies",
-        "A restore re-applies every purge, erasure and consent withdrawal recorded in the live "
-        "database's erasure ledger before the restored copy replaces it, so nothing destroyed "
-        "comes back. If the live database is lost too (`restore --live-database-lost`), its "
-        "ledger is lost with it: customers purged and people erased after the backup come "
-        "back with their names and history (never their templates, whose keys are gone), "
-        "until the next reconciliation purges again every customer whose contract end in the "
-        "backup has passed; other erasures must then be redone from the request records.",
-        "Een herstel past elke verwijdering van een klant of persoon en elke ingetrokken "
-        "toestemming uit het verwijderlogboek van de lopende database opnieuw toe voordat de "
-        "herstelde kopie die vervangt: niets wat vernietigd is komt terug. Is ook de lopende "
-        "database verloren (`restore --live-database-lost`), dan is dat logboek mee verloren: "
-        "klanten en personen die na de back-up zijn verwijderd komen terug met naam en "
-        "historie (nooit met hun templates, waarvan de sleutels weg zijn), totdat de volgende "
-        "controle elke klant opnieuw verwijdert van wie het contracteinde in de back-up "
-        "voorbij is; andere verwijderingen moeten dan opnieuw, aan de hand van de verzoeken.")
+        "A restore brings back only customers and people whose backup keys still exist, "
+        "checks the signed erasure ledger, and re-applies every purge, erasure and consent "
+        "withdrawal it, the backup key file's copy, the backup's own ledger and the signed "
+        "purge certificates record, before the restored copy replaces the database: nothing "
+        "destroyed comes back, also when the live database is lost too (`restore "
+        "--live-database-lost`). Without the backup key file, or with one of another "
+        "installation or older than the backup, a restore refuses.",
+        "Een herstel brengt alleen klanten en personen terug van wie de back-upsleutels nog "
+        "bestaan, controleert het ondertekende verwijderlogboek en past elke verwijdering en "
+        "ingetrokken toestemming uit dat logboek, de kopie in het sleutelbestand, het logboek "
+        "van de back-up zelf en de ondertekende verwijderingscertificaten opnieuw toe voordat "
+        "de herstelde kopie de database vervangt: niets wat vernietigd is komt terug, ook als "
+        "de lopende database verloren is (`restore --live-database-lost`). Zonder het "
+        "sleutelbestand van de back-ups, of met een van een andere installatie of ouder dan de "
+        "back-up, weigert een herstel.")
 
 
 def database_location(settings: Settings) -> Claim:

@@ -22,7 +22,8 @@ door confirmed.
 Kept on purpose: data-subject request records (their links become NULL; they are the proof a
 request was answered and follow their own retention) and the staff audit log (the facility's
 own, with its own retention). An SD card may keep old blocks below the file system; the
-destroyed data key is what makes any such copy of the templates, and every backup, unreadable.
+destroyed data key is what makes any such copy of the templates unreadable, and the destroyed
+backup keys every backup (``accessd.backup.keys``).
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ anew at every start, and nothing is lost with it. One worker thread: the daemon 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.backup.housekeeping import backup_destruction, backup_housekeeping
 from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
@@ -85,9 +85,10 @@ class PrivacyScheduler:
     :param clock: the wall clock deciding what is due (tests inject one); the scheduler's own
         timing is real time.
     :param on_purged: called with the records a run completed (e.g. to reconcile the sensor now).
-    :param prune_backups: deletes backups older than the cap, given ``now``; default:
-        ``accessd.backup.archive.prune_backups`` on ``backup.dir``, so that "backups are kept
-        at most ``backup.max_age_months``" holds wherever the daemon runs.
+    :param prune_backups: the backup directory's part, given ``now``; by default
+        ``accessd.backup.housekeeping.backup_housekeeping`` (backups older than
+        ``backup.max_age_months`` deleted, keys of destroyed subjects dropped from the backup
+        key file). A purge destroys the customer's backup keys before it counts as complete.
     :param follow_up_seconds: while a purge waits for its doors, reconcile again this soon.
     """
 
@@ -107,7 +108,9 @@ class PrivacyScheduler:
         self.settings = settings
         self._sessions, self._provider, self._engine = sessions, provider, engine
         self._clock, self._on_purged = clock, on_purged
-        self._prune_backups = prune_backups or functools.partial(_prune_configured, settings)
+        self._prune_backups = prune_backups or (
+            lambda now: backup_housekeeping(settings, sessions, provider, now))
+        self._destroy_backups = backup_destruction(settings, sessions, provider, clock)
         self._extra_jobs = tuple(extra_jobs)
         self._first_follow_up = self._follow_up = dt.timedelta(seconds=follow_up_seconds)
         self._lock = threading.Lock()  # run_now() from another thread waits for the job
@@ -183,7 +186,8 @@ class PrivacyScheduler:
             report.purged = run_due_purges(
                 self._sessions, self._provider, self._engine, now,
                 site_timezone=self.settings.access.timezone,
-                certificate_dir=certificate_dir(self.settings))
+                certificate_dir=certificate_dir(self.settings),
+                destroy_backups=self._destroy_backups)
         except Exception as exc:  # retention must still run; the purge resumes next time
             log.exception("due purges failed")
             report.errors.append(f"purge: {exc}")
@@ -204,7 +208,7 @@ class PrivacyScheduler:
         try:
             report.backups_pruned = self._prune_backups(now)
         except Exception as exc:
-            log.exception("backup pruning failed")
+            log.exception("backup housekeeping failed")
             report.errors.append(f"backups: {exc}")
         if any(report.retention.values()) and self._engine.dialect.name == "sqlite":
             try:  # deleted rows' old pages leave the -wal file
@@ -212,16 +216,6 @@ class PrivacyScheduler:
             except StorageError as exc:
                 report.errors.append(f"checkpoint: {exc}")
         return report
-
-
-def _prune_configured(settings: Settings, now: dt.datetime) -> object:
-    from accessd.backup.archive import prune_backups
-
-    pruned = prune_backups(settings, now)
-    if pruned:
-        log.info("deleted %d backup(s) older than %d months", len(pruned),
-                 settings.backup.max_age_months)
-    return pruned
 
 
 def _job_options(job_id: str, next_run_time: dt.datetime | None) -> dict[str, Any]:

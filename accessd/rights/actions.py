@@ -27,9 +27,10 @@ still single the person out. Such events are no longer linked to them by anythin
 holds, and they go at the customer's purge; a request that needs more than that is a case for
 the customer's purge or a manual decision, not for silently breaking the chain.
 
-Backups: a backup taken before the erasure still holds the person until it expires (at most
-12 months, ``accessd backup prune``); a restore re-applies the erasure from the ledger before
-the restored database goes live (see ``accessd.backup.archive``).
+Backups: every backup holds the person's own data (row, templates, consents, requests, the
+links from their events) only under a key of theirs, which leaves the backup key file when the
+ledger entry below reaches it (``accessd.backup.keys``); a restore re-applies the erasure from
+the ledger before the restored database goes live (see ``accessd.backup.archive``).
 
 Every erasure and consent withdrawal leaves an ``ErasureLedgerEntry``: digests of the public
 ids (``public_id_digest``), counts and dates, no personal data. It is both the anonymised

@@ -10,7 +10,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import sqlite3
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.backup.archive import create_backup, restore_backup, verify_backup
+from accessd.backup.housekeeping import backup_destruction, sync_backup_keys
+from accessd.backup.keys import key_file_path
 from accessd.cli.main import main
 from accessd.config import (
     BackupSettings,
@@ -91,7 +92,7 @@ from accessd.staff.policy import (
 from accessd.staff.sessions import SessionState
 from firmware_bridge.door import DoorEvent, DoorEventKind
 from tests.privacy.seed import purge_completely
-from tests.rights.backup_files import decrypt_to_sqlite, flip
+from tests.rights.backup_files import canaries, flip, installation_keys, open_everything
 from tests.rights.seed import World, seed_world
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -241,37 +242,25 @@ def backups_encrypted(site: Site) -> None:
 
 
 def backups_hold(site: Site) -> None:
-    """Templates cannot be read from a backup with the keyring alone, but an erased person's
-    can with the live customer key; names and history of purged and erased people stay
-    readable until the backup is deleted, once it is backup.max_age_months old."""
+    """After a purge and an erasure, an older backup opened with every key the installation
+    still holds shows nothing of them, while the living are still there; backups are deleted
+    once backup.max_age_months old."""
     months = site.settings.backup.max_age_months
-    assert f"once it is {months} months old" in backup_contents(site.settings).en
+    assert f"once they are {months} months old" in backup_contents(site.settings).en
     path = create_backup(site.settings, site.engine, site.keys, NOW)
+    destroy = backup_destruction(site.settings, site.sessions, site.keys)
     with site.sessions.begin() as session:
         session.get_one(Customer, site.world.globex_id).contract_end = dt.date(2025, 5, 1)
         erase_person(session, session.get_one(Person, site.world.ada.id), "op", provider=site.keys)
-    purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC")
-    inside = decrypt_to_sqlite(path, site.keys, site.tmp / "inside.sqlite3")
-    with sqlite3.connect(inside) as copy:
-        names = {row[0] for row in copy.execute("SELECT name FROM persons")}
-        assert {row[0] for row in copy.execute("SELECT wrapped_key FROM data_keys")} == {b""}
-        nonce, ciphertext = copy.execute(
-            "SELECT template_nonce, template_ciphertext FROM fingers WHERE id = ?",
-            (site.world.ada.finger_ids[0],)).fetchone()
-        history = copy.execute("SELECT count(*) FROM access_events WHERE person_id = ?",
-                               (site.world.carol.id,)).fetchone()[0]
-    assert {site.world.ada.name, site.world.carol.name} <= names  # erased and purged: readable
-    assert history > 0
-    with site.sessions() as session:  # Acme is live: its key opens Ada's template
-        row = session.scalars(select(DataKey).where(
-            DataKey.customer_id == site.world.acme_id)).one()
-        key = unwrap_data_key(site.keys, WrappedDataKey(row.master_key_id, row.wrapped_key),
-                              customer_id=site.world.acme_public_id)
-    assert decrypt_template(key, EncryptedTemplate(nonce, ciphertext),
-                            customer_id=site.world.acme_public_id,
-                            person_id=site.world.ada.public_id,
-                            finger_id=site.world.ada.finger_public_ids[0]) == \
-        site.world.ada.templates[0]
+    assert sync_backup_keys(site.settings, site.sessions, site.keys) is None
+    purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC",
+                     destroy_backups=destroy)
+    inside = open_everything(path, site.keys, installation_keys(site.settings.backup.dir,
+                                                                 site.keys))
+    for gone in (site.world.ada.name, site.world.carol.name):  # erased; purged with Globex
+        assert not any(inside.contains(c) for c in canaries(gone)), gone
+    assert inside.contains(site.world.bob.name.encode())  # the living restore as before
+    assert site.world.ada.templates[0] not in inside.templates
 
     def reconcile(at: dt.datetime) -> None:
         report = PrivacyScheduler(site.settings, site.sessions, site.keys, site.engine,
@@ -287,33 +276,32 @@ def backups_hold(site: Site) -> None:
 
 
 def restore_reapplies(site: Site) -> None:
+    destroy = backup_destruction(site.settings, site.sessions, site.keys)
     path = create_backup(site.settings, site.engine, site.keys, NOW)
     with site.sessions.begin() as session:
         erase_person(session, session.get_one(Person, site.world.ada.id), "op", provider=site.keys)
         session.get_one(Customer, site.world.globex_id).contract_end = dt.date(2025, 5, 1)
-    purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC")
+    purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC",
+                     destroy_backups=destroy)
     restore_backup(path, site.settings, site.engine, site.keys, daemon_stopped=True)
     with site.sessions() as session:
         names = set(session.scalars(select(Person.name)))
     assert names == {site.world.bob.name}  # nothing destroyed came back
 
-    # The live database lost too: the backup's people come back without templates; the
-    # reconciliation purges again the customer whose contract end in the backup has passed.
-    with site.sessions.begin() as session:
-        session.get_one(Customer, site.world.acme_id).contract_end = dt.date(2025, 5, 1)
-    older = create_backup(site.settings, site.engine, site.keys, NOW)  # Acme, ended, in it
-    purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC")
+    # The live database lost too: still nobody destroyed comes back; without the key file,
+    # no restore at all.
     site.engine.dispose()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{site.db_path}{suffix}").unlink(missing_ok=True)
-    restore_backup(older, site.settings, site.engine, site.keys, daemon_stopped=True,
+    restore_backup(path, site.settings, site.engine, site.keys, daemon_stopped=True,
                    live_database_lost=True)
     with site.sessions() as session:
-        assert set(session.scalars(select(Person.name))) == {site.world.bob.name}  # back
-        assert session.scalar(select(func.count()).select_from(Finger)) == 0
-    purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC")
-    with site.sessions() as session:
-        assert set(session.scalars(select(Person.name))) == set()
+        assert set(session.scalars(select(Person.name))) == {site.world.bob.name}
+    key_file = key_file_path(site.settings.backup.dir)
+    key_file.rename(key_file.with_suffix(".away"))
+    with pytest.raises(BackupError, match="key file"):
+        restore_backup(path, site.settings, site.engine, site.keys, daemon_stopped=True,
+                       live_database_lost=True)
 
 
 def staff_sign_in(site: Site) -> None:
@@ -576,13 +564,17 @@ def test_the_purge_certificate_says_what_is_kept_and_it_is(site: Site) -> None:
                        requester_name=site.world.ada.name, person=ada)
         append_event(session, kind=EventKind.UNKNOWN_FINGER, person=ada, at=NOW)
         session.get_one(Customer, site.world.acme_id).contract_end = dt.date(2025, 5, 1)
-    (record,) = purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC")
+    (record,) = purge_completely(site.sessions, site.keys, site.engine, NOW, site_timezone="UTC",
+                                 destroy_backups=backup_destruction(site.settings, site.sessions,
+                                                                    site.keys))
     assert record.certificate is not None
     statement = json.loads(record.certificate)["certificate"]["statement"]
     assert "Kept on purpose, with no link to the customer or its people: the records of " \
         "data-subject requests" in statement
     assert "anonymised, any events of its people in the facility's own door log" in statement
-    assert "Backups made before the purge still hold its people's names" in statement
+    assert "backups are covered as stated under destroyed.backups" in statement
+    backups = json.loads(record.certificate)["certificate"]["destroyed"]["backups"]
+    assert backups["method"] == "backup_keys_destroyed"
     with site.sessions() as session:
         request = session.scalars(select(DataSubjectRequest)).one()
         assert (request.requester_name, request.person_id, request.customer_id) == (
@@ -591,6 +583,6 @@ def test_the_purge_certificate_says_what_is_kept_and_it_is(site: Site) -> None:
             AccessEvent.customer_id.is_(None))).all()
         assert facility and all(e.person_id is None and e.subject_salt is None
                                 for e in facility)
-    inside = decrypt_to_sqlite(backup, site.keys, site.tmp / "inside.sqlite3")
-    with sqlite3.connect(inside) as copy:
-        assert site.world.ada.name in {row[0] for row in copy.execute("SELECT name FROM persons")}
+    inside = open_everything(backup, site.keys, installation_keys(site.settings.backup.dir,
+                                                                   site.keys))
+    assert not any(inside.contains(c) for c in canaries(site.world.ada.name))

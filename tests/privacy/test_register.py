@@ -221,7 +221,7 @@ def test_the_people_and_backup_retention_follow_grace_and_backup_age() -> None:
                              "agreed with the customer (default 14 days, at most 90)")
     assert "backups made before keep a copy until they are 6 months old" in people
     assert english["Backups"].retention == "at most 6 months"
-    assert "once it is 6 months old" in english["Backups"].data
+    assert "once they are 6 months old" in english["Backups"].data
     assert english["The facility's door log"].retention == "2 months"
     dutch = build_register(settings, "nl")
     assert dutch.activities[0].retention.startswith("tot einde dienstverlening")

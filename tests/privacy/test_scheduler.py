@@ -141,3 +141,31 @@ def test_a_purge_waiting_for_its_doors_is_certified_soon_after_they_confirm(
 def _status(sessions: sessionmaker[Session]) -> PurgeStatus:
     with sessions() as session:
         return session.scalars(select(PurgeRecord.status)).one()
+
+
+def test_the_daemons_reconciliation_deletes_backups_past_the_cap_and_keeps_young_ones(
+        settings: Settings, sessions: sessionmaker[Session], keyring: FileKeyProvider,
+        engine: Engine) -> None:
+    from types import SimpleNamespace
+
+    from accessd.backup.archive import create_backup
+    from accessd.cli.door import _privacy_scheduler
+
+    now = dt.datetime.now(UTC)
+    with sessions.begin() as session:
+        enrol(session, keyring, add_customer(session, "Stays BV"), "Sam Stays")
+    old = create_backup(settings, engine, keyring, now - dt.timedelta(days=400))
+    young = create_backup(settings, engine, keyring, now - dt.timedelta(days=10))
+
+    # What `accessd run` starts, as it starts it.
+    ctx = SimpleNamespace(sessions=sessions, keys=keyring, engine=engine)
+    daemon = _privacy_scheduler(settings, ctx, None)  # type: ignore[arg-type]
+    assert isinstance(daemon, PrivacyScheduler)
+    try:
+        _wait_for(lambda: daemon.last_report is not None)
+    finally:
+        daemon.stop()
+
+    assert daemon.last_report is not None and daemon.last_report.errors == []
+    assert not old.exists() and young.exists()
+    assert daemon.last_report.backups_pruned.pruned == [old]  # type: ignore[attr-defined]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 import stat
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,14 +21,11 @@ from accessd.backup.archive import (
 )
 from accessd.config import BackupSettings, Settings
 from accessd.crypto import (
-    EncryptedTemplate,
     FileKeyProvider,
     WrappedDataKey,
-    decrypt_template,
-    unwrap_data_key,
 )
 from accessd.db import create_db_engine
-from accessd.errors import BackupError, DecryptionError
+from accessd.errors import BackupError
 from accessd.fingers.sealed import open_sealed
 from accessd.history.chain import verify_chains
 from accessd.models import (
@@ -43,7 +38,13 @@ from accessd.models import (
     Person,
     PurgeRecord,
 )
-from tests.rights.backup_files import chunk_offsets, decrypt_to_sqlite, flip
+from tests.rights.backup_files import (
+    chunk_offsets,
+    flip,
+    installation_keys,
+    layout,
+    open_everything,
+)
 from tests.rights.seed import World, add_customer, raw_database_bytes
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -92,14 +93,19 @@ def test_round_trip_brings_the_database_back_as_it_was(
         assert sorted(resyncs) == sorted(world.door_ids)
 
 
-def test_backup_file_is_private_and_named_by_its_time(
-        world: World, settings: Settings, engine: Engine, keys: FileKeyProvider) -> None:
+def test_backup_files_are_private_and_the_backup_is_named_by_its_time(
+        world: World, settings: Settings, engine: Engine, keys: FileKeyProvider,
+        data_dir: Path) -> None:
     path = create_backup(settings, engine, keys, NOW)
 
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.name == "accessd-20250601T120000Z.backup"
     assert verify_backup(path, keys).created_at == NOW
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no leftovers
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        ".backup-keys.lock", path.name, "backup-keys"]  # no leftovers
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for made in path.parent.iterdir():
+        assert stat.S_IMODE(made.stat().st_mode) == 0o600, made
+    assert [p.name for p in data_dir.iterdir() if p.name.startswith(".")] == []
 
 
 def test_two_backups_in_one_second_both_keep_their_file(
@@ -110,15 +116,37 @@ def test_two_backups_in_one_second_both_keep_their_file(
     assert first != second and first.exists() and second.exists()
 
 
-def test_backup_holds_no_usable_data_key(
+def test_the_installation_section_holds_no_customer_person_or_data_key(
         world: World, settings: Settings, engine: Engine, keys: FileKeyProvider,
         tmp_path: Path) -> None:
     path = create_backup(settings, engine, keys, NOW)
 
-    inside = decrypt_to_sqlite(path, keys, tmp_path / "inside.sqlite3")
+    alone = open_everything(path, keys, None)  # the keyring without the backup key file
+    assert (alone.sections, alone.unreadable_sections) == (3, 2)  # installation, two customers
+    inside = tmp_path / "inside.sqlite3"
+    inside.write_bytes(alone.plaintext[0])
     with sqlite3.connect(inside) as copy:
-        wrapped = copy.execute("SELECT wrapped_key FROM data_keys").fetchall()
-    assert wrapped and all(row[0] == b"" for row in wrapped)
+        for table in ("customers", "persons", "fingers", "consents", "data_keys",
+                      "door_customers", "sensor_slots", "person_events"):
+            assert copy.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+        assert copy.execute("SELECT count(*) FROM doors").fetchone() == (2,)
+        assert copy.execute("SELECT scope FROM event_chains").fetchall() == [("facility",)]
+        # The facility's unknown-finger event stays, naming nobody.
+        assert copy.execute("SELECT customer_id, person_id, subject_salt FROM access_events"
+                            ).fetchall() == [(None, None, None)]
+    for someone in world.people:
+        assert not alone.contains(someone.name.encode())
+
+
+def _without_section(data: bytes, index: int) -> bytes:
+    span = layout(data)[1][index]
+    return data[:span.start] + data[span.end:]
+
+
+def _swap_sections(data: bytes, first: int, second: int) -> bytes:
+    a, b = layout(data)[1][first], layout(data)[1][second]
+    assert a.end == b.start
+    return data[:a.start] + data[b.start:b.end] + data[a.start:a.end] + data[b.end:]
 
 
 @pytest.mark.parametrize("damage", [
@@ -140,6 +168,16 @@ def test_backup_holds_no_usable_data_key(
                  id="bytes-after-the-final-chunk"),
     pytest.param(lambda data, header, chunks: b"\x89accessd-backup?" + data[16:],
                  id="wrong-magic"),
+    pytest.param(lambda data, header, chunks: _without_section(data, 1),
+                 id="a-customer-section-dropped"),
+    pytest.param(lambda data, header, chunks: _swap_sections(data, 1, 2),
+                 id="customer-sections-swapped"),
+    pytest.param(lambda data, header, chunks: flip(data, layout(data)[1][2].chunks[0][0] + 9),
+                 id="bit-flip-in-a-customer-section"),
+    pytest.param(lambda data, header, chunks: flip(data, layout(data)[1][1].start + 70),
+                 id="bit-flip-in-a-customer-section-key"),
+    pytest.param(lambda data, header, chunks: data[:layout(data)[1][-1].start],
+                 id="manifest-cut-off"),
 ])
 def test_a_damaged_backup_is_refused_before_anything_changes(
         damage: Callable[[bytes, int, list[tuple[int, int]]], bytes], small_chunks: None,
@@ -171,7 +209,7 @@ def test_a_backup_under_another_keyring_is_refused(
 
     with pytest.raises(BackupError, match="which this keyring does not hold"):
         verify_backup(path, stranger)
-    with pytest.raises(BackupError):
+    with pytest.raises(BackupError, match="belongs to installation"):
         _restore(path, settings, engine, stranger)
     assert "Signed up after the backup" in _names(sessions)
 
@@ -241,28 +279,15 @@ def test_a_backup_taken_before_a_purge_restores_nothing_readable_of_that_custome
     for canary in (b"CANARY-ACME", b"CANARY-ADA", b"CANARY-BOB", b"ada.canary", b"bob.canary",
                    *world.ada.ciphertexts, *world.bob.ciphertexts):
         assert canary not in raw
-    # The backup file still holds Acme's ciphertexts, but no key opens them any more: the
-    # backup's own copies of the data keys are blank, and the live one was destroyed.
-    inside = decrypt_to_sqlite(path, keys, tmp_path / "inside.sqlite3")
-    with sqlite3.connect(inside) as copy:
-        assert {row[0] for row in copy.execute("SELECT wrapped_key FROM data_keys")} == {b""}
-        sealed = copy.execute("SELECT public_id, template_nonce, template_ciphertext FROM "
-                              "fingers WHERE customer_id = ?", (world.acme_id,)).fetchall()
-    assert {bytes(row[2]) for row in sealed} == {*world.ada.ciphertexts, *world.bob.ciphertexts}
-    with sessions() as session:
-        live_keys = [unwrap_data_key(keys, WrappedDataKey(k.master_key_id, k.wrapped_key),
-                                     customer_id=c.public_id)
-                     for k, c in session.execute(select(DataKey, Customer).join(
-                         Customer, Customer.id == DataKey.customer_id))]
-    for data_key in live_keys:
-        for finger_hex, nonce, ciphertext in sealed:
-            finger_id = uuid.UUID(finger_hex)
-            person = world.ada if finger_id in world.ada.finger_public_ids else world.bob
-            with pytest.raises(DecryptionError):
-                decrypt_template(data_key, EncryptedTemplate(nonce, ciphertext),
-                                 customer_id=world.acme_public_id, person_id=person.public_id,
-                                 finger_id=finger_id)
-    assert acme_wrapped.wrapped not in raw_database_bytes(db_path)
+    assert acme_wrapped.wrapped not in raw
+    # The backup still holds Acme's section, but no key the installation holds opens it.
+    opened = open_everything(path, keys, installation_keys(settings.backup.dir, keys))
+    assert (opened.sections, opened.unreadable_sections) == (3, 1)
+    for canary in (b"CANARY-ACME", b"CANARY-ADA", b"CANARY-BOB", b"ada.canary", b"bob.canary",
+                   acme_wrapped.wrapped, *world.ada.ciphertexts, *world.bob.ciphertexts,
+                   *world.ada.templates, *world.bob.templates):
+        assert not opened.contains(canary)
+    assert opened.contains(b"CANARY-CAROL") and world.carol.templates == opened.templates
 
 
 def test_a_backup_taken_before_an_erasure_does_not_bring_the_person_back(
@@ -315,7 +340,7 @@ def test_a_backup_taken_before_a_consent_withdrawal_withdraws_it_again(
         assert consent.withdrawn_at == NOW + dt.timedelta(days=1)
 
 
-def test_restore_without_the_live_database_needs_saying_so_and_drops_the_templates(
+def test_restore_without_the_live_database_needs_saying_so_and_keeps_the_fingers(
         world: World, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
         keys: FileKeyProvider, db_path: Path) -> None:
     path = create_backup(settings, engine, keys, NOW)
@@ -328,11 +353,18 @@ def test_restore_without_the_live_database_needs_saying_so_and_drops_the_templat
     report = restore_backup(path, settings, engine, keys, daemon_stopped=True,
                             live_database_lost=True)
 
-    assert report.replay.fingers_without_key == 4
+    assert report.replay.fingers_without_key == 0
+    assert (report.merged.customers, report.merged.persons) == (2, 3)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Person)) == 3
-        assert session.scalar(select(func.count()).select_from(Finger)) == 0
-        assert session.scalar(select(func.count()).select_from(DataKey)) == 0
+        for finger in session.scalars(select(Finger)):
+            person = session.get_one(Person, finger.person_id)
+            customer = session.get_one(Customer, finger.customer_id)
+            assert customer.data_key is not None
+            assert open_sealed(keys, finger, person, customer, customer.data_key) in [
+                t for someone in world.people for t in someone.templates]
+        assert session.scalar(select(func.count()).select_from(Finger)) == 4
+        assert list(verify_chains(session)) == []
 
 
 def test_prune_deletes_only_backups_older_than_the_cap(
@@ -380,11 +412,26 @@ def test_backup_of_a_damaged_database_is_refused(
 
     checkpoint_wal(engine)
     engine.dispose()
-    with db_path.open("r+b") as handle:  # scribble over the middle of a table's pages
-        handle.seek(os.path.getsize(db_path) // 2)
-        handle.write(b"\xff" * 4096)
+    with sqlite3.connect(db_path) as db:
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'persons'").fetchone()
+        (page,) = db.execute("PRAGMA page_size").fetchone()
+    with db_path.open("r+b") as handle:  # scribble over the people's table
+        handle.seek((root - 1) * page)
+        handle.write(b"\xff" * page)
 
     with pytest.raises(BackupError, match=r"malformed|integrity"):
         create_backup(settings, engine, keys, NOW)
-    assert not settings.backup.dir.exists() or not any(settings.backup.dir.iterdir())
+    assert list(settings.backup.dir.glob("*.backup")) == []
     assert [p.name for p in db_path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_directory_a_backup_creates_is_private(
+        world: World, settings: Settings, engine: Engine, keys: FileKeyProvider,
+        tmp_path: Path) -> None:
+    nested = tmp_path / "usb" / "accessd" / "backups"
+
+    path = create_backup(settings, engine, keys, NOW, out_dir=nested)
+
+    for folder in (nested, nested.parent, nested.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from accessd.backup.housekeeping import sync_backup_keys
 from accessd.config import OPEN_REQUEST_REMINDER_DAYS, Settings
 from accessd.customers.consent import active_consent
 from accessd.customers.contracts import customer_names, get_customer_by_public_id
@@ -177,11 +178,17 @@ def _request_or_404(public_id: uuid.UUID) -> DataSubjectRequest:
 
 
 def _destroyed() -> None:
-    """After a commit that destroyed data: move the WAL into the (zeroed) file."""
+    """After a commit that destroyed data: move the WAL into the (zeroed) file, and drop the
+    person's backup key now (not at the daemon's next hourly reconciliation)."""
+    panel = current_panel()
     try:
-        checkpoint_wal(current_panel().engine)
+        checkpoint_wal(panel.engine)
     except AccessdError:  # a busy reader: the daemon's next checkpoint truncates it
         pass
+    if panel.settings is not None:  # a real installation, with its backup directory
+        warning = sync_backup_keys(panel.settings, panel.sessions, panel.keys)
+        if warning:
+            flash(warning, "warning")
 
 
 # --- purge schedule and records --------------------------------------------------------------
