@@ -10,7 +10,6 @@ Rendered as Markdown, CSV or HTML, every cell escaped for its format.
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 from collections.abc import Collection, Sequence
@@ -21,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accessd.config import RetentionPeriod, Settings
+from accessd.csv_cells import csv_writer
 from accessd.models import Customer, LawfulBasis
 
 Lang = Literal["en", "nl"]
@@ -195,15 +195,10 @@ def render_markdown(rows: Sequence[RegisterRow], lang: Lang) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _csv_cell(text: str) -> str:
-    # Spreadsheets run a cell starting with = + - @ as a formula: quote it as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def render_csv(tables: dict[Lang, list[RegisterRow]]) -> str:
     """One CSV; with both languages, a first column names the language of each row."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")  # escapes every cell
     both = len(tables) > 1
     if both:
         writer.writerow(["Language / Taal", *(f"{e} / {n}" for e, n in
@@ -212,7 +207,7 @@ def render_csv(tables: dict[Lang, list[RegisterRow]]) -> str:
         writer.writerow(COLUMNS[next(iter(tables))])
     for lang, rows in tables.items():
         for row in rows:
-            cells = [_csv_cell(c) for c in row.cells()]
+            cells = row.cells()
             writer.writerow([lang, *cells] if both else cells)
     return out.getvalue()
 
