@@ -26,6 +26,7 @@ from web import error_pages, pages
 from web.navigation import NavLink, register_links, visible_links
 from web.panel import EXTENSION, Panel, close_db, current_panel
 from web.request_audit import init_audit
+from web.routing import CONVERTERS
 from web.secret import choose_secret_key
 from web.security import check_declared_access, current_staff, init_security
 
@@ -73,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
+    app.url_map.converters.update(CONVERTERS)  # before any rule is added
     init_audit(app)  # first: every request is audited, even one refused by later hooks
     init_security(app)
     app.teardown_appcontext(close_db)

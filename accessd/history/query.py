@@ -44,6 +44,7 @@ from accessd.customers.contracts import CustomerName, customer_names, not_found
 from accessd.door.doors import door_named
 from accessd.errors import HistoryError, InvalidInputError, NotFoundError
 from accessd.history.chain import naming_person
+from accessd.inputs import optional_id
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
 
 PAGE_MAX = 1000
@@ -174,8 +175,8 @@ def find_door(session: Session, ref: str) -> Door:
     :raises NotFoundError: no such door (with close names).
     """
     ref = ref.strip()
-    if ref.isdigit():
-        found = session.get(Door, int(ref))
+    if (row_id := optional_id(ref)) is not None:
+        found = session.get(Door, row_id)
         if found is not None:
             return found
     try:
