@@ -55,7 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     - ``ACCESSD_INSECURE_HTTP``: cookies without Secure, for the plain-HTTP demo only
       (logged as a warning and shown on every page);
     - ``ACCESSD_PROXY_HOPS``: how many reverse proxies to trust for the client address and
-      scheme (0: none; 1 behind the usual TLS proxy).
+      scheme (0: none; 1 behind the usual TLS proxy);
+    - ``TRUSTED_HOSTS``: Flask's list of host names to answer to; default: the settings'
+      ``[web] trusted_hosts``. Any other Host header gets 400 before routing, so no redirect
+      (Werkzeug's trailing-slash ones are absolute) and no URL can carry a stranger's host.
 
     :raises ConfigError: no real secret key (outside ``TESTING``), or invalid settings.
     :raises KeyFileError: the keyring cannot be read.
@@ -68,7 +71,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = _settings(app.config)
     key_file = settings.web.secret_key_file if settings is not None else None
     app.config["SECRET_KEY"] = choose_secret_key(app.config, key_file)
-    app.extensions[EXTENSION] = _panel(app.config, settings)
+    app.extensions[EXTENSION] = panel = _panel(app.config, settings)
+    if app.config.get("TRUSTED_HOSTS") is None:
+        app.config["TRUSTED_HOSTS"] = panel.site_settings.web.host_names()
     hops = int(app.config["ACCESSD_PROXY_HOPS"])
     if hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
