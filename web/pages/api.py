@@ -1,7 +1,9 @@
 """The JSON API under /api/v1, for the provider's ticketing and customer portal.
 
 Endpoints (docs/api.md): customers, their persons, a person, events (filters and a cursor),
-doors, and, for operator and admin tokens, a remote unlock.
+doors, and, for operator and admin tokens, a remote unlock. ``web/openapi.json`` describes every
+one of them (served at ``/api/v1/openapi.json``); ``tests/web/test_openapi.py`` runs schemathesis
+against it and checks it lists exactly the routes of this blueprint.
 
 Authenticated by ``Authorization: Bearer <token>`` only (tokens from ``accessd token add``,
 each with a role); it takes no cookies, so it needs no CSRF token. Errors are JSON:
@@ -12,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib.resources
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -104,6 +107,20 @@ def whoami() -> Response:
             "expires_at": token.expires_at.isoformat() if token.expires_at else None,
         }
     )
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """``web/openapi.json``, as shipped with the panel."""
+    return importlib.resources.files("web").joinpath("openapi.json").read_bytes()
+
+
+@bp.get("/openapi.json", merge_slashes=False)
+@token_required()
+def openapi() -> Response:
+    """This API's OpenAPI 3 description. Behind a token like every endpoint (ASVS 5.0 13.4.5:
+    no API documentation for strangers); any role may read it."""
+    return current_app.response_class(openapi_document(), mimetype="application/json")
 
 
 # --- errors with the reason, in JSON ---------------------------------------------------------
