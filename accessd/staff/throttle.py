@@ -84,7 +84,6 @@ class Pause:
 
     until: dt.datetime
     outcome: LoginOutcome  # THROTTLED (the address) or LOCKED_OUT (the name)
-    scope: str  # "address", "name from this address", "name everywhere"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,14 +199,12 @@ def sign_in_pause(db: Session, username: str, source_address: str | None, *,
     """Whether an attempt for ``username`` from ``source_address`` is refused unchecked now."""
     until = address_paused_until(db, source_address, now=now)
     if until is not None:
-        return Pause(until, LoginOutcome.THROTTLED, "address")
+        return Pause(until, LoginOutcome.THROTTLED)
     name = attempt_name(username)
     reset = _last_unlock(db, name, now)
-    pauses = [Pause(until, LoginOutcome.LOCKED_OUT, scope) for until, scope in (
-        (_pair_until(db, name, attempt_address(source_address), reset, now),
-         "name from this address"),
-        (_everywhere_until(db, name, reset, now), "name everywhere")) if until is not None]
-    return max(pauses, key=lambda pause: pause.until, default=None)
+    ends = [until for until in (_pair_until(db, name, attempt_address(source_address), reset, now),
+                                _everywhere_until(db, name, reset, now)) if until is not None]
+    return Pause(max(ends), LoginOutcome.LOCKED_OUT) if ends else None
 
 
 def locked_until(db: Session, username: str, *, now: dt.datetime,
