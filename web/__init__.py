@@ -26,6 +26,7 @@ from web import error_pages, pages
 from web.navigation import NavLink, register_links, visible_links
 from web.panel import EXTENSION, Panel, close_db, current_panel
 from web.request_audit import init_audit
+from web.routing import CONVERTERS
 from web.secret import choose_secret_key
 from web.security import check_declared_access, current_staff, init_security
 
@@ -54,7 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     - ``ACCESSD_INSECURE_HTTP``: cookies without Secure, for the plain-HTTP demo only
       (logged as a warning and shown on every page);
     - ``ACCESSD_PROXY_HOPS``: how many reverse proxies to trust for the client address and
-      scheme (0: none; 1 behind the usual TLS proxy).
+      scheme (0: none; 1 behind the usual TLS proxy);
+    - ``TRUSTED_HOSTS``: Flask's list of host names to answer to; default: the settings'
+      ``[web] trusted_hosts``. Any other Host header gets 400 before routing, so no redirect
+      (Werkzeug's trailing-slash ones are absolute) and no URL can carry a stranger's host.
 
     :raises ConfigError: no real secret key (outside ``TESTING``), or invalid settings.
     :raises KeyFileError: the keyring cannot be read.
@@ -67,12 +71,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = _settings(app.config)
     key_file = settings.web.secret_key_file if settings is not None else None
     app.config["SECRET_KEY"] = choose_secret_key(app.config, key_file)
-    app.extensions[EXTENSION] = _panel(app.config, settings)
+    app.extensions[EXTENSION] = panel = _panel(app.config, settings)
+    if app.config.get("TRUSTED_HOSTS") is None:
+        app.config["TRUSTED_HOSTS"] = panel.site_settings.web.host_names()
     hops = int(app.config["ACCESSD_PROXY_HOPS"])
     if hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
+    app.url_map.converters.update(CONVERTERS)  # before any rule is added
     init_audit(app)  # first: every request is audited, even one refused by later hooks
     init_security(app)
     app.teardown_appcontext(close_db)

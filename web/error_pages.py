@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, SecurityError
 
 from accessd.models import AuditOutcome
 from web.request_audit import audit
@@ -52,6 +52,11 @@ _CSRF_MESSAGE = (
     "Forms stay valid for 30 minutes. Go back, reload the page and send it again.",
 )
 _API_401 = "send a valid API token in the header: Authorization: Bearer <token>"
+_UNTRUSTED_HOST = (
+    "Unknown host name",
+    "This panel does not answer to the host name this request was sent to. Use the address "
+    "your administrator gave you ([web] trusted_hosts lists the names it answers to).",
+)
 
 
 def _page(status: int, title: str, message: str) -> tuple[Response | str, int]:
@@ -73,12 +78,24 @@ def http_error(error: HTTPException) -> Response | HTTPException:
     if isinstance(error, CSRFError):
         audit().outcome = AuditOutcome.DENIED  # a form not from this panel: not allowed to ask
         return make_response(_page(400, *_CSRF_MESSAGE))
+    if isinstance(error, SecurityError):
+        return _untrusted_host()
     fallback = _MESSAGES[500] if status >= 500 else _MESSAGES[400]
     title, message = _MESSAGES.get(status, fallback)
     response = make_response(_page(status, title, message))
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
+
+
+def _untrusted_host() -> Response:
+    """A Host outside TRUSTED_HOSTS: refused before routing, so no URL can be built (the
+    page template builds links) and the host is neither echoed nor used."""
+    title, message = _UNTRUSTED_HOST
+    if request.path.startswith("/api/"):
+        return make_response(jsonify({"error": {"status": 400, "title": title,
+                                                "message": message}}), 400)
+    return Response(f"{title}\n\n{message}\n", status=400, mimetype="text/plain")
 
 
 @bp.app_errorhandler(500)

@@ -1,8 +1,16 @@
-"""What the panel's forms share: a form that carries only its CSRF token, and messages."""
+"""What the panel's forms share: a form that carries only its CSRF token, messages, and the
+check that a day lies in the range accessd handles."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
+from wtforms import Field
+from wtforms.validators import ValidationError
+
+from accessd.errors import InvalidInputError
+from accessd.inputs import check_day
 
 
 class ActionForm(FlaskForm):
@@ -13,3 +21,16 @@ def as_sentence(error: Exception) -> str:
     """A service's refusal as a sentence to show beside a field."""
     text = str(error)
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+class WithinDays:
+    """A ``DateField`` validator: the day lies in ``accessd.inputs``' range (a day such as
+    0001-01-01 parses, but its local midnight cannot be converted to UTC)."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if field.data is None:
+            return
+        try:
+            check_day(field.name, field.data)
+        except InvalidInputError as exc:
+            raise ValidationError(exc.problem[:1].upper() + exc.problem[1:] + ".") from None

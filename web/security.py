@@ -6,7 +6,9 @@
 - The cookie carries only a random session token (inside Flask's signed cookie, named
   ``__Host-accessd``); the session itself lives in the ``staff_sessions`` table and is
   checked on every request, with its idle and absolute timeouts.
-- Every form is CSRF-protected (Flask-WTF), with tokens living as long as an idle session.
+- Every form is CSRF-protected (Flask-WTF), with tokens living as long as an idle session;
+  over TLS a form must also come with a Referer of this very origin (``same_origin``: our own
+  check, which refuses a malformed Referer with a 400 instead of raising as Flask-WTF's does).
 - Every response gets CSP without inline script, frame-ancestors none, nosniff,
   Referrer-Policy, no-store caching, and HSTS when served over TLS.
 """
@@ -18,6 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import (
     Flask,
@@ -31,7 +34,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from accessd.models import StaffRole
 from accessd.staff import (
@@ -208,6 +211,37 @@ def current_view() -> Callable[..., Any] | None:
     return current_app.view_functions.get(request.endpoint)
 
 
+def same_origin(referrer: str | None, host: str) -> bool:
+    """Whether ``referrer`` is a URL on ``https://<host>`` (scheme, host name and port alike).
+
+    Never raises: a Referer that is not a URL, or whose port is not a number (``https://h:x/``
+    made ``urllib``'s ``.port`` raise inside Flask-WTF), is simply not this origin.
+    """
+    if not referrer:
+        return False
+    try:
+        theirs, ours = urlsplit(referrer), urlsplit(f"https://{host}/")
+        return (theirs.scheme == "https" and theirs.hostname is not None
+                and (theirs.hostname, theirs.port or 443) == (ours.hostname, ours.port or 443))
+    except ValueError:
+        return False
+
+
+def _check_referrer() -> None:
+    """Over TLS, a form must come from a page of this origin (a second line behind the CSRF
+    token, as Flask-WTF's ``WTF_CSRF_SSL_STRICT`` was; the API takes no cookies: exempt)."""
+    if not request.is_secure or request.method not in current_app.config["WTF_CSRF_METHODS"]:
+        return
+    view = current_view()
+    access = access_of(view) if view is not None else None
+    if access is None or access.kind == "token":
+        return  # no such route (its 404 or 405 follows), or the API
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return  # tests that switch CSRF off
+    if not same_origin(request.referrer, request.host):
+        raise CSRFError("The referrer is missing or is not this site.")
+
+
 def _headers(response: Response) -> Response:
     headers = response.headers
     headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
@@ -235,6 +269,7 @@ def init_security(app: Flask) -> None:
         SESSION_COOKIE_PATH="/",  # required by the __Host- prefix
         SESSION_COOKIE_DOMAIN=None,  # likewise: the cookie stays on this exact host
         WTF_CSRF_TIME_LIMIT=int(IDLE_TIMEOUT.total_seconds()),
+        WTF_CSRF_SSL_STRICT=False,  # replaced by _check_referrer, which cannot raise
     )
     if insecure:
         logger.warning(
@@ -244,6 +279,7 @@ def init_security(app: Flask) -> None:
         )
     app.before_request(_load_staff)
     csrf.init_app(app)  # after _load_staff, so refused forms are audited with their actor
+    app.before_request(_check_referrer)  # after the token check, as Flask-WTF orders them
     app.after_request(_headers)
 
 

@@ -128,6 +128,7 @@ AUDITED: dict[str, Audited] = {
     "user disable": Audited("staff.disable", ("staff:username",), refusals_only=True),
     "user reset-password": Audited("staff.reset_password", ("staff:username",),
                                    refusals_only=True),
+    "user unlock": Audited("staff.unlock", ("staff:username",), refusals_only=True),
     "token add": Audited("token.create", facts=("role",), refusals_only=True),
     "token revoke": Audited("token.revoke", ("token:name",), refusals_only=True),
 }

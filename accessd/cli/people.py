@@ -65,6 +65,7 @@ from accessd.history.query import (
     page_events,
     parse_kinds,
 )
+from accessd.inputs import parse_id
 from accessd.models import Credential, LawfulBasis, Person
 
 
@@ -384,7 +385,7 @@ def _register_events(group: argparse._SubParsersAction[argparse.ArgumentParser])
     _filter_options(p)
     p.add_argument("--limit", type=int, default=50, metavar="N",
                    help=f"events per page (1-{PAGE_MAX}, default 50)")
-    p.add_argument("--before", type=int, metavar="ID",
+    p.add_argument("--before", type=_event_id, metavar="ID",
                    help="the page after this event id (printed at the end of each page)")
     _json_option(p)
     p = _command(group, "export", _events_export, "access history as CSV, streamed")
@@ -516,6 +517,13 @@ def _option_labels(parser: argparse.ArgumentParser) -> dict[str, str]:
 def _date(text: str) -> dt.date:
     try:
         return parse_date("date", text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
+
+
+def _event_id(text: str) -> int:
+    try:
+        return parse_id("before", text)
     except InvalidInputError as exc:
         raise argparse.ArgumentTypeError(exc.problem) from None
 

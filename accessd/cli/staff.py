@@ -39,6 +39,7 @@ from accessd.staff import (
     record_audit,
     reset_password,
     revoke_api_token,
+    unlock_name,
 )
 from accessd.staff.policy import Clock
 from accessd.staff.totp import has_totp
@@ -115,6 +116,12 @@ def register(subparsers: Any) -> None:
     )
     reset.add_argument("--qr", action="store_true", help="also draw the second factor's QR code")
     reset.set_defaults(handler=_run(user_reset_password))
+
+    unlock = users.add_parser(
+        "unlock", help="end an account's sign-in pauses after failed sign-ins (audited)"
+    )
+    unlock.add_argument("username")
+    unlock.set_defaults(handler=_run(user_unlock))
 
     token = subparsers.add_parser("token", help="API tokens for /api/v1")
     tokens = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
@@ -237,6 +244,22 @@ def user_reset_password(args: argparse.Namespace, ctx: StaffCliContext) -> int:
         )  # fmt: skip
     ctx.say(f"Reset the password of {user.username}; their sessions have ended.")
     _show_credentials(ctx, issued, args.qr)
+    return 0
+
+
+def user_unlock(args: argparse.Namespace, ctx: StaffCliContext) -> int:
+    """End every sign-in pause of an account (from any address, and everywhere) at once; its
+    failed sign-ins count from zero again. Pauses of source addresses end by themselves."""
+    now = ctx.clock()
+    with session_scope(ctx.sessions) as db:
+        user = get_staff_user(db, args.username)
+        was = unlock_name(db, user.username, source_address="local", now=now)
+        _audit(ctx, db, "staff.unlock", _target(user), **was.audit_details())
+    if was.locked:
+        ctx.say(f"Unlocked {user.username}: {was.describe()} ended; "
+                "failed sign-ins count from zero again.")
+    else:
+        ctx.say(f"{user.username} was not locked; failed sign-ins count from zero again.")
     return 0
 
 

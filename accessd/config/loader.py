@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 import tomllib
 import typing
 import zoneinfo
@@ -279,6 +280,14 @@ def _check_specific(name: str, value: Any) -> None:
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError('must be "host:port", e.g. "127.0.0.1:8080"')
+    if name == "web.trusted_hosts":
+        names = [part.strip() for part in value.split(",")]
+        bad = [part for part in names if not _TRUSTED_HOST.fullmatch(part)]
+        if bad:
+            raise ValueError(
+                f"{bad[0]!r} is not a host name; give names such as "
+                '"panel.example.net, localhost" (no scheme, port or path; a leading dot admits '
+                "subdomains; IPv6 literals cannot be matched, so give the panel a name)")
     if name == "access.timezone":
         try:
             zoneinfo.ZoneInfo(value)
@@ -288,6 +297,10 @@ def _check_specific(name: str, value: Any) -> None:
         if value.until_contract_end and name != "retention.access_history":
             raise ValueError('"contract_end" applies to access_history only; give a period')
 
+
+# A DNS name or an IPv4 address, optionally with a leading dot (subdomains too).
+_TRUSTED_HOST = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 _TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 

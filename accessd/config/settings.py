@@ -303,6 +303,17 @@ class WebSettings:
     secret_key_file: Path = field(
         default=Path("web-secret.key"), metadata=meta("file holding the session signing key")
     )
+    trusted_hosts: str = spec(
+        "localhost, 127.0.0.1",
+        "host names the panel answers to, comma-separated (the Host header, or the proxy's "
+        "X-Forwarded-Host with proxy hops; ports are ignored; a leading dot also admits "
+        "subdomains); any other host gets 400. Behind a TLS proxy, name the panel's public "
+        "host, e.g. \"panel.example.net\". IPv6 literals cannot be matched: use a name",
+    )
+
+    def host_names(self) -> list[str]:
+        """``trusted_hosts`` as a list, for Flask's ``TRUSTED_HOSTS``."""
+        return [name.strip().lower() for name in self.trusted_hosts.split(",") if name.strip()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from accessd.config import Settings
 from accessd.customers.collection import contract_over
 from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.errors import InvalidInputError, NotFoundError
+from accessd.inputs import optional_id, parse_day
 from accessd.models import (
     MAX_GRACE_DAYS,
     AccessEvent,
@@ -112,16 +113,12 @@ class PurgePlan:
 
 
 def parse_date(field: str, text: str) -> dt.date:
-    """An ISO date (``YYYY-MM-DD``) typed by a person.
+    """An ISO date (``YYYY-MM-DD``) typed by a person (``accessd.inputs.parse_day``).
 
-    :raises InvalidInputError: naming ``field``, when ``text`` is not such a date.
+    :raises InvalidInputError: naming ``field``, when ``text`` is not such a date or lies
+        outside the dates this system handles.
     """
-    try:
-        if len(text.strip()) != 10:  # fromisoformat also takes "20250101": too easy to mistype
-            raise ValueError(text)
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInputError(field, f"{text!r} is not a date; use YYYY-MM-DD") from None
+    return parse_day(field, text)
 
 
 def purge_due_at(customer: Customer, zone: ZoneInfo) -> dt.datetime | None:
@@ -243,8 +240,8 @@ def get_customer(session: Session, ref: str) -> Customer:
     :raises NotFoundError: nothing matches (with close names), or the name is ambiguous.
     """
     ref = ref.strip()
-    if ref.isdigit():
-        found = session.get(Customer, int(ref))
+    if (row_id := optional_id(ref)) is not None:
+        found = session.get(Customer, row_id)
         if found is not None:
             return found
     public_id = _as_uuid(ref)

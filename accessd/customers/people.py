@@ -23,6 +23,7 @@ from accessd.customers.consent import ACTIVE_CONSENT, active_consent
 from accessd.customers.contracts import clean_name, not_found
 from accessd.customers.pins import generate_pin, hash_pin
 from accessd.errors import ConsentError, InvalidInputError, NotFoundError, PersonStateError
+from accessd.inputs import optional_id
 from accessd.models import (
     Consent,
     Credential,
@@ -116,8 +117,8 @@ def get_person(session: Session, ref: str) -> Person:
     :raises NotFoundError: nothing matches (with close names), or the name is shared.
     """
     ref = ref.strip()
-    if ref.isdigit():
-        found = session.get(Person, int(ref))
+    if (row_id := optional_id(ref)) is not None:
+        found = session.get(Person, row_id)
         if found is not None:
             return found
     try:

@@ -16,7 +16,6 @@ not hold the write lock the door needs to record events.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import uuid
@@ -40,10 +39,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from accessd.clock import day_start
+from accessd.csv_cells import csv_writer
 from accessd.customers.contracts import CustomerName, customer_names, not_found
 from accessd.door.doors import door_named
 from accessd.errors import HistoryError, InvalidInputError, NotFoundError
 from accessd.history.chain import naming_person
+from accessd.inputs import optional_id
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
 
 PAGE_MAX = 1000
@@ -53,9 +54,6 @@ REFUSED = "refused"  # a filter word: the kinds a chart counts as refused
 REFUSED_KINDS = frozenset({EventKind.DENIED, EventKind.UNKNOWN_FINGER})
 CSV_COLUMNS = ("id", "time_utc", "door", "customer", "person", "person_id", "kind", "method",
                "reason")
-# A spreadsheet runs a cell starting with one of these as a formula ("CSV injection"): a
-# person's name must not be able to do that on a staff member's machine.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +175,8 @@ def find_door(session: Session, ref: str) -> Door:
     :raises NotFoundError: no such door (with close names).
     """
     ref = ref.strip()
-    if ref.isdigit():
-        found = session.get(Door, int(ref))
+    if (row_id := optional_id(ref)) is not None:
+        found = session.get(Door, row_id)
         if found is not None:
             return found
     try:
@@ -238,18 +236,17 @@ def export_csv(
     session: Session, where: EventFilter, *, batch: int = EXPORT_BATCH
 ) -> Iterator[str]:
     """The matching events as CSV, one line per yielded string (header first, CRLF endings),
-    streamed so that a million rows take no more memory than one batch."""
+    streamed so that a million rows take no more memory than one batch. Names, doors and
+    reasons are typed by people: every cell goes through ``accessd.csv_cells`` (no formulas)."""
     line = _Line()
-    writer = csv.writer(line)
+    writer = csv_writer(line)
     writer.writerow(CSV_COLUMNS)
     yield line.take()
     for event in iter_events(session, where, batch=batch):
         writer.writerow((
-            event.id, event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), _cell(event.door),
-            _cell(event.customer), _cell(event.person),
-            "" if event.person_id is None else str(event.person_id),
-            event.kind.value, "" if event.method is None else event.method.value,
-            _cell(event.reason)))
+            event.id, event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), event.door, event.customer,
+            event.person, event.person_id, event.kind.value,
+            None if event.method is None else event.method.value, event.reason))
         yield line.take()
 
 
@@ -329,12 +326,6 @@ def _rows_query(where: EventFilter) -> Select:
 
 def _event_row(row: tuple[Any, ...]) -> EventRow:
     return EventRow(*row)
-
-
-def _cell(text: str | None) -> str:
-    if not text:
-        return ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class _Line:

@@ -148,7 +148,9 @@ class LoginOutcome(enum.StrEnum):
     TOTP_REPLAY = "totp_replay"
     UNKNOWN_USER = "unknown_user"
     DISABLED = "disabled"
-    LOCKED_OUT = "locked_out"
+    LOCKED_OUT = "locked_out"  # refused unchecked: this name is paused (from here, or everywhere)
+    THROTTLED = "throttled"  # refused unchecked: this source address is paused
+    UNLOCKED = "unlocked"  # not an attempt: an admin ended the name's locks (a reset point)
 
 
 class AuditOutcome(enum.StrEnum):

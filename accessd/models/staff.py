@@ -71,10 +71,12 @@ class StaffSession(Base):
 
 
 class LoginAttempt(Base):
-    """One login attempt, successful or not: the login history and the lockout counter.
+    """One login attempt, successful or not: the login history and the throttling counters
+    (``accessd.staff.throttle``), so counting survives restarts. An admin's unlock is a row
+    too (outcome ``unlocked``): the point from which a name's failures count again.
 
-    ``username`` is what was typed (the account may not exist), so counting survives restarts
-    and does not reveal which accounts exist.
+    ``username`` is what was typed (the account may not exist), so counting does not reveal
+    which accounts exist.
     """
 
     __tablename__ = "login_attempts"

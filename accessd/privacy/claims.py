@@ -23,6 +23,10 @@ from urllib.parse import urlsplit
 from accessd.config import RetentionPeriod, Settings
 from accessd.staff.policy import (
     ABSOLUTE_TIMEOUT,
+    ACCOUNT_THRESHOLD,
+    ACCOUNT_WINDOW,
+    ADDRESS_THRESHOLD,
+    ADDRESS_WINDOW,
     IDLE_TIMEOUT,
     LOCKOUT_BASE,
     LOCKOUT_MAX,
@@ -241,17 +245,30 @@ def security_measures(settings: Settings) -> list[Claim]:
             "rollen per functie (beheerder, operator, auditor). Er is geen standaardaccount."),
         Claim(
             "lockout",
-            f"After {LOCKOUT_THRESHOLD} failed sign-ins in a row a user name is locked, "
-            f"{_minutes(LOCKOUT_BASE.total_seconds())} minutes at first and twice as long "
-            f"after each further failure (at most {_hours(LOCKOUT_MAX.total_seconds())} "
-            "hours), counted in the database so a restart does not reset it; the message "
-            "never says what was wrong. Every attempt is kept with its source address.",
-            f"Na {LOCKOUT_THRESHOLD} mislukte aanmeldingen op rij wordt een gebruikersnaam "
-            f"geblokkeerd, eerst {_minutes(LOCKOUT_BASE.total_seconds())} minuten en na elke "
-            "volgende mislukking twee keer zo lang (hoogstens "
-            f"{_hours(LOCKOUT_MAX.total_seconds())} uur), geteld in de database zodat een "
-            "herstart het niet wist; de melding zegt nooit wat er fout was. Elke poging wordt "
-            "bewaard met het IP-adres."),
+            f"Sign-in is throttled in the database, so a restart does not reset it: "
+            f"{LOCKOUT_THRESHOLD} failed sign-ins of a user name from one address lock that "
+            f"name from that address only, {_minutes(LOCKOUT_BASE.total_seconds())} minutes at "
+            f"first and twice as long after each further failure (at most "
+            f"{_hours(LOCKOUT_MAX.total_seconds())} hours); {ACCOUNT_THRESHOLD} failures of a "
+            f"name from anywhere within {_minutes(ACCOUNT_WINDOW.total_seconds())} minutes "
+            f"pause it for everyone, at most {_minutes(ACCOUNT_WINDOW.total_seconds())} minutes "
+            f"after the latest; {ADDRESS_THRESHOLD} failed attempts from one address within "
+            f"{_minutes(ADDRESS_WINDOW.total_seconds())} minutes pause that address. An admin "
+            "ends a name's pauses (`accessd user unlock`, the staff page). The message never "
+            "says what was wrong. Every attempt is kept with its source address.",
+            f"Aanmelden wordt in de database afgeremd, zodat een herstart het niet wist: na "
+            f"{LOCKOUT_THRESHOLD} mislukte aanmeldingen van een gebruikersnaam vanaf één adres "
+            f"is die naam vanaf dat adres geblokkeerd, eerst "
+            f"{_minutes(LOCKOUT_BASE.total_seconds())} minuten en na elke volgende mislukking "
+            f"twee keer zo lang (hoogstens {_hours(LOCKOUT_MAX.total_seconds())} uur); na "
+            f"{ACCOUNT_THRESHOLD} mislukkingen van een naam vanaf waar dan ook binnen "
+            f"{_minutes(ACCOUNT_WINDOW.total_seconds())} minuten is die naam voor iedereen "
+            f"gepauzeerd, hoogstens {_minutes(ACCOUNT_WINDOW.total_seconds())} minuten na de "
+            f"laatste; na {ADDRESS_THRESHOLD} mislukte pogingen vanaf één adres binnen "
+            f"{_minutes(ADDRESS_WINDOW.total_seconds())} minuten is dat adres gepauzeerd. Een "
+            "beheerder heft de pauzes van een naam op (`accessd user unlock`, de pagina "
+            "Medewerkers). De melding zegt nooit wat er fout was. Elke poging wordt bewaard "
+            "met het IP-adres."),
         Claim(
             "sessions",
             "Panel sessions live on the server and end after "

@@ -31,7 +31,6 @@ Rendered as Markdown, CSV or HTML, every cell escaped for its format.
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 from collections.abc import Sequence
@@ -42,6 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accessd.config import Settings
+from accessd.csv_cells import csv_writer
 from accessd.models import ApiToken, Customer, LawfulBasis
 from accessd.privacy.claims import (
     UNTIL_END,
@@ -527,11 +527,6 @@ def _no_customers(lang: Lang) -> str:
     return "No customers yet." if lang == "en" else "Nog geen klanten."
 
 
-def _csv_cell(text: str) -> str:
-    # Spreadsheets run a cell starting with = + - @ as a formula: quote it as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 CSV_EXTRA: dict[Lang, tuple[str, str, str, str, str]] = {
     "en": ("Purpose", "Data subjects", "Recipients", "Transfers to third countries",
            "Security measures"),
@@ -545,7 +540,7 @@ def render_csv(registers: Sequence[Register]) -> str:
     in its column, the transfers and security measures repeated on each row); with both
     languages, a first column names the language of each row."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")  # escapes every cell
     both = len(registers) > 1
     first = registers[0].lang
     if both:
@@ -560,7 +555,6 @@ def render_csv(registers: Sequence[Register]) -> str:
             cells = [*activity.cells(), activity.purpose, activity.subjects,
                      activity.recipients, register.transfers, measures]
             cells[3] = f"{cells[3]} ({contact})"
-            cells = [_csv_cell(c) for c in cells]
             writer.writerow([register.lang, *cells] if both else cells)
     return out.getvalue()
 

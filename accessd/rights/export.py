@@ -16,7 +16,6 @@ fingers file says which fingers are enrolled and when.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import enum
 import io
@@ -33,6 +32,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from accessd.csv_cells import csv_writer
 from accessd.errors import ExportError
 from accessd.history.chain import naming_person
 from accessd.models import (
@@ -320,7 +320,8 @@ def _write_csv(archive: zipfile.ZipFile, name: str, columns: Sequence[str],
                rows: Iterable[Sequence[Any]]) -> None:
     with archive.open(name, "w", force_zip64=True) as raw, \
             io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
-        writer = csv.writer(text)
+        # Names, notes and reasons are typed by people: no cell may become a formula.
+        writer = csv_writer(text)
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if v is None else _plain(v) for v in row])
+            writer.writerow([_plain(v) for v in row])

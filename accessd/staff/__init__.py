@@ -1,7 +1,9 @@
 """Staff accounts and how they prove who they are: the services the CLI and the panel share.
 
 - ``accounts``: create, list, change/reset password, disable (no default account anywhere);
-- ``login``: password + TOTP sign-in, throttled by LoginAttempt rows, generic failures;
+- ``login``: password + TOTP sign-in, generic failures;
+- ``throttle``: sign-in throttling per address and per account, counted in LoginAttempt rows,
+  bounded so a stranger cannot lock the owner out; an admin's unlock;
 - ``sessions``: server-side sessions with idle and absolute timeouts;
 - ``totp``: second-factor secrets sealed at rest, each code accepted once;
 - ``tokens``: API tokens with roles, stored as digests;
@@ -47,6 +49,7 @@ from accessd.staff.sessions import (
     resume_session,
     start_session,
 )
+from accessd.staff.throttle import NameLocks, name_locks, unlock_name
 from accessd.staff.tokens import (
     TOKEN_PREFIX,
     create_api_token,
@@ -75,6 +78,7 @@ __all__ = [
     "Clock",
     "IssuedCredentials",
     "LoginResult",
+    "NameLocks",
     "ResumedSession",
     "SessionState",
     "TotpCheck",
@@ -99,6 +103,7 @@ __all__ = [
     "list_staff_users",
     "locked_until",
     "must_change_password",
+    "name_locks",
     "new_totp_secret",
     "normalise_username",
     "open_pending_secret",
@@ -112,6 +117,7 @@ __all__ = [
     "sanitise",
     "seal_pending_secret",
     "start_session",
+    "unlock_name",
     "verify_api_token",
     "verify_password",
 ]

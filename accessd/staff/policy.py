@@ -1,8 +1,9 @@
 """The numbers behind staff authentication, in one place, and who may do what.
 
 The figures follow OWASP ASVS 5.0 level 2 as it fits a small panel (see
-../shared/notes/storage-scheduler-web.md): lockout after 10 failures, idle timeout 30
-minutes, absolute 12 hours, argon2id at OWASP's floor so a Raspberry Pi verifies in ~30 ms.
+../shared/notes/storage-scheduler-web.md): sign-in throttled per address and per account (at most
+80 checked failures per account per hour, where 4.0.3 allowed 100), idle timeout 30 minutes,
+absolute 12 hours, argon2id at OWASP's floor so a Raspberry Pi verifies in ~30 ms.
 """
 
 from __future__ import annotations
@@ -24,10 +25,25 @@ PASSWORD_MIN_LENGTH = 12
 # Long enough for any passphrase, short enough that hashing it is no denial of service.
 PASSWORD_MAX_LENGTH = 256
 
-# Login throttling, counted in LoginAttempt rows so a restart does not reset it.
-LOCKOUT_THRESHOLD = 10  # failures since the last success before the account locks
-LOCKOUT_BASE = dt.timedelta(minutes=15)  # first lock; doubles with each further failure
-LOCKOUT_MAX = dt.timedelta(hours=24)  # longest lock, and how far back failures count
+# Sign-in throttling (accessd.staff.throttle), counted in LoginAttempt rows so a restart does
+# not reset it. Three counters, so that a stranger cannot turn it into a denial of service:
+# - one name from one address: LOCKOUT_THRESHOLD failures (since that address's last success
+#   for the name) lock that pair for LOCKOUT_BASE, doubling with each further failure up to
+#   LOCKOUT_MAX. Only that address is kept out; the owner elsewhere is not.
+LOCKOUT_THRESHOLD = 10
+LOCKOUT_BASE = dt.timedelta(minutes=15)
+LOCKOUT_MAX = dt.timedelta(hours=24)  # longest pair lock, and how far back failures count
+# - one name from all addresses: ACCOUNT_THRESHOLD checked failures (the password was actually
+#   tried) within ACCOUNT_WINDOW pause the name everywhere until the oldest of them leaves the
+#   window: at most ACCOUNT_WINDOW after the latest, never escalating, and attempts refused
+#   meanwhile are not counted. One address gives at most LOCKOUT_THRESHOLD (+1) of them per
+#   window, so it can never cause this pause alone.
+ACCOUNT_THRESHOLD = 20
+ACCOUNT_WINDOW = dt.timedelta(minutes=15)
+# - one address, all names (password spraying): ADDRESS_THRESHOLD failed or refused attempts
+#   within ADDRESS_WINDOW pause that address until it has been quiet long enough.
+ADDRESS_THRESHOLD = 30
+ADDRESS_WINDOW = dt.timedelta(minutes=15)
 
 # Sessions.
 IDLE_TIMEOUT = dt.timedelta(minutes=30)

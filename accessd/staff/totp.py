@@ -84,7 +84,7 @@ def _totp(secret: str) -> pyotp.TOTP:
 def matching_step(secret: str, code: str, now: dt.datetime) -> int | None:
     """The time step within the window whose code is ``code``, or ``None``."""
     code = code.strip().replace(" ", "")
-    if len(code) != TOTP_DIGITS or not code.isdigit():
+    if len(code) != TOTP_DIGITS or not (code.isascii() and code.isdigit()):  # not "²"
         return None
     totp = _totp(secret)
     current = totp.timecode(now)

@@ -109,6 +109,10 @@ def test_list_and_show_speak_json_for_scripts(accessd: Accessd, acme: None) -> N
          "--until: 2025-01-01 is not after since (2025-02-01)"),
         (["events", "list", "--limit", "0"], "--limit: 0 is not allowed; use 1 to 1000"),
         (["events", "list", "--door", "frnt"], "no door 'frnt'"),
+        (["events", "list", "--before", "9" * 30], "is not a whole number from 1 to"),
+        (["events", "list", "--since", "0001-01-01"], "outside the dates this system handles"),
+        (["customer", "show", "9" * 30], "no customer '" + "9" * 30),
+        (["person", "show", "²"], "no person"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_option(

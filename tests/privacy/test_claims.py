@@ -336,11 +336,13 @@ def lockout(site: Site) -> None:
                                     provider=site.keys, source_address="192.0.2.9",
                                     now=at).ok
         at += dt.timedelta(seconds=1)
-    from accessd.staff.login import locked_until
+    from accessd.staff.throttle import locked_until
 
-    with site.sessions() as session:
-        assert locked_until(session, "olga", now=at) == at - dt.timedelta(seconds=1) \
-            + LOCKOUT_BASE
+    with site.sessions() as session:  # locked from that address, for LOCKOUT_BASE ...
+        assert locked_until(session, "olga", now=at, source_address="192.0.2.9") == \
+            at - dt.timedelta(seconds=1) + LOCKOUT_BASE
+        # ... and only from there: the owner elsewhere is not kept out
+        assert locked_until(session, "olga", now=at, source_address="198.51.100.7") is None
 
 
 def sessions(site: Site) -> None:
@@ -541,7 +543,8 @@ def _tamper_event() -> DoorEvent:
 
 def test_figures_in_the_claims_are_the_codes() -> None:
     measures = {c.key: c for c in security_measures(Settings())}
-    assert f"After {LOCKOUT_THRESHOLD} failed sign-ins" in measures["lockout"].en
+    assert f"{LOCKOUT_THRESHOLD} failed sign-ins of a user name from one address" in \
+        measures["lockout"].en
     assert f"{round(LOCKOUT_BASE.total_seconds() / 60)} minutes" in measures["lockout"].en
     assert f"at least {PASSWORD_MIN_LENGTH} characters" in measures["staff_sign_in"].en
     assert f"{round(IDLE_TIMEOUT.total_seconds() / 60)} minutes without activity" in \

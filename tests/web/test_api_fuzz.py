@@ -22,10 +22,20 @@ from tests.web.test_api_v1 import Site, seed_site
 # Printable text without surrogates (a URL cannot carry them), with the characters that
 # break naive parsers: quotes, percent signs, slashes, control characters, non-ASCII digits.
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+EVENT_FILTERS = ["customer", "person", "door", "kind", "since", "until", "limit", "cursor"]
 PARAMETERS = ["customer", "person", "door", "kind", "since", "until", "limit", "cursor", "x"]
 NUMBERISH = st.one_of(st.integers(-(2**70), 2**70).map(str), st.sampled_from(
     ["0", "1", "1000", "1001", "-1", "1e3", "٣", " 5", "5 ", "2026-03-01", "2026-03-01T00:00Z",
      "granted,denied", "refused", ""]))
+# What the attack campaign found 500s with (issue 11, 10): digits int() refuses, cursors past
+# 64 bits, days at the ends of the calendar (their local midnight overflows on the way to UTC).
+HOSTILE = st.one_of(
+    st.text(st.characters(whitelist_categories=("Nd", "No")), min_size=1, max_size=6),
+    st.sampled_from(["²", "9" * 30, str(2**63), str(2**63 - 1), "0001-01-01", "9999-12-31",
+                     "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                     "0001-01-01T00:00:00Z", "2026-03-01T08:00:00+25:00", "2026-02-30"]),
+    st.dates().map(lambda d: d.isoformat()),
+    st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()))
 BODIES = st.one_of(st.none(), st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), TEXT),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
@@ -55,7 +65,8 @@ def _assert_json_answer(response: Any, where: str) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture])
-@given(params=st.lists(st.tuples(st.sampled_from(PARAMETERS), st.one_of(TEXT, NUMBERISH)),
+@given(params=st.lists(st.tuples(st.sampled_from(PARAMETERS),
+                                         st.one_of(TEXT, NUMBERISH, HOSTILE)),
                        max_size=5),
        route=st.sampled_from(ROUTES), ident=st.one_of(TEXT, st.sampled_from(["main"])),
        use_real_id=st.booleans())
@@ -71,6 +82,22 @@ def test_query_parameters_and_ids_never_cause_a_500(
     method = "POST" if route.endswith("unlock") else "GET"
     _assert_json_answer(client.open(url, method=method, headers=headers,
                                     json={"reason": "fuzz"}), url)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_event_filter_refuses_what_it_cannot_use_with_a_400(
+    fuzz_env: tuple[FlaskClient, Site, dict[str, str]], data: st.DataObject,
+) -> None:
+    client, site, headers = fuzz_env
+    values = st.one_of(HOSTILE, NUMBERISH, TEXT, st.sampled_from([site.acme, site.alice, "main"]))
+    query = data.draw(st.fixed_dictionaries({}, optional=dict.fromkeys(EVENT_FILTERS, values)))
+    response = client.get(f"/api/v1/events?{urlencode(query)}", headers=headers)
+    _assert_json_answer(response, repr(query))
+    assert response.status_code in (200, 400), (query, response.status_code)
+    if response.status_code == 400:  # the message names the parameter that was wrong
+        assert response.json["error"]["message"].split(":", 1)[0] in EVENT_FILTERS, query
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[

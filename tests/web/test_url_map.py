@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, MetaData, select
 from werkzeug.routing import Rule
+from werkzeug.routing.converters import NumberConverter
 
 from accessd.db import create_db_engine
 from accessd.models import StaffRole
@@ -38,7 +39,7 @@ def _sample_value(rule: Rule, argument: str) -> str:
     name = type(converter).__name__
     if name == "UUIDConverter":
         return str(uuid.uuid4())
-    if name in ("IntegerConverter", "FloatConverter"):
+    if isinstance(converter, NumberConverter):  # web.routing's row ids too
         return "1"
     return "sample"
 

@@ -2,6 +2,9 @@
 
 Endpoints (docs/api.md): customers, their persons, a person, events (filters and a cursor),
 doors, and, for operator and admin tokens, adding a customer's person and a remote unlock.
+``web/openapi.json`` describes every one of them (served at ``/api/v1/openapi.json``);
+``tests/web/test_openapi.py`` runs schemathesis against it and checks it lists exactly the
+routes of this blueprint.
 
 Authenticated by ``Authorization: Bearer <token>`` only (tokens from ``accessd token add``,
 each with a role); it takes no cookies, so it needs no CSRF token. Errors are JSON:
@@ -12,11 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib.resources
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
@@ -38,6 +42,7 @@ from accessd.door.remote_unlock import ACTOR_MAX, request_unlock
 from accessd.door.status import door_states
 from accessd.errors import ContractOverError, HistoryError, InvalidInputError, NotFoundError
 from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
+from accessd.inputs import ID_MAX, parse_id, parse_moment
 from accessd.models import (
     ApiToken,
     Credential,
@@ -105,6 +110,20 @@ def whoami() -> Response:
             "expires_at": token.expires_at.isoformat() if token.expires_at else None,
         }
     )
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """``web/openapi.json``, as shipped with the panel."""
+    return importlib.resources.files("web").joinpath("openapi.json").read_bytes()
+
+
+@bp.get("/openapi.json", merge_slashes=False)
+@token_required()
+def openapi() -> Response:
+    """This API's OpenAPI 3 description. Behind a token like every endpoint (ASVS 5.0 13.4.5:
+    no API documentation for strangers); any role may read it."""
+    return current_app.response_class(openapi_document(), mimetype="application/json")
 
 
 # --- errors with the reason, in JSON ---------------------------------------------------------
@@ -218,7 +237,7 @@ def person(public_id: str) -> Response:
 
 EVENT_PARAMETERS = frozenset({"customer", "person", "door", "kind", "since", "until", "limit",
                               "cursor"})
-MAX_CURSOR = 2**63 - 1
+MAX_CURSOR = ID_MAX
 
 
 def _event_filter(args: MultiDict[str, str]) -> EventFilter:
@@ -228,41 +247,28 @@ def _event_filter(args: MultiDict[str, str]) -> EventFilter:
                        + ", ".join(sorted(EVENT_PARAMETERS)))
     try:
         customer_id = _customer(args["customer"]).id if "customer" in args else None
+    except ApiError as exc:
+        raise ApiError(400, f"customer: {exc.message}") from None
+    try:
         person_id = _person(args["person"]).id if "person" in args else None
     except ApiError as exc:
-        raise ApiError(400, exc.message) from None
+        raise ApiError(400, f"person: {exc.message}") from None
     door_id = None
     if "door" in args:
         try:
             door_id = door_named(db(), args["door"]).id
         except NotFoundError:
-            raise ApiError(400, f"no door is named {args['door'][:60]!r}; GET /api/v1/doors "
-                           "lists them") from None
+            raise ApiError(400, f"door: no door is named {args['door'][:60]!r}; GET "
+                           "/api/v1/doors lists them") from None
+    zone = current_panel().site.zone
     try:
         kinds = parse_kinds(word for value in args.getlist("kind") for word in value.split(","))
-        since = _moment(args.get("since"), "since")
-        until = _moment(args.get("until"), "until")
+        since = None if "since" not in args else parse_moment("since", args["since"], zone)
+        until = None if "until" not in args else parse_moment("until", args["until"], zone)
         return EventFilter(customer_id=customer_id, person_id=person_id, door_id=door_id,
                            kinds=kinds, since=since, until=until)
     except InvalidInputError as exc:
         raise ApiError(400, str(exc)) from None
-
-
-def _moment(text: str | None, name: str) -> dt.datetime | None:
-    """A day (the site's local midnight) or an ISO 8601 time with an offset."""
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            return current_panel().site.day_start(dt.date.fromisoformat(text))
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, f"{name}: {text[:40]!r} is not a date (2026-03-01) or a time with "
-                       "an offset (2026-03-01T08:00:00Z)") from None
-    if moment.utcoffset() is None:
-        raise ApiError(400, f"{name}: give the time with its offset, e.g. "
-                       f"{text[:19]}Z or {text[:19]}+01:00")
-    return moment
 
 
 def _int_parameter(args: MultiDict[str, str], name: str, default: int | None, low: int,
@@ -270,9 +276,10 @@ def _int_parameter(args: MultiDict[str, str], name: str, default: int | None, lo
     text = args.get(name)
     if text is None:
         return default
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        raise ApiError(400, f"{name}: {text[:40]!r} is not a whole number from {low} to {high}")
-    return int(text)
+    try:
+        return parse_id(name, text, low=low, high=high)
+    except InvalidInputError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 @bp.get("/events", merge_slashes=False)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, render_template, request
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from accessd.errors import InvalidInputError
+from accessd.inputs import parse_id
 from accessd.models import AuditOutcome, LoginOutcome, StaffRole
 from accessd.staff.audit import (
     AuditLogFilter,
@@ -24,6 +26,7 @@ from accessd.staff.audit import (
     page_audit_log,
     page_login_history,
 )
+from web.forms import WithinDays
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
@@ -33,7 +36,6 @@ bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 nav = [NavLink("Audit log", "audit_log.index", order=80),
        NavLink("Logins", "audit_log.logins", order=81)]
 
-MAX_ID = 2**63 - 1
 DATE_HINT = "YYYY-MM-DD, a day at the site."
 
 
@@ -45,8 +47,9 @@ class PeriodForm(FlaskForm):
 
     who = StringField("User name", [Optional(), Length(max=64, message="At most 64 characters.")],
                       description="Exact user name; for API tokens token:<name>.")
-    since = DateField("From", [Optional()], description=DATE_HINT, render_kw={"type": "date"})
-    until = DateField("To (included)", [Optional()], description=DATE_HINT,
+    since = DateField("From", [Optional(), WithinDays()], description=DATE_HINT,
+                      render_kw={"type": "date"})
+    until = DateField("To (included)", [Optional(), WithinDays()], description=DATE_HINT,
                       render_kw={"type": "date"})
 
     def validate_until(self, field: DateField) -> None:
@@ -72,8 +75,13 @@ class LoginFilterForm(PeriodForm):
 
 
 def _before() -> int | None:
+    """The page's cursor; one that is not a record id is said, and the newest page shown."""
     text = request.args.get("before", "")
-    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else None
+    try:
+        return parse_id("before", text) if text else None
+    except InvalidInputError as exc:
+        flash(f"{exc}; showing the newest records.", "info")
+        return None
 
 
 def _filters(form: FlaskForm) -> dict[str, str]:

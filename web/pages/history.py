@@ -20,7 +20,6 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice, SelectField, StringField
 
-from accessd.customers.contracts import parse_date
 from accessd.errors import HistoryError, InvalidInputError
 from accessd.history.query import (
     CHART_MAX_DAYS,
@@ -34,6 +33,7 @@ from accessd.history.query import (
     page_events,
     parse_kinds,
 )
+from accessd.inputs import optional_id, parse_day, parse_id
 from accessd.models import EventKind
 from web.navigation import NavLink
 from web.pages.customers import local_time, place_error, read_only_session
@@ -91,8 +91,10 @@ def _filter_form(session: Session) -> FilterForm:
     # view cost more than the query itself. A person asked for by id stays selectable.
     chosen = request.args.get("customer", "")
     person_id = request.args.get("person", "")
-    choices = filter_choices(session, customer_id=int(chosen) if chosen.isdigit() else None,
-                             person_id=int(person_id) if person_id.isdigit() else None)
+    # Not an id (junk, "²", 30 digits): no choices for it, and the form says "not a valid
+    # choice" beside the field.
+    choices = filter_choices(session, customer_id=optional_id(chosen),
+                             person_id=optional_id(person_id))
     form.customer.choices = [anything, *(SelectChoice(str(c.id), c.name)
                                          for c in choices.customers)]
     form.person.choices = [anything, *(SelectChoice(str(pid), name)
@@ -103,7 +105,7 @@ def _filter_form(session: Session) -> FilterForm:
 
 
 def _optional_int(text: str | None) -> int | None:
-    return int(text) if text else None
+    return optional_id(text)  # a choice the form validated: an id from the list, or empty
 
 
 def _event_filter(form: FilterForm) -> tuple[EventFilter | None, dt.date | None, dt.date | None]:
@@ -111,8 +113,8 @@ def _event_filter(form: FilterForm) -> tuple[EventFilter | None, dt.date | None,
     if not form.validate():
         return None, None, None
     try:
-        since = parse_date("since", form.since.data) if form.since.data else None
-        until = parse_date("until", form.until.data) if form.until.data else None
+        since = parse_day("since", form.since.data) if form.since.data else None
+        until = parse_day("until", form.until.data) if form.until.data else None
         start, end = local_period(since, until, current_panel().site.zone)
         where = EventFilter(
             customer_id=_optional_int(form.customer.data),
@@ -161,9 +163,18 @@ def chart(days: list[DayCount], width: int = 720, height: int = 220) -> Chart:
     return Chart(width, height, top, bottom, left, peak, bars, ticks, labels, days)
 
 
-def _trail(text: str | None) -> list[int]:
-    parts = (text or "").split(".")
-    return [int(p) for p in parts if p.isdigit()][-TRAIL_MAX:]
+def _cursors() -> tuple[int | None, list[int]]:
+    """``before`` and ``trail`` of the query; a value that is not an event id is said in a
+    message and the page starts again from the newest events."""
+    before_text, trail_text = request.args.get("before"), request.args.get("trail")
+    try:
+        before = None if not before_text else parse_id("before", before_text)
+        # 0 in the trail stands for "the newest page".
+        trail = [parse_id("trail", part, low=0) for part in (trail_text or "").split(".") if part]
+    except InvalidInputError as exc:
+        flash(f"{exc}; showing the newest events.", "info")
+        return None, []
+    return before, trail[-TRAIL_MAX:]
 
 
 def _query(args: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -181,8 +192,7 @@ def index() -> str:
     page = None
     plot = None
     filters = {k: v for k, v in request.args.items() if k in form._fields and v}
-    before = request.args.get("before", type=int)
-    trail = _trail(request.args.get("trail"))
+    before, trail = _cursors()
     if where is not None:
         with read_only_session() as session:
             try:

@@ -1,4 +1,5 @@
-"""Staff accounts, for admins: list, add, disable, reset a password (or a lost second factor).
+"""Staff accounts, for admins: list, add, disable, reset a password (or a lost second factor),
+and unlock an account whose sign-in is paused after failed sign-ins.
 
 New credentials are shown once, on the response to the POST that made them, and never
 stored in plain text; the page is not cached (``Cache-Control: no-store``).
@@ -24,11 +25,13 @@ from accessd.staff import (
     has_totp,
     list_staff_users,
     must_change_password,
+    name_locks,
     reset_password,
+    unlock_name,
 )
 from web.forms import ActionForm, as_sentence
 from web.navigation import NavLink
-from web.panel import current_panel, db
+from web.panel import current_panel, db, source_address
 from web.qr import qr_svg
 from web.request_audit import audit
 from web.security import current_staff, role_required
@@ -80,12 +83,14 @@ def _user_or_404(public_id: uuid.UUID) -> StaffUser:
 def index() -> str:
     """Every staff account with its state and the actions on it."""
     users = list_staff_users(db())
+    now = current_panel().now()
     return render_template(
         "staff/index.html",
         users=users,
         me=current_staff(),
         has_totp=has_totp,
         must_change_password=must_change_password,
+        locks={user.id: name_locks(db(), user.username, now=now) for user in users},
     )
 
 
@@ -126,6 +131,25 @@ def disable(public_id: uuid.UUID) -> Response:
         else:
             db().commit()
             flash(f"{user.username} is disabled and signed out everywhere.", "success")
+    return redirect(url_for("staff_admin.index"))
+
+
+@bp.post("/<uuid:public_id>/unlock")
+@role_required(StaffRole.ADMIN)
+def unlock(public_id: uuid.UUID) -> Response:
+    """End every sign-in pause of an account at once (``accessd user unlock`` does the same)."""
+    user = _user_or_404(public_id)
+    audit().note("staff.unlock", target=_target(user))
+    if ActionForm().validate_on_submit():
+        was = unlock_name(db(), user.username, source_address=source_address(),
+                          now=current_panel().now())
+        audit().note(**was.audit_details())
+        db().commit()
+        if was.locked:
+            flash(f"{user.username} can sign in again: {was.describe()} ended.", "success")
+        else:
+            flash(f"{user.username} was not locked; failed sign-ins count from zero again.",
+                  "info")
     return redirect(url_for("staff_admin.index"))
 
 
