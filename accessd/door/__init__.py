@@ -10,7 +10,8 @@ The daemon (``accessd run``):
 - ``decision``: ``decide``, a pure function of who, where and when;
 - ``directory``: ``SqlDirectory``, the logic's lookups (by slot, by code and PIN), read only;
 - ``pin_attempts``: counts PIN attempts towards a person's lockout, when the logic asks;
-- ``health``: ``DeviceHealth``, the one reconnect-with-backoff path of both devices;
+- ``health``: ``DeviceHealth``, the one reconnect path of both devices, owned by each device's
+  thread (others only ``suspect``), retried every 0.25 s;
 - ``jobs``: the sensor thread's typed jobs (wipe, reconcile, enrol), queued and run in turn.
 
 Shared by the daemon, ``accessd`` (CLI) and the panel:

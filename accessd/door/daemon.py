@@ -194,7 +194,7 @@ class Daemon:
 
     def _sensor_loop(self) -> None:
         while not self.stop_event.is_set():
-            self.sensor_health.guard(self._sensor_step)
+            self.sensor_health.guard(self._sensor_step, wait=self.stop_event.wait)
 
     def _sensor_step(self) -> None:
         if not self.sensor_health.connect(self.stop_event.wait):
@@ -256,11 +256,13 @@ class Daemon:
 
     def _door_loop(self) -> None:
         while not self.stop_event.is_set():
-            self.door_health.guard(self._door_step)
+            self.door_health.guard(self._door_step, wait=self.stop_event.wait)
 
     def _door_step(self) -> None:
         if not self.door_health.connect(self.stop_event.wait):
             return
+        if self.door_health.take_suspicion() is not None:
+            self._next_beat = 0.0  # another thread saw the board fail: check it now
         now = self.clock.monotonic()
         if now >= self._next_beat:
             with self._door_lock:
@@ -308,7 +310,9 @@ class Daemon:
                 self.door.pulse(seconds)
         except DoorError as exc:
             log.error("relay pulse failed, the door stays locked: %s", exc)
-            self.door_health.failed(exc)
+            # The door thread owns the board: it checks it at once; nothing here delays its
+            # reconnect.
+            self.door_health.suspect(exc)
 
     def _record(self, record: Record) -> bool:
         try:

@@ -191,3 +191,39 @@ def people(door: Door) -> People:
             session.add(Consent(person_id=person.id, customer_id=acme.id, text_version="1",
                                 witnessed_by="alice-staff"))
         return People(acme.id, alice.id, bob.id, "4711", "285714")
+
+
+class Traffic:
+    """A finger presented again and again, every ``every`` seconds (on the glass for half of
+    it), on a thread of its own: people keep coming while a test breaks things."""
+
+    def __init__(self, door: Door, finger: str, every: float = 0.5) -> None:
+        self.door, self.finger, self.every = door, finger, every
+        self.presented = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.door.rig.sensor.lift()
+
+    def _run(self) -> None:
+        sensor = self.door.rig.sensor
+        while not self._stop.is_set():
+            sensor.place(self.finger)
+            self.presented += 1
+            if self._stop.wait(self.every / 2):
+                return
+            sensor.lift()
+            self._stop.wait(self.every / 2)
+
+
+def unlocked_since(door: Door, since: float) -> list[float]:
+    """When the relay unlocked after ``since`` (monotonic seconds), per the simulator."""
+    return [c.at for c in door.rig.door.history
+            if c.what == "relay_locked" and not c.value and c.at > since]
