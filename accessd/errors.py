@@ -10,7 +10,8 @@ do about it. Other libraries' exceptions are wrapped with ``raise ... from``.
     AccessdError
     ├── ConfigError                  start-up: the configuration
     ├── StorageError                 the database cannot be used as it is
-    ├── DataFileError                a file accessd writes or reads: BackupError, ExportError
+    ├── DataFileError                a file accessd writes or reads: BackupError, ExportError,
+    │                                JournalError (-> JournalFullError)
     ├── CryptoError                  keys: KeyFileError, DecryptionError
     ├── InputError                   what a person gave: InvalidInputError, UsageError,
     │                                PinError, NotFoundError (-> HistoryError)
@@ -57,6 +58,16 @@ class BackupError(DataFileError):
 
 class ExportError(DataFileError):
     """An export cannot be written where asked."""
+
+
+class JournalError(DataFileError):
+    """The door's reserve journal cannot be created, read or written; events then go to the
+    database only, and the door refuses when that fails too."""
+
+
+class JournalFullError(JournalError):
+    """Every record of the reserve journal waits to be moved into the database: the door
+    refuses until the database takes them."""
 
 
 class CryptoError(AccessdError):

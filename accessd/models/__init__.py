@@ -49,6 +49,7 @@ from accessd.models.events import (
     DeviceCommand,
     DoorStatus,
     EventChain,
+    JournalDrain,
     PersonEvent,
 )
 from accessd.models.privacy import (
@@ -89,6 +90,7 @@ __all__ = [
     "EventMethod",
     "Finger",
     "FingerLabel",
+    "JournalDrain",
     "LawfulBasis",
     "LedgerAction",
     "LoginAttempt",

@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,13 +142,15 @@ class Door:
         raise AssertionError("enrolment did not finish")
 
 
-@pytest.fixture
-def door(tmp_path: Path) -> Iterator[Door]:
+@contextmanager
+def installed(tmp_path: Path, data_dir: Path | None = None) -> Iterator[Door]:
+    """``accessd init`` (its data directory in ``data_dir``, default ``tmp_path/data``), the
+    simulator, and a daemon ready to start."""
     rig = SimRig(tmp_path / "sim", RigOptions(capacity=100, heartbeat_timeout_ms=3000))
     rig.start()
     config = tmp_path / "accessd.toml"
     assert accessd_main(["--config", str(config), "init", "--data-dir",
-                         str(tmp_path / "data")]) == 0
+                         str(data_dir or tmp_path / "data")]) == 0
     set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path,
                         "access.release_seconds": 3, "sensor.timeout_seconds": 0.5})
     settings = load_settings(config)
@@ -163,6 +166,12 @@ def door(tmp_path: Path) -> Iterator[Door]:
         rig.stop()
 
 
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[Door]:
+    with installed(tmp_path) as installation:
+        yield installation
+
+
 @dataclass(frozen=True)
 class People:
     acme: int
@@ -174,6 +183,11 @@ class People:
 
 @pytest.fixture
 def people(door: Door) -> People:
+    return add_people(door)
+
+
+def add_people(door: Door) -> People:
+    """Acme Hosting, its contract running, and two of its people who gave consent."""
     today = dt.date.today()
     with door.sessions.begin() as session:
         acme = Customer(name="Acme Hosting B.V.", contract_start=today - dt.timedelta(days=30),
