@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import enum
 import gc
 import logging
 import threading
@@ -34,7 +33,7 @@ from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import check_integrity, checkpoint_wal, create_db_engine, make_sessionmaker
-from accessd.door import alarms, command_table, remote_unlock, status
+from accessd.door import alarms, command_table, relay, remote_unlock, status
 from accessd.door.decision import Reason
 from accessd.door.directory import SqlDirectory
 from accessd.door.doors import register_door
@@ -65,8 +64,6 @@ from accessd.models import (
 from firmware_bridge.door import DoorBoard, DoorEvent, DoorEventKind
 from firmware_bridge.errors import (
     DoorError,
-    DoorOperationError,
-    DoorProtocolError,
     PoorImageError,
     SensorBadPasswordError,
     SensorError,
@@ -80,14 +77,6 @@ LIFT_TIMEOUT = 10.0
 COMMAND_POLL = 0.25
 CHECKPOINT_INTERVAL = 10.0
 RETRY_LATER = 5.0  # seconds before a job the database refused is tried again
-
-
-class PulseOutcome(enum.Enum):
-    """What a relay pulse did, as far as the daemon can know."""
-
-    DONE = "done"  # acknowledged, or the board reports the lock open
-    FAILED = "failed"  # not sent, refused, or the board reports the lock closed
-    UNKNOWN = "unknown"  # the board confirmed nothing: the door may have opened
 
 
 class Daemon:
@@ -200,7 +189,9 @@ class Daemon:
                              monotonic=self.clock.monotonic, journal_error=error)
 
     def _open_status_file(self) -> status.StatusFile | None:
-        path = status.status_file_path(self.engine.url, self.door_id, self.settings.data_dir)
+        """The status file beside a SQLite database (a PostgreSQL site's panel reads the row
+        from another host: no file there could help it)."""
+        path = status.status_file_path(self.engine.url, self.door_id)
         if path is None:
             return None
         try:
@@ -436,49 +427,15 @@ class Daemon:
                 if not recorded:
                     log.error("event not recorded: the door stays locked")
                     continue
-                outcome, why = self._pulse(action.seconds)
-                if outcome is not PulseOutcome.DONE and opening is not None:
-                    self._record_outcome(outcome, why, *opening)
+                outcome, why, failure = relay.pulse(self.door, self._door_lock, action.seconds,
+                                                    connected=self.door_health.connected)
+                if failure is not None:
+                    self.door_health.suspect(failure)  # the door thread checks the board now
+                if outcome.event is not None and opening is not None:
+                    self._record_outcome(outcome.event, why, *opening)
 
-    def _pulse(self, seconds: float) -> tuple[PulseOutcome, str]:
-        """Release the relay for ``seconds``; what happened, and why when it failed.
-
-        A command the board refused, or one never sent (the board is not open), did nothing.
-        A command whose acknowledgement did not come may still have reached the board: the
-        board is asked for the lock's state before anything is said about the door.
-        """
-        try:
-            with self._door_lock:
-                self.door.pulse(seconds)
-        except DoorError as exc:
-            failure = exc
-        else:
-            return PulseOutcome.DONE, ""
-        self.door_health.suspect(failure)  # the door thread checks the board now
-        if isinstance(failure, DoorOperationError) and not isinstance(failure, DoorProtocolError):
-            log.error("relay pulse failed, the door stays locked: %s", failure)
-            return PulseOutcome.FAILED, ("board_refused" if self.door_health.connected
-                                         else "board_unreachable")
-        try:
-            with self._door_lock:
-                locked = self.door.inputs().locked
-        except DoorError as exc:
-            log.error("the door board did not confirm the pulse (%s) nor answer after it (%s): "
-                      "the door MAY BE UNLOCKED for up to %g s (the board relocks by itself)",
-                      failure, exc, seconds)
-            return PulseOutcome.UNKNOWN, "no_answer"
-        if locked:
-            log.error("relay pulse failed, the door stays locked (the board reports the lock "
-                      "closed): %s", failure)
-            return PulseOutcome.FAILED, "board_reports_locked"
-        log.warning("the door board's acknowledgement of the pulse was lost (%s), but it "
-                    "reports the lock open: the door is unlocked for %g s", failure, seconds)
-        return PulseOutcome.DONE, ""
-
-    def _record_outcome(self, outcome: PulseOutcome, why: str, opening: Record,
+    def _record_outcome(self, kind: EventKind, why: str, opening: Record,
                         ref: EventRef | None) -> None:
-        kind = (EventKind.PULSE_FAILED if outcome is PulseOutcome.FAILED
-                else EventKind.PULSE_UNKNOWN)
         self._record(Record(kind, opening.method, why, opening.customer_id, opening.person_id,
                             opening.customer_public_id, opening.person_public_id), about=ref)
 

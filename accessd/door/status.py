@@ -81,15 +81,15 @@ _SLOT = 2048  # two slots, written in turn: a reader always finds one whole
 _SLOT_HEAD = struct.Struct("<QHI")  # counter, length, CRC-32 of the JSON
 
 
-def status_file_path(url: URL | str, door_id: int, fallback: Path | None = None) -> Path | None:
-    """Where door ``door_id``'s status file lives: beside the SQLite database (readers find it
-    from the database URL alone), else in ``fallback`` (the daemon's data directory)."""
+def status_file_path(url: URL | str, door_id: int) -> Path | None:
+    """Where door ``door_id``'s status file lives: beside the SQLite database, so that readers
+    find it from the database URL alone; None for any other database."""
     parsed = url if isinstance(url, URL) else _url(url)
     database = parsed.database if parsed is not None else None
     if (parsed is not None and parsed.get_backend_name() == "sqlite" and database
             and database != ":memory:" and not database.startswith("file:")):
         return Path(database).absolute().parent / STATUS_FILE.format(door_id=door_id)
-    return None if fallback is None else fallback / STATUS_FILE.format(door_id=door_id)
+    return None
 
 
 class StatusFile:

@@ -55,6 +55,4 @@ def test_the_file_lives_beside_a_sqlite_database_and_nowhere_for_postgresql(
     assert status_file_path(f"sqlite:///{tmp_path}/db/accessd.sqlite3", 3) == (
         tmp_path / "db" / "accessd-door-3.status")
     assert status_file_path("postgresql+psycopg://u:p@host/accessd", 3) is None
-    assert status_file_path("postgresql+psycopg://u:p@host/accessd", 3, tmp_path) == (
-        tmp_path / "accessd-door-3.status")
     assert status_file_path("sqlite://", 3) is None
