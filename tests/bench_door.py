@@ -408,7 +408,8 @@ def bench_recovery(directory: Path, device: str, outages: int = 4, down: float =
             daemon.stop()
             thread.join(timeout=10)
     name = "sensor" if device == "sensor" else "door board"
-    return Row(f"{name} unplugged {down:g} s and replugged, a finger presented every {every:g} s "
+    return Row(f"{name} unplugged {down:g}-{down + 0.5:g} s and replugged, a finger presented "
+               f"every {every:g} s "
                f"throughout: replug -> next relay pulse, median / worst of {outages} "
                f"(replug -> {name} reopened)",
                f"{statistics.median(back) * 1e3:.0f} / {max(back) * 1e3:.0f} ms "

@@ -426,6 +426,8 @@ class Daemon:
             elif isinstance(action, Pulse):
                 if not recorded:
                     log.error("event not recorded: the door stays locked")
+                    if opening is not None and opening[1] is not None:  # granted, not opened
+                        self._record_outcome(EventKind.PULSE_FAILED, "not_recorded", *opening)
                     continue
                 outcome, why, failure = relay.pulse(self.door, self._door_lock, action.seconds,
                                                     connected=self.door_health.connected)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from accessd.cli.main import main as accessd_main
@@ -184,3 +185,21 @@ def _status_fault(door: Door) -> str:
     assert door.daemon is not None
     with read(door) as session:
         return door_states(session, door.daemon.clock.now())[0].fault or ""
+
+
+def test_a_granted_pin_whose_attempt_cannot_be_counted_stays_shut_and_says_so(
+        door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
+    people = add_people(door)
+    door.start()
+    assert door.daemon is not None and door.daemon._pin_attempts is not None
+
+    def refused(*_args: object) -> None:
+        raise OperationalError("UPDATE persons", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(door.daemon._pin_attempts, "count", refused)
+    before = door.last_event_id()
+    door.rig.door.keys(f"{people.alice_code}*{people.alice_pin}#")
+    failed = door.wait_event("pulse_failed", after=before)
+    granted = door.wait_event("granted", after=before)
+    assert (failed.refers_to, failed.reason, failed.method) == (granted.id, "not_recorded", "pin")
+    assert not unlocked_since(door, 0)
