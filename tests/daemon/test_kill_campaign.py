@@ -1,9 +1,10 @@
 """Killing the daemon at any moment loses nothing it acknowledged (issue 11): SIGKILL at random
 points while a finger is presented again and again, some of the time while another process
 holds the database's write lock (so that the kill lands while events sit in the reserve journal
-or are being moved), then start again, many times. Afterwards every relay opening the simulator
-saw has its granted event, no event is there twice, every chain verifies and SQLite's
-integrity check passes."""
+or are being moved), then start again, many times. Afterwards every relay pulse the simulated
+board received (an opening, or one kept open longer: the relay's own history cannot tell a second
+opening within the release time) has its granted event recorded before it, no event is there
+twice, every chain verifies and SQLite's integrity check passes."""
 
 from __future__ import annotations
 
