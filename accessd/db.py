@@ -59,7 +59,8 @@ class CheckpointResult:
 
 
 def create_db_engine(
-    url: str | URL, *, echo: bool = False, autocheckpoint: bool = True, **kwargs: Any
+    url: str | URL, *, echo: bool = False, autocheckpoint: bool = True,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs: Any
 ) -> Engine:
     """An engine for ``url`` with the SQLite settings above applied to every connection.
 
@@ -67,6 +68,9 @@ def create_db_engine(
         the database inside whichever commit crosses 1000 pages, a stall of tens of
         milliseconds on the door's hot path; the daemon checkpoints from its idle thread
         instead (``checkpoint_wal(engine, passive=True)``).
+    :param busy_timeout_ms: how long a SQLite statement waits for another writer. The door's
+        events wait far less than everyone else (``accessd.door.recorder``): they have a
+        reserve journal to go to.
     :raises StorageError: the URL cannot be parsed or names a driver that is not installed.
     """
     try:
@@ -76,7 +80,7 @@ def create_db_engine(
         raise StorageError(f"cannot use database URL {_masked(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         _private_file(parsed.database)
-        _configure_sqlite(engine, autocheckpoint)
+        _configure_sqlite(engine, autocheckpoint, busy_timeout_ms)
     return engine
 
 
@@ -108,7 +112,7 @@ def read_only_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY_OPTION: True})
 
 
-def _configure_sqlite(engine: Engine, autocheckpoint: bool) -> None:
+def _configure_sqlite(engine: Engine, autocheckpoint: bool, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # Take BEGIN away from the sqlite3 module (its legacy mode begins only before DML);
@@ -117,7 +121,7 @@ def _configure_sqlite(engine: Engine, autocheckpoint: bool) -> None:
         cursor = dbapi_connection.cursor()
         try:
             # busy_timeout first, so that switching to WAL waits for other processes.
-            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA secure_delete = ON")

@@ -11,7 +11,8 @@ do about it. Other libraries' exceptions are wrapped with ``raise ... from``.
     ├── ConfigError                  start-up: the configuration
     ├── StorageError                 the database cannot be used as it is: LedgerError
     ├── DataFileError                a file accessd writes or reads: BackupError (->
-    │                                BackupKeysError), ExportError
+    │                                BackupKeysError), ExportError, JournalError (->
+    │                                JournalFullError)
     ├── CryptoError                  keys: KeyFileError, DecryptionError
     ├── InputError                   what a person gave: InvalidInputError, UsageError,
     │                                PinError, NotFoundError (-> HistoryError)
@@ -72,6 +73,16 @@ class BackupKeysError(BackupError):
 
 class ExportError(DataFileError):
     """An export cannot be written where asked."""
+
+
+class JournalError(DataFileError):
+    """The door's reserve journal cannot be created, read or written; events then go to the
+    database only, and the door refuses when that fails too."""
+
+
+class JournalFullError(JournalError):
+    """Every record of the reserve journal waits to be moved into the database: the door
+    refuses until the database takes them."""
 
 
 class CryptoError(AccessdError):

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 READ_POLL = 0.02  # s; a read returning nothing after this long means the line is idle
 WRITE_TIMEOUT = 1.0  # s; a write that blocks this long means the port is wedged
+STARVED_GRACE = 1.0  # s; the most a try waits past its deadline for input already received
 _ANSWERS = {doorlink.HELLO: doorlink.HELLO_REPLY, doorlink.STATE: doorlink.STATE_REPLY}
 
 try:  # pyserial lets termios.error (not an OSError) escape from its flush and drain calls
@@ -93,6 +94,7 @@ class _ReaderThread(threading.Thread):
         self._name = name
         self._protocol = protocol
         self._stopping = threading.Event()
+        self.receiving = False  # True while bytes read are being handed to the protocol
 
     def run(self) -> None:
         while not self._stopping.is_set():
@@ -104,9 +106,23 @@ class _ReaderThread(threading.Thread):
                     self._protocol.connection_lost(exc)
                 return
             if data:
-                self._protocol.data_received(data)
+                self.receiving = True
+                try:
+                    self._protocol.data_received(data)
+                finally:
+                    self.receiving = False
             else:
                 self._protocol.line_idle()
+
+    def input_pending(self) -> bool:
+        """Whether bytes arrived that the protocol has not seen yet (waiting in the kernel's
+        buffer, or being handed over now)."""
+        if self.receiving:
+            return True
+        try:
+            return bool(self._serial.in_waiting)
+        except Exception:  # the port failed (pyserial, OS, termios): the read loop reports it
+            return False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -358,14 +374,29 @@ class SerialDoorBoard:
         return reply
 
     def _send_until_answered(self, data: bytes) -> doorlink.Frame | None:
+        """Send ``data`` up to ``retries`` times until it is answered.
+
+        A try ends at its deadline only when nothing it could be waiting for has arrived: while
+        the port holds bytes the reader thread has not handed over yet (this process was not
+        scheduled for a while), it waits on, up to ``STARVED_GRACE`` in all. A starved daemon
+        is slow, not cut off from its board.
+        """
+        grace_until = None
         for _ in range(self._retries):
             self._write(data)
             deadline = time.monotonic() + self._ack_timeout
             with self._answer:
                 while self._reply is None and self._failure is None:
-                    left = deadline - time.monotonic()
+                    now = time.monotonic()
+                    left = deadline - now
                     if left <= 0:
-                        break
+                        reader = self._reader
+                        if reader is None or not reader.input_pending():
+                            break
+                        grace_until = grace_until or now + STARVED_GRACE
+                        if now >= grace_until:
+                            break
+                        left = READ_POLL
                     self._answer.wait(left)
                 if self._failure is not None:
                     raise self._lost()

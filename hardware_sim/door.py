@@ -40,6 +40,16 @@ class Change:
     value: bool | str
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command frame the board heard at monotonic time ``at``: its type ("PULSE", "LOCK",
+    "HEARTBEAT"...) and sequence number (a retry repeats the number)."""
+
+    at: float
+    name: str
+    seq: int
+
+
 class _World:
     """The physical state around the board, shared by the test's thread and the tick thread."""
 
@@ -115,6 +125,11 @@ class SimulatedDoorBoard:
         self._port = PtyPort(Path(link), self._rx.append, baud=baud)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._lose: dict[int, int] = {}  # command type -> how many of its answers to lose
+        self._losing: set[int] = set()  # seqs of commands whose answer is to be lost
+        self._heard = doorlink.Parser()  # a copy of what the board hears, to see command types
+        self._commands: list[Command] = []
+        self._said = doorlink.Parser()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -152,6 +167,12 @@ class SimulatedDoorBoard:
     def history(self) -> list[Change]:
         with self._world.lock:
             return list(self._world.history)
+
+    @property
+    def commands(self) -> list[Command]:
+        """Every command frame the board heard, retries included, oldest first."""
+        with self._world.lock:
+            return list(self._commands)
 
     @property
     def relay_locked(self) -> bool:
@@ -205,6 +226,20 @@ class SimulatedDoorBoard:
         """Open (``True``) or close the board's case."""
         self._world.set("tamper", bool(on))
 
+    def lose_answers(self, command: str, count: int) -> None:
+        """Lose the answers to the next ``count`` commands of type ``command`` ("PULSE",
+        "STATE", ...) on their way back: the board carries each command out, the host never
+        hears that it did (an acknowledgement lost to line noise).
+
+        :raises ValueError: not a command of the protocol.
+        """
+        types = {name: code for code, name in doorlink.TYPE_NAMES.items()}
+        if command not in types:
+            raise ValueError(f"{command!r} is not a door board command; use one of "
+                             f"{sorted(types)}")
+        with self._world.lock:
+            self._lose[types[command]] = count
+
     # --- the board's loop --------------------------------------------------------------------
 
     def _run_board(self) -> None:
@@ -223,12 +258,42 @@ class SimulatedDoorBoard:
             now_ms = int((time.monotonic() - start) * 1000)
             board.tick(now_ms)
             while self._rx:
-                board.receive(self._rx.popleft())
+                data = self._rx.popleft()
+                self._note(data)
+                board.receive(data)
             self._world.advance(now_ms)
             out = board.take_output()
+            if out and self._losing:
+                out = self._without_lost(out)
             if out:
                 self._tx.put(out)
             time.sleep(TICK)
+
+    def _note(self, data: bytes) -> None:
+        """Keep what the board hears in ``commands``; mark answers to lose."""
+        now = time.monotonic()
+        with self._world.lock:
+            for frame in self._heard.feed(data):
+                if frame.type in doorlink.TYPE_NAMES and frame.type not in (
+                        doorlink.ACK, doorlink.NAK):
+                    self._commands.append(Command(now, doorlink.TYPE_NAMES[frame.type],
+                                                  frame.seq))
+                left = self._lose.get(frame.type, 0)
+                if left > 0:
+                    self._losing.add(frame.seq)
+                    self._lose[frame.type] = left - 1
+                    if left == 1:
+                        del self._lose[frame.type]
+
+    def _without_lost(self, out: bytes) -> bytes:
+        kept = bytearray()
+        with self._world.lock:
+            for frame in self._said.feed(out):
+                if frame.type != doorlink.EVENT and frame.seq in self._losing:
+                    self._losing.discard(frame.seq)
+                    continue
+                kept += doorlink.encode(frame.type, frame.seq, frame.payload)
+        return bytes(kept)
 
     def _run_writer(self) -> None:
         while True:

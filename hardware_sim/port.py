@@ -36,6 +36,7 @@ class Faults:
     """Faults a test can switch on for one port. All off by default."""
 
     silent: bool = False  # swallow every byte; answer nothing
+    mute: bool = False  # hear everything, answer nothing (the answers are lost on the way)
     slow: float = 0.0  # extra seconds before every answer
     corrupt_next: int = 0  # flip the last byte of the next N answers (breaks their checksum)
 
@@ -131,7 +132,7 @@ class PtyPort:
 
     def write(self, data: bytes) -> None:
         """Send ``data`` to the driver, after its wire time and any injected delay."""
-        if self.faults.silent or not data:
+        if self.faults.silent or self.faults.mute or not data:
             return
         if self.faults.corrupt_next > 0:
             self.faults.corrupt_next -= 1

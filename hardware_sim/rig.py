@@ -156,7 +156,7 @@ class SimRig:
         if kind == "unplug":
             port.unplug()
         elif kind == "replug":
-            port.faults.silent = False
+            port.faults.silent = port.faults.mute = False
             port.faults.slow = 0.0
             port.faults.corrupt_next = 0
             port.replug()
@@ -164,14 +164,22 @@ class SimRig:
             port.inject_garbage(int(request.get("bytes", 16)))
         elif kind == "silence":
             port.faults.silent = True
+        elif kind == "mute":
+            port.faults.mute = True
+        elif kind == "lose_answers":
+            door = self.door
+            if device != "door" or not isinstance(door, SimulatedDoorBoard):
+                raise ControlError("'lose_answers' needs the door board")
+            door.lose_answers(str(request.get("command", "PULSE")), int(request.get("count", 1)))
         elif kind == "badsum":
             port.faults.corrupt_next = int(request.get("count", 1))
         elif kind == "slow":
             port.faults.slow = float(request.get("seconds", 0.5))
         elif kind == "clear":
-            port.faults.silent = False
+            port.faults.silent = port.faults.mute = False
             port.faults.slow = 0.0
             port.faults.corrupt_next = 0
         else:
             raise ControlError(
-                "'fault' kind must be unplug, replug, garbage, silence, badsum, slow or clear")
+                "'fault' kind must be unplug, replug, garbage, silence, mute, lose_answers, "
+                "badsum, slow or clear")

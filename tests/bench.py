@@ -126,7 +126,9 @@ def _door_benches() -> list[Callable[[Path], Row]]:
     from tests import bench_door
 
     return [bench_door.bench_decision, bench_door.bench_finger_to_relay,
-            bench_door.bench_memory]
+            bench_door.bench_memory, lambda d: bench_door.bench_recovery(d, "sensor"),
+            lambda d: bench_door.bench_recovery(d, "door"), bench_door.bench_decision_under_lock,
+            bench_door.bench_drain]
 
 
 def _privacy_benches() -> list[Callable[[Path], Row]]:
@@ -163,7 +165,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
         lambda d: bench_upload(d, 57600),
         lambda d: bench_upload(d, 115200),
     ],
-    "door": [lambda d, i=i: _door_benches()[i](d) for i in range(3)],
+    "door": [lambda d, i=i: _door_benches()[i](d) for i in range(7)],
     "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(5)],
     "web": [_web_history, _web_concurrency],
 }

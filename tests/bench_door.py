@@ -43,6 +43,7 @@ from accessd.models.base import new_public_id
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim import fingers
+from hardware_sim.door import SimulatedDoorBoard
 from hardware_sim.port import wire_time
 from hardware_sim.rig import RigOptions, SimRig
 from tests.bench import IDENTIFY_BYTES, Row, percentile
@@ -230,29 +231,27 @@ def bench_finger_to_relay(directory: Path, trials: int = 20, image: float = 0.3,
     with SimRig(directory / "sim", options) as rig, daemon_on(settings, rig) as daemon:
         thread = threading.Thread(target=daemon.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 30
-        while rig.sensor.template_count < 1 or not daemon.door_health.connected:
-            assert time.monotonic() < deadline, "daemon did not start"
-            time.sleep(0.05)
         samples = []
-        for _ in range(trials):
-            time.sleep(random.uniform(0, 0.05))  # fingers arrive at any phase of the polling
-            placed = time.monotonic()
-            rig.sensor.place("bench-finger")
-            while True:
-                unlocked = [c.at for c in rig.door.history
-                            if c.what == "relay_locked" and not c.value and c.at > placed]
-                if unlocked:
-                    samples.append(unlocked[0] - placed)
-                    break
-                assert time.monotonic() - placed < 10, "the door did not open"
-                time.sleep(0.001)
-            rig.sensor.lift()
-            time.sleep(0.1)
-            with daemon._door_lock:
-                daemon.door.lock()
-        daemon.stop()
-        thread.join(timeout=10)
+        try:  # the daemon stops before the simulator, also when a trial fails
+            deadline = time.monotonic() + 30
+            while rig.sensor.template_count < 1 or not daemon.door_health.connected:
+                assert time.monotonic() < deadline, "daemon did not start"
+                time.sleep(0.05)
+            for _ in range(trials):
+                time.sleep(random.uniform(0, 0.05))  # fingers arrive at any phase of the polling
+                placed = time.monotonic()
+                rig.sensor.place("bench-finger")
+                samples.append(_until_unlocked(rig, placed) - placed)
+                lifted = time.monotonic()
+                rig.sensor.lift()
+                # A person's next attempt comes after the reader saw the empty glass; placed
+                # again sooner (within one 0.3 s image), it is the same placement to the reader.
+                _wait_for_empty_glass(rig, lifted)
+                with daemon._door_lock:
+                    daemon.door.lock()
+        finally:
+            daemon.stop()
+            thread.join(timeout=10)
     floor = image + search + wire_time(IDENTIFY_BYTES, baud)
     ratio = statistics.median(samples) / floor
     return Row(f"finger placed -> relay unlocked, end to end at {baud} baud (image {image} s, "
@@ -261,6 +260,42 @@ def bench_finger_to_relay(directory: Path, trials: int = 20, image: float = 0.3,
                f"{statistics.median(samples) * 1e3:.0f} ms = {ratio:.3f} x floor "
                f"{floor * 1e3:.0f} ms (p90 {percentile(samples, 90) / floor:.3f} x)",
                "<= 1.15 x floor", ratio <= 1.15)
+
+
+def _until_unlocked(rig: SimRig, placed: float) -> float:
+    """When the relay unlocked after ``placed``; fails with what the reader last answered."""
+    while True:
+        unlocked = [c.at for c in rig.door.history
+                    if c.what == "relay_locked" and not c.value and c.at > placed]
+        if unlocked:
+            return unlocked[0]
+        if time.monotonic() - placed > 10:
+            seen = [(f"{h.at - placed:+.2f} s", h.instruction, h.code)
+                    for h in rig.sensor.history[-6:]]
+            raise AssertionError(f"the door did not open within 10 s; the reader's last "
+                                 f"answers: {seen}")
+        time.sleep(0.001)
+
+
+def _until_pulsed(rig: SimRig, since: float) -> float:
+    """When the board first heard a relay pulse after ``since`` (the relay may be open already:
+    a pulse that extends it is a decision carried out all the same)."""
+    door = rig.door
+    assert isinstance(door, SimulatedDoorBoard)
+    while True:
+        pulses = [c.at for c in door.commands if c.name == "PULSE" and c.at > since]
+        if pulses:
+            return pulses[0]
+        assert time.monotonic() - since < 10, "no relay pulse within 10 s"
+        time.sleep(0.001)
+
+
+def _wait_for_empty_glass(rig: SimRig, lifted: float) -> None:
+    deadline = time.monotonic() + 10
+    while not any(h.at > lifted and h.instruction == "GenImg" and h.code == 0x02
+                  for h in rig.sensor.history[-20:]):
+        assert time.monotonic() < deadline, "the reader never looked at the empty glass"
+        time.sleep(0.001)
 
 
 def _rss_mb(pid: int) -> float:
@@ -320,3 +355,166 @@ def bench_memory(directory: Path, identifications: int = 10_000) -> Row:
     return Row(f"daemon resident memory over {identifications} identifications "
                f"({counted} events recorded), MB after N",
                series, "< 80 MB, not growing", peak < 80 and last - half < 2)
+
+
+# --- the door under faults (issue 11) ----------------------------------------------------------
+
+
+def bench_recovery(directory: Path, device: str, outages: int = 4, down: float = 1.5,
+                   every: float = 0.5) -> Row:
+    """A device unplugged ``outages`` times for ``down`` s while a finger is presented every
+    ``every`` s throughout: from its replug to the door opening again."""
+    _, settings = make_installation(directory, **{"sensor.port": "unused",
+                                                  "access.release_seconds": 3,
+                                                  "access.backoff_seconds": 0})
+    seed_site(settings, customers=1, persons=1, events=0, enrol={"bench-finger": 0})
+    back: list[float] = []
+    reopened: list[float] = []
+    with SimRig(directory / "sim") as rig, daemon_on(settings, rig) as daemon:
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        stop = threading.Event()
+
+        def fingers() -> None:
+            while not stop.is_set():
+                rig.sensor.place("bench-finger")
+                stop.wait(every / 2)
+                rig.sensor.lift()
+                stop.wait(every / 2)
+
+        presenter = threading.Thread(target=fingers, daemon=True)
+        health = daemon.sensor_health if device == "sensor" else daemon.door_health
+        port = rig.sensor.port if device == "sensor" else rig.door.port
+        try:
+            deadline = time.monotonic() + 30
+            while rig.sensor.template_count < 1 or not daemon.door_health.connected:
+                assert time.monotonic() < deadline, "daemon did not start"
+                time.sleep(0.05)
+            presenter.start()
+            rng = random.Random(5)
+            for _ in range(outages):
+                time.sleep(1.0)
+                port.unplug()
+                time.sleep(down + rng.uniform(0, 0.5))  # at any phase of the retries
+                returned = time.monotonic()
+                port.replug()
+                while not health.connected:
+                    assert time.monotonic() - returned < 15, f"the {device} never came back"
+                    time.sleep(0.001)
+                reopened.append(time.monotonic() - returned)
+                back.append(_until_pulsed(rig, returned) - returned)
+        finally:
+            stop.set()
+            daemon.stop()
+            thread.join(timeout=10)
+    name = "sensor" if device == "sensor" else "door board"
+    return Row(f"{name} unplugged {down:g}-{down + 0.5:g} s and replugged, a finger presented "
+               f"every {every:g} s "
+               f"throughout: replug -> next relay pulse, median / worst of {outages} "
+               f"(replug -> {name} reopened)",
+               f"{statistics.median(back) * 1e3:.0f} / {max(back) * 1e3:.0f} ms "
+               f"({statistics.median(reopened) * 1e3:.0f} / {max(reopened) * 1e3:.0f} ms)",
+               "< 1 s", max(back) < 1.0)
+
+
+_LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    time.sleep(3)
+    db.execute("BEGIN IMMEDIATE")
+    time.sleep(2)
+    db.execute("COMMIT")
+"""
+
+
+def bench_decision_under_lock(directory: Path, seconds: float = 15.0, persons: int = 1000,
+                              events: int = 100_000) -> Row:
+    """Decisions while another process holds the write lock 2 s in every 5 s."""
+    _, settings = make_installation(directory, **{"sensor.port": "unused"})
+    seed_site(settings, customers=10, persons=persons, events=events)
+    database = settings.database.url.removeprefix("sqlite:///")
+    with simulator_process(directory / "sim") as paths, daemon_on(settings, paths) as daemon:
+        daemon.preflight()
+        daemon.door.open()
+        logic, recorder = daemon.logic, daemon.recorder
+        assert logic is not None and recorder is not None and recorder.journal is not None
+        journal = recorder.journal
+        stop = threading.Event()
+
+        def main_thread() -> None:  # what Daemon.run does meanwhile: move the journal
+            while not stop.wait(0.25):
+                daemon._main_step(daemon._tend_storage)
+
+        mover = threading.Thread(target=main_thread, daemon=True)
+        mover.start()
+        rng = random.Random(7)
+        samples, journaled = [], 0
+        with subprocess.Popen([sys.executable, "-c", _LOCKER, database, str(seconds)]) as locker:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                slot = 1000 + rng.randrange(persons)
+                kept = journal.pending
+                start = time.perf_counter()
+                actions = logic.finger(slot, time.monotonic())
+                daemon._execute([a for a in actions if not isinstance(a, Pulse)])
+                samples.append(time.perf_counter() - start)
+                journaled += journal.pending > kept
+                daemon.door.heartbeat()
+                time.sleep(0.01)
+            locker.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while journal.pending:
+            assert time.monotonic() < deadline, "the journal was not moved"
+            time.sleep(0.05)
+        stop.set()
+        mover.join(timeout=5)
+        daemon.door.close()
+    p50, p99 = percentile(samples, 50), percentile(samples, 99)
+    return Row(f"door decision (lookup, decision, event recorded) while another process holds "
+               f"the write lock 2 s in every 5 s, {len(samples)} decisions in {seconds:g} s, "
+               f"{journaled} of them through the reserve journal: p50 / p99 / worst",
+               f"{p50 * 1e3:.2f} / {p99 * 1e3:.2f} / {max(samples) * 1e3:.0f} ms",
+               "p99 < 5 ms", p99 < 0.005)
+
+
+def bench_drain(directory: Path, count: int = 10_000) -> Row:
+    """A full reserve journal moved into the database."""
+    from accessd.door.doors import register_door
+    from accessd.door.journal import JournalEntry, ReserveJournal
+    from accessd.door.recorder import EventRecorder
+    from accessd.history.chain import verify_chains
+
+    _, settings = make_installation(directory, **{"sensor.port": "unused"})
+    seed_site(settings, customers=10, persons=1000, events=10_000)
+    engine = create_db_engine(settings.database.url, autocheckpoint=False)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        door = register_door(session, "main")
+        people = session.execute(select(Person.id, Person.public_id, Customer.id,
+                                        Customer.public_id)
+                                 .join(Customer, Customer.id == Person.customer_id)).all()
+    journal = ReserveJournal.open(directory / "events.journal", capacity=count)
+    at = dt.datetime.now(dt.UTC)
+    for n in range(count):
+        pid, puid, cid, cuid = people[n % len(people)]
+        journal.append(JournalEntry(kind="granted", at=at + dt.timedelta(milliseconds=n),
+                                    method="finger", reason="allowed", door_id=door,
+                                    customer_id=cid, person_id=pid, customer_public_id=cuid,
+                                    person_public_id=puid))
+    recorder = EventRecorder(engine, door, journal, now=lambda: dt.datetime.now(dt.UTC),
+                             monotonic=time.monotonic)
+    start = time.perf_counter()
+    moved = 0
+    while journal.pending:
+        moved += recorder.drain(budget=60)
+    elapsed = time.perf_counter() - start
+    with sessions() as session:
+        intact = not list(verify_chains(session))
+    journal.close()
+    engine.dispose()
+    return Row(f"reserve journal of {count:,} events moved into the database (batches of "
+               f"500, synchronous=FULL, 10,000 events there already), chains verified after",
+               f"{elapsed:.2f} s ({moved / elapsed:,.0f} events/s)",
+               "figure; chains intact", intact and moved == count)

@@ -280,11 +280,16 @@ def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from sqlalchemy.orm import Session
+
     from accessd.clock import SiteClock
+    from accessd.db import read_only_engine
     from accessd.door.status import overview
 
     now = SiteClock.of(ctx.settings).now()
-    with ctx.sessions() as session:
+    # Reading only: a deferred transaction, so that status answers while another process
+    # holds the database's write lock (which is when it is needed most).
+    with Session(read_only_engine(ctx.engine)) as session:
         site = overview(session, now)
         if not site.doors:
             print("no doors yet: start `accessd run`")

@@ -415,7 +415,8 @@ def _events_list(args: argparse.Namespace, ctx: Context) -> int:
                      "next_before": page.next_before})
         return 0
     rows = [(str(e.id), ctx.clock.local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.door or "-",
-             e.customer or "-", e.person or "-", e.kind, e.method or "-", e.reason or "")
+             e.customer or "-", e.person or "-", e.kind, e.method or "-",
+             (e.reason or "") + (f" (about event {e.refers_to})" if e.refers_to else ""))
             for e in page.rows]
     _print_table(("ID", "TIME", "DOOR", "CUSTOMER", "PERSON", "KIND", "METHOD", "REASON"),
                  rows, empty="No events match.")
@@ -614,7 +615,8 @@ def _person_json(summary: PersonSummary, *, full: bool = False) -> dict[str, Any
 def _event_json(event: EventRow) -> dict[str, Any]:
     return {"id": event.id, "at": event.at, "kind": event.kind, "method": event.method,
             "reason": event.reason, "door": event.door, "customer": event.customer,
-            "person": event.person, "person_id": event.person_id}
+            "person": event.person, "person_id": event.person_id,
+            "refers_to": event.refers_to}
 
 
 def _print_json(value: Any) -> None:

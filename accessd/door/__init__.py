@@ -10,19 +10,27 @@ The daemon (``accessd run``):
 - ``decision``: ``decide``, a pure function of who, where and when;
 - ``directory``: ``SqlDirectory``, the logic's lookups (by slot, by code and PIN), read only;
 - ``pin_attempts``: counts PIN attempts towards a person's lockout, when the logic asks;
-- ``health``: ``DeviceHealth``, the one reconnect-with-backoff path of both devices;
-- ``jobs``: the sensor thread's typed jobs (wipe, reconcile, enrol), queued and run in turn.
+- ``health``: ``DeviceHealth``, the one reconnect path of both devices, owned by each device's
+  thread (others only ``suspect``), retried every 0.25 s;
+- ``jobs``: the sensor thread's typed jobs (wipe, reconcile, enrol), queued and run in turn;
+- ``recorder``: ``EventRecorder``, events into the database, or into the reserve journal while
+  the database fails, and back, in order and exactly once; the database's health and alarm;
+- ``journal``: ``ReserveJournal``, the preallocated file of fixed-size records behind it;
+- ``relay``: ``pulse``, releasing the lock and knowing what that did (asking the board when its
+  acknowledgement does not come).
 
 Shared by the daemon, ``accessd`` (CLI) and the panel:
 
 - ``command_table``: how the CLI and the panel ask a door's daemon for hardware work;
 - ``remote_unlock``: ``request_unlock``, the reason's limit and message;
 - ``alarms``: raise (one open per door and kind), the one open-alarm query, clear;
-- ``status``: the daemon's status report, and door states judged by one online threshold;
+- ``status``: the daemon's status report (row, and file beside the database), and door states
+  judged by one online threshold;
 - ``doors``: a door by name or id; the daemon registers its own.
 
 The hot path (finger -> search -> decision -> event committed -> relay) runs on the sensor
 thread through ``daemon``, ``logic``, ``directory`` (two prebuilt Core statements),
-``decision`` and ``accessd.history.chain.record_event``, with everything imported at start.
+``decision``, ``recorder``, ``accessd.history.chain.record_event`` and ``relay``, with
+everything imported at start.
 This module imports nothing, so that importing one room does not load the others.
 """

@@ -2,36 +2,44 @@
 
 Three threads, each owning one thing: the sensor thread owns the sensor (pyfingerprint is not
 thread-safe) and runs every job that needs it (``accessd.door.jobs``); the door thread owns the
-door board's events and heartbeats; the main thread polls the command table and writes the
-door's status. Both device threads keep their device connected the same way
-(``accessd.door.health``). The hot path (finger -> search -> decision -> event -> relay) runs on
-the sensor thread with nothing in between: one indexed lookup, one committed insert, one serial
-command.
+door board's events and heartbeats; the main thread polls the command table, writes the
+door's status and moves the reserve journal into the database. Both device threads keep their
+device connected the same way (``accessd.door.health``). The hot path (finger -> search ->
+decision -> event -> relay) runs on the sensor thread with nothing in between: one indexed
+lookup, one committed insert, one serial command.
 
-Fail-secure throughout: a fault closes the device and reconnects with backoff while the board
-relocks on its own; an event (or a PIN attempt's count) that cannot be recorded keeps the door
-shut; a database that fails its integrity check stops the daemon before it decides anything.
+Fail-secure throughout: a fault closes the device and reconnects while the board relocks on its
+own; an event (or a PIN attempt's count) that cannot be recorded, in the database or in the
+reserve journal (``accessd.door.recorder``), keeps the door shut; a database that fails its
+integrity check stops the daemon before it decides anything. No database error ends a thread:
+each loop notes it, the status file says so, and the loop carries on. What the relay did is on
+record: an opening whose pulse failed, or was never confirmed, is followed by an event saying so.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import gc
 import logging
 import threading
+from collections.abc import Callable
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
-from accessd.db import check_integrity, checkpoint_wal
-from accessd.door import alarms, command_table, remote_unlock, status
+from accessd.db import check_integrity, checkpoint_wal, create_db_engine, make_sessionmaker
+from accessd.door import alarms, command_table, relay, remote_unlock, status
+from accessd.door.decision import Reason
 from accessd.door.directory import SqlDirectory
 from accessd.door.doors import register_door
 from accessd.door.health import DeviceHealth
-from accessd.door.jobs import EnrolFinger, JobQueue, ReconcileLibrary, SensorJobs
+from accessd.door.jobs import EnrolFinger, Job, JobQueue, ReconcileLibrary, SensorJobs
+from accessd.door.journal import JOURNAL_FILE, ReserveJournal
 from accessd.door.logic import (
     Action,
     CountPinAttempt,
@@ -43,18 +51,17 @@ from accessd.door.logic import (
     WipeSensor,
 )
 from accessd.door.pin_attempts import PinAttempts
-from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError
+from accessd.door.recorder import EVENT_BUSY_MS, OPENINGS, EventRecorder, EventRef
+from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError, JournalError
 from accessd.fingers.library import forget_library
-from accessd.history.chain import record_event
 from accessd.models import (
     AlarmKind,
     CommandKind,
-    Customer,
     DeviceCommand,
     EventKind,
-    Person,
+    EventMethod,
 )
-from firmware_bridge.door import DoorBoard
+from firmware_bridge.door import DoorBoard, DoorEvent, DoorEventKind
 from firmware_bridge.errors import (
     DoorError,
     PoorImageError,
@@ -69,6 +76,7 @@ FACTORY_PASSWORD = 0
 LIFT_TIMEOUT = 10.0
 COMMAND_POLL = 0.25
 CHECKPOINT_INTERVAL = 10.0
+RETRY_LATER = 5.0  # seconds before a job the database refused is tried again
 
 
 class Daemon:
@@ -93,17 +101,31 @@ class Daemon:
         self.jobs = JobQueue()
         self._logic_lock = threading.Lock()
         self._door_lock = threading.Lock()
+        # The door's own writes (events, its status row, claiming commands) wait briefly for
+        # other writers: events have the reserve journal to go to, the rest is retried.
+        self.quick_engine = (create_db_engine(engine.url, autocheckpoint=False,
+                                              busy_timeout_ms=EVENT_BUSY_MS)
+                             if engine.dialect.name == "sqlite" else engine)
+        self.quick_sessions = make_sessionmaker(self.quick_engine)
         self.sensor_health = DeviceHealth(
             "sensor", open=self._connect_sensor, close=self.sensor.close, faults=SensorError,
-            monotonic=self.clock.monotonic, report=self._report, recovered="sensor answers again")
+            monotonic=self.clock.monotonic, report=self._report, recovered="sensor answers again",
+            storage_failed=self._storage_failed)
         self.door_health = DeviceHealth(
             "door board", open=self._open_door, close=self._close_door, faults=DoorError,
-            monotonic=self.clock.monotonic, report=self._report, recovered="door board answers")
+            monotonic=self.clock.monotonic, report=self._report, recovered="door board answers",
+            storage_failed=self._storage_failed)
         self._next_beat = 0.0
         self._threads: list[threading.Thread] = []
         self.logic: DoorLogic | None = None
+        self.recorder: EventRecorder | None = None
+        self.status_file: status.StatusFile | None = None
         self._sensor_jobs: SensorJobs | None = None
         self._pin_attempts: PinAttempts | None = None
+        # Work the database refused, tried again later by the main thread: (when, what).
+        self._jobs_waiting: collections.deque[tuple[float, Job]] = collections.deque()
+        self._alarms_waiting: collections.deque[tuple[RaiseAlarm, dt.datetime]] = (
+            collections.deque())
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -122,6 +144,8 @@ class Daemon:
             self.door_id = register_door(session, self.settings.door.name)
             tamper = alarms.is_open(session, self.door_id, AlarmKind.TAMPER)
         command_table.fail_abandoned(self.sessions, self.door_id)
+        self.recorder = self._open_recorder()
+        self.status_file = self._open_status_file()
         directory = SqlDirectory(self.sessions, clock=self.clock.now)
         self._pin_attempts = PinAttempts(self.sessions, max_failures=a.pin_max_failures,
                                          lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
@@ -148,6 +172,36 @@ class Daemon:
         # each collection is a pause in whichever thread triggers it.
         gc.set_threshold(20_000, 20, 20)
 
+    def _open_recorder(self) -> EventRecorder:
+        """The event recorder, with the reserve journal in the data directory (created now,
+        while there is space, if it is not there yet)."""
+        path = self.settings.data_dir / JOURNAL_FILE
+        journal, error = None, None
+        try:
+            journal = ReserveJournal.open(path)
+        except JournalError as exc:
+            error = str(exc)
+            log.error("%s", exc)
+        else:
+            if journal.pending:
+                log.warning("%d event(s) in the reserve journal %s wait for the database",
+                            journal.pending, path)
+        return EventRecorder(self.quick_engine, self.door_id, journal, now=self.clock.now,
+                             monotonic=self.clock.monotonic, journal_error=error)
+
+    def _open_status_file(self) -> status.StatusFile | None:
+        """The status file beside a SQLite database (a PostgreSQL site's panel reads the row
+        from another host: no file there could help it)."""
+        path = status.status_file_path(self.engine.url, self.door_id)
+        if path is None:
+            return None
+        try:
+            return status.StatusFile.create(path)
+        except OSError as exc:
+            log.error("cannot write the status file %s (%s); the status row alone will say "
+                      "how this door is", path, exc)
+            return None
+
     def start(self) -> None:
         """Preflight, then the sensor and door threads (returns at once)."""
         self.preflight()
@@ -158,22 +212,48 @@ class Daemon:
             self._threads.append(thread)
 
     def run(self) -> None:
-        """Run until ``stop()``: the main thread polls commands and writes status."""
+        """Run until ``stop()``: the main thread writes status, moves the reserve journal into
+        the database and polls commands; no error in one of them stops the others."""
         self.start()
-        next_status = next_checkpoint = 0.0
+        due = {"status": 0.0, "checkpoint": 0.0}
         try:
             while not self.stop_event.is_set():
-                self._poll_commands()
                 now = self.clock.monotonic()
-                if now >= next_status:
-                    self._write_status()
-                    next_status = now + status.STATUS_INTERVAL
-                if now >= next_checkpoint:
-                    self._checkpoint()
-                    next_checkpoint = now + CHECKPOINT_INTERVAL
+                if now >= due["status"]:
+                    self._main_step(self._write_status)
+                    due["status"] = now + status.STATUS_INTERVAL
+                self._main_step(self._tend_storage)
+                self._main_step(self._poll_commands)
+                if now >= due["checkpoint"]:
+                    self._main_step(self._checkpoint)
+                    due["checkpoint"] = now + CHECKPOINT_INTERVAL
                 self.stop_event.wait(COMMAND_POLL)
         finally:
             self.shutdown()
+
+    def _main_step(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except SQLAlchemyError as exc:
+            # The recorder logs a trouble once; the status and, if it lasts, an alarm say more.
+            log.debug("the database failed (%s); trying again shortly", _first_line(exc))
+            self._storage_failed(exc)
+        except Exception:  # a bug must not end the main thread (the door would lose status)
+            log.exception("unexpected error in the daemon's main loop")
+
+    def _tend_storage(self) -> None:
+        """Move the reserve journal, raise a lasting trouble's alarm, retry what waited."""
+        recorder = self._recorder()
+        recorder.drain()
+        recorder.tick(self.quick_sessions)
+        now = self.clock.monotonic()
+        while self._jobs_waiting and self._jobs_waiting[0][0] <= now:
+            self.jobs.add(self._jobs_waiting.popleft()[1])
+        while self._alarms_waiting:  # oldest first; one refused leaves the rest for later
+            alarm, at = self._alarms_waiting[0]
+            with self.quick_sessions.begin() as session:
+                alarms.raise_alarm(session, self.door_id, alarm.kind, alarm.detail, at=at)
+            self._alarms_waiting.popleft()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -189,13 +269,22 @@ class Daemon:
                 pass  # unreachable board: it relocks by itself without heartbeats
             self.door.close()
         self.sensor.close()
-        self._write_status(online=False)
+        try:
+            self._write_status(online=False)
+        except SQLAlchemyError as exc:
+            log.warning("could not write the door's last status: %s", _first_line(exc))
+        if self.status_file is not None:
+            self.status_file.close()
+        if self.recorder is not None and self.recorder.journal is not None:
+            self.recorder.journal.close()
+        if self.quick_engine is not self.engine:
+            self.quick_engine.dispose()
 
     # --- the sensor thread ------------------------------------------------------------------
 
     def _sensor_loop(self) -> None:
         while not self.stop_event.is_set():
-            self.sensor_health.guard(self._sensor_step)
+            self.sensor_health.guard(self._sensor_step, wait=self.stop_event.wait)
 
     def _sensor_step(self) -> None:
         if not self.sensor_health.connect(self.stop_event.wait):
@@ -203,9 +292,25 @@ class Daemon:
         job = self.jobs.take()
         if job is not None:
             assert self._sensor_jobs is not None
-            self._sensor_jobs.run(job)
+            try:
+                self._sensor_jobs.run(job)
+            except SQLAlchemyError:
+                self._retry_later(job)
+                raise
             return
         self._identify_once()
+
+    def _retry_later(self, job: Job) -> None:
+        """A job the database refused: a wipe or a reconcile runs again later (both are
+        idempotent); an enrolment ends failed, since its person has left the reader."""
+        if isinstance(job, EnrolFinger):
+            try:
+                command_table.finish(self.quick_sessions, job.command_id, ok=False,
+                                     message="the database could not be written; enrol again")
+            except SQLAlchemyError:
+                pass  # left running: failed at the daemon's next start (fail_abandoned)
+            return
+        self._jobs_waiting.append((self.clock.monotonic() + RETRY_LATER, job))
 
     def _identify_once(self) -> None:
         logic = self._logic()
@@ -221,8 +326,13 @@ class Daemon:
             self._wait_lift()
             return
         result = self.sensor.search()
-        with self._logic_lock:
-            actions = logic.finger(result.slot, self.clock.monotonic())
+        try:
+            with self._logic_lock:
+                actions = logic.finger(result.slot, self.clock.monotonic())
+        except SQLAlchemyError as exc:  # who holds the slot cannot be read: refuse, on record
+            self._storage_failed(exc)
+            actions = [Record(EventKind.DENIED, EventMethod.FINGER,
+                              Reason.DATABASE_UNAVAILABLE.value)]
         self._execute(actions)
         self._wait_lift()
 
@@ -257,11 +367,13 @@ class Daemon:
 
     def _door_loop(self) -> None:
         while not self.stop_event.is_set():
-            self.door_health.guard(self._door_step)
+            self.door_health.guard(self._door_step, wait=self.stop_event.wait)
 
     def _door_step(self) -> None:
         if not self.door_health.connect(self.stop_event.wait):
             return
+        if self.door_health.take_suspicion() is not None:
+            self._next_beat = 0.0  # another thread saw the board fail: check it now
         now = self.clock.monotonic()
         if now >= self._next_beat:
             with self._door_lock:
@@ -269,9 +381,19 @@ class Daemon:
             self._next_beat = now + max(0.2, self.settings.door.heartbeat_timeout / 3)
         event = self.door.next_event(0.05)
         with self._logic_lock:
-            actions = self._logic().board(event, self.clock.monotonic()) if event else []
+            actions = self._board_event(event) if event else []
             actions += self._logic().tick(self.clock.monotonic())
         self._execute(actions)
+
+    def _board_event(self, event: DoorEvent) -> list[Action]:
+        try:
+            return self._logic().board(event, self.clock.monotonic())
+        except SQLAlchemyError as exc:  # a PIN that cannot be checked: refused, on record
+            self._storage_failed(exc)
+            if event.kind is DoorEventKind.KEY:
+                return [Record(EventKind.DENIED, EventMethod.PIN,
+                               Reason.DATABASE_UNAVAILABLE.value)]
+            raise
 
     def _open_door(self) -> None:
         with self._door_lock:
@@ -285,12 +407,17 @@ class Daemon:
     # --- carrying out actions ---------------------------------------------------------------
 
     def _execute(self, actions: list[Action]) -> None:
-        """Records first (committed), then the relay: no opening without its event (nor
-        without its PIN attempt counted)."""
+        """Records first (committed, or synced in the reserve journal), then the relay: no
+        opening without its event (nor without its PIN attempt counted). A pulse that fails,
+        or that the board never confirms, is followed by an event saying so."""
         recorded = True
+        opening: tuple[Record, EventRef | None] | None = None
         for action in actions:
             if isinstance(action, Record):
-                recorded = self._record(action) and recorded
+                ref = self._record(action)
+                recorded = ref is not None and recorded
+                if action.kind in OPENINGS:
+                    opening = (action, ref)
             elif isinstance(action, CountPinAttempt):
                 recorded = self._count_pin_attempt(action) and recorded
             elif isinstance(action, RaiseAlarm):
@@ -300,59 +427,58 @@ class Daemon:
             elif isinstance(action, Pulse):
                 if not recorded:
                     log.error("event not recorded: the door stays locked")
+                    if opening is not None and opening[1] is not None:  # granted, not opened
+                        self._record_outcome(EventKind.PULSE_FAILED, "not_recorded", *opening)
                     continue
-                self._pulse(action.seconds)
+                outcome, why, failure = relay.pulse(self.door, self._door_lock, action.seconds,
+                                                    connected=self.door_health.connected)
+                if failure is not None:
+                    self.door_health.suspect(failure)  # the door thread checks the board now
+                if outcome.event is not None and opening is not None:
+                    self._record_outcome(outcome.event, why, *opening)
 
-    def _pulse(self, seconds: float) -> None:
-        try:
-            with self._door_lock:
-                self.door.pulse(seconds)
-        except DoorError as exc:
-            log.error("relay pulse failed, the door stays locked: %s", exc)
-            self.door_health.failed(exc)
+    def _record_outcome(self, kind: EventKind, why: str, opening: Record,
+                        ref: EventRef | None) -> None:
+        self._record(Record(kind, opening.method, why, opening.customer_id, opening.person_id,
+                            opening.customer_public_id, opening.person_public_id), about=ref)
 
-    def _record(self, record: Record) -> bool:
-        try:
-            with self.engine.begin() as conn:
-                customer_uuid, person_uuid = record.customer_public_id, record.person_public_id
-                if record.customer_id is not None and customer_uuid is None:
-                    customer_uuid = conn.execute(select(Customer.public_id).where(
-                        Customer.id == record.customer_id)).scalar_one()
-                if record.person_id is not None and person_uuid is None:
-                    person_uuid = conn.execute(select(Person.public_id).where(
-                        Person.id == record.person_id)).scalar_one()
-                record_event(conn, kind=record.kind, customer_id=record.customer_id,
-                             customer_public_id=customer_uuid, person_id=record.person_id,
-                             person_public_id=person_uuid, door_id=self.door_id or None,
-                             method=record.method, reason=record.reason, at=self.clock.now())
-        except Exception:  # any database failure: log it; the caller keeps the door shut
-            log.exception("could not record %s", record.kind)
-            return False
-        return True
+    def _record(self, record: Record, about: EventRef | None = None) -> EventRef | None:
+        """Record ``record``; None when neither the database nor the journal took it."""
+        return self._recorder().record(record, about=about)
 
     def _report(self, kind: EventKind, reason: str) -> None:
         """A device's fault or recovery, as an event of the facility's."""
         self._record(Record(kind, reason=reason))
 
+    def _storage_failed(self, exc: Exception) -> None:
+        if self.recorder is not None:
+            self.recorder.noticed(exc)
+
     def _count_pin_attempt(self, attempt: CountPinAttempt) -> bool:
         assert self._pin_attempts is not None
         try:
             self._pin_attempts.count(attempt)
-        except Exception:  # any database failure: the caller keeps the door shut
-            log.exception("could not count a PIN attempt")
+        except SQLAlchemyError as exc:  # the caller keeps the door shut
+            log.error("could not count a PIN attempt (%s): the door stays locked",
+                      _first_line(exc))
+            self._storage_failed(exc)
             return False
         return True
 
     def _raise_alarm(self, alarm: RaiseAlarm) -> None:
-        with self.sessions.begin() as session:
-            alarms.raise_alarm(session, self.door_id, alarm.kind, alarm.detail,
-                               at=self.clock.now())
         log.warning("alarm %s: %s", alarm.kind, alarm.detail)
+        at = self.clock.now()
+        try:
+            with self.quick_sessions.begin() as session:
+                alarms.raise_alarm(session, self.door_id, alarm.kind, alarm.detail, at=at)
+        except SQLAlchemyError as exc:  # the main thread writes it once the database can
+            self._storage_failed(exc)
+            self._alarms_waiting.append((alarm, at))
 
     # --- commands and status ----------------------------------------------------------------
 
     def _poll_commands(self) -> None:
-        command = command_table.claim_next(self.sessions, self.door_id)
+        command = command_table.claim_next(self.quick_sessions, self.door_id)
         if command is None:
             return
         kind = command.kind
@@ -409,6 +535,8 @@ class Daemon:
         (``accessd.cli.door``). Costs a reconnect (milliseconds) after a rare command.
         """
         self.engine.dispose()
+        if self.quick_engine is not self.engine:
+            self.quick_engine.dispose()
         gc.collect()
         log.info("dropped cached database pages after a resync")
 
@@ -423,23 +551,43 @@ class Daemon:
             log.warning("WAL checkpoint failed: %s", exc)
 
     def _write_status(self, *, online: bool | None = None) -> None:
+        """The status file (always: it needs no database), then the status row.
+
+        :raises SQLAlchemyError: the row could not be written.
+        """
         if not self.door_id:
             return
         logic = self.logic
+        storage = self.recorder.fault_text() if self.recorder is not None else None
+        faults = [self.sensor_health.fault, self.door_health.fault, storage]
         report = status.Report(
             at=self.clock.now(),
             board_online=self.door_health.connected if online is None else online,
             sensor_online=self.sensor_health.connected and online is not False,
             locked=logic is None or logic.unlocked_until <= self.clock.monotonic(),
             door_open=None if logic is None else logic.door_open_since is not None,
-            fault=self.sensor_health.fault or self.door_health.fault)
-        try:
-            with self.sessions.begin() as session:
-                status.write_report(session, self.door_id, report)
-        except Exception:  # status is advisory; never let it stop the door
-            log.exception("could not write the door status")
+            fault="; ".join(f for f in faults if f) or None)
+        if self.status_file is not None:
+            try:
+                self.status_file.write(report)
+            except OSError as exc:
+                log.warning("could not write the status file: %s", exc)
+        with self.quick_sessions.begin() as session:
+            status.write_report(session, self.door_id, report)
+        if self.recorder is not None:
+            self.recorder.succeeded()
+
+    def _recorder(self) -> EventRecorder:
+        if self.recorder is None:
+            raise DaemonRefusedError("the daemon ran before its preflight")
+        return self.recorder
 
     def _logic(self) -> DoorLogic:
         if self.logic is None:
             raise DaemonRefusedError("the daemon ran before its preflight")
         return self.logic
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).splitlines()[0]

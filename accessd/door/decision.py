@@ -26,6 +26,7 @@ class Reason(enum.Enum):
     PIN_LOCKED = "pin_locked"
     WRONG_PIN = "wrong_pin"
     READER_BACKOFF = "reader_backoff"
+    DATABASE_UNAVAILABLE = "database_unavailable"  # who holds the slot could not be read
 
 
 @dataclass(frozen=True, slots=True)

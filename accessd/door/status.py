@@ -4,14 +4,26 @@ dashboard and the API, which all judge it by the same rule (``ONLINE_WITHIN``).
 The daemon cannot say that it has stopped (a power cut, a crash), so silence is the signal: a
 door whose daemon has not written for longer than ``ONLINE_WITHIN`` is offline whatever its last
 row says, and its lock and contact are unknown.
+
+The row lives in the database, which may be the very thing failing (full, locked, read-only).
+So the daemon also writes the same report to a small file beside the SQLite database
+(``StatusFile``), made full size at start so that rewriting it never needs new space, and
+readers take whichever of the two is newer: a daemon alive with its database failing shows as
+exactly that, not as a silent one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+import os
+import struct
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from accessd.door import alarms as door_alarms
@@ -60,6 +72,112 @@ def write_report(session: Session, door_id: int, report: Report) -> None:
     status.door_open = report.door_open
     status.fault = report.fault[:FAULT_MAX] if report.fault else None
     status.heartbeat_at = report.at
+
+
+# --- the status file ------------------------------------------------------------------------
+
+STATUS_FILE = "accessd-door-{door_id}.status"
+_SLOT = 2048  # two slots, written in turn: a reader always finds one whole
+_SLOT_HEAD = struct.Struct("<QHI")  # counter, length, CRC-32 of the JSON
+
+
+def status_file_path(url: URL | str, door_id: int) -> Path | None:
+    """Where door ``door_id``'s status file lives: beside the SQLite database, so that readers
+    find it from the database URL alone; None for any other database."""
+    parsed = url if isinstance(url, URL) else _url(url)
+    database = parsed.database if parsed is not None else None
+    if (parsed is not None and parsed.get_backend_name() == "sqlite" and database
+            and database != ":memory:" and not database.startswith("file:")):
+        return Path(database).absolute().parent / STATUS_FILE.format(door_id=door_id)
+    return None
+
+
+class StatusFile:
+    """The daemon's side: a file of two fixed slots, created full size, rewritten in place.
+
+    :raises OSError: (from ``create``) the file cannot be made; the row then has to do.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+        self._counter = 0
+
+    @classmethod
+    def create(cls, path: Path) -> StatusFile:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # status only, nothing personal
+        try:
+            os.pwrite(fd, bytes(2 * _SLOT), 0)
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        return cls(path, fd)
+
+    def write(self, report: Report) -> None:
+        """Replace the report (one ``pwrite`` into the slot not read last; no new space).
+
+        :raises OSError: the write failed.
+        """
+        data = _encode_report(report)
+        self._counter += 1
+        slot = _SLOT_HEAD.pack(self._counter, len(data), zlib.crc32(data)) + data
+        os.pwrite(self._fd, slot, (self._counter % 2) * _SLOT)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_status_file(path: Path) -> Report | None:
+    """The newest whole report in ``path``, or None (no file, never written, unreadable)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    best: tuple[int, Report] | None = None
+    for offset in (0, _SLOT):
+        head = data[offset:offset + _SLOT_HEAD.size]
+        if len(head) < _SLOT_HEAD.size:
+            continue
+        counter, length, crc = _SLOT_HEAD.unpack(head)
+        body = data[offset + _SLOT_HEAD.size:offset + _SLOT_HEAD.size + length]
+        if counter == 0 or len(body) != length or zlib.crc32(body) != crc:
+            continue
+        try:
+            report = _decode_report(body)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if best is None or counter > best[0]:
+            best = (counter, report)
+    return None if best is None else best[1]
+
+
+def _encode_report(report: Report) -> bytes:
+    fields = asdict(report)
+    fields["at"] = report.at.astimezone(dt.UTC).isoformat()
+    room = _SLOT - _SLOT_HEAD.size
+    data = json.dumps(fields).encode()
+    while len(data) > room and fields["fault"]:  # a long fault is cut, never the report
+        fields["fault"] = fields["fault"][:len(fields["fault"]) // 2]
+        data = json.dumps(fields).encode()
+    return data
+
+
+def _decode_report(data: bytes) -> Report:
+    fields = json.loads(data)
+    fields["at"] = dt.datetime.fromisoformat(fields["at"])
+    return Report(**fields)
+
+
+def _url(url: str) -> URL | None:
+    from sqlalchemy import make_url
+
+    try:
+        return make_url(url)
+    except Exception:  # not a URL we can read: no status file
+        return None
 
 
 def reporting(report: Report | None, now: dt.datetime) -> bool:
@@ -130,9 +248,10 @@ def overview(session: Session, now: dt.datetime) -> Overview:
 def _door_states(session: Session, now: dt.datetime, alarms: list[Alarm]) -> list[DoorState]:
     reports = {s.door_id: _report(s) for s in session.scalars(select(DoorStatus))}
     grouped = door_alarms.by_door(alarms)
+    url = session.get_bind().engine.url
     states = []
     for door in session.scalars(select(Door).order_by(Door.name)):
-        report = reports.get(door.id)
+        report = _newer(reports.get(door.id), status_file_path(url, door.id))
         states.append(DoorState(door.id, door.name, door.location, report,
                                 reporting(report, now), tuple(grouped.get(door.id, ()))))
     return states
@@ -143,3 +262,11 @@ def _report(status: DoorStatus) -> Report | None:
         return None
     return Report(status.heartbeat_at, status.online, status.sensor_online, status.locked,
                   status.door_open, status.fault)
+
+
+def _newer(row: Report | None, file: Path | None) -> Report | None:
+    """The row, or the status file when it is newer (the daemon could not write the row)."""
+    written = read_status_file(file) if file is not None else None
+    if written is None or (row is not None and row.at >= written.at):
+        return row
+    return written

@@ -53,12 +53,18 @@ def subject_digest(salt: bytes, person: Person | uuid.UUID) -> bytes:
 
 
 def event_digest(prev: bytes, event: AccessEvent) -> bytes:
-    """The chain's hash of one event: previous digest, canonical fields, subject digest."""
+    """The chain's hash of one event: previous digest, canonical fields, subject digest.
+
+    ``refers_to`` (the event this one is about) is a field only when set, so the digests of
+    events recorded before it existed stay what they were.
+    """
     at = event.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    fields = "|".join((
-        str(event.seq), at, str(event.door_id or ""), str(event.kind),
-        str(event.method or ""), event.reason or "",
-    ))
+    parts = [str(event.seq), at, str(event.door_id or ""), str(event.kind),
+             str(event.method or ""), event.reason or ""]
+    refers_to = getattr(event, "refers_to", None)
+    if refers_to is not None:
+        parts.append(f"refers_to={refers_to}")
+    fields = "|".join(parts)
     return hashlib.sha256(prev + fields.encode() + (event.subject_digest or b"")).digest()
 
 
@@ -84,8 +90,11 @@ def record_event(
     method: EventMethod | None = None,
     reason: str | None = None,
     at: dt.datetime | None = None,
+    refers_to: int | None = None,
 ) -> int:
     """Append one event at the head of its chain; returns its id. The caller commits.
+
+    ``refers_to``: the id of the event this one is about (a ``pulse_failed``'s ``granted``).
 
     Core statements only (three of them): this is the door's hot path. Must run in a write
     transaction (IMMEDIATE on SQLite, which ``accessd.db`` gives every transaction), so that two
@@ -104,7 +113,7 @@ def record_event(
     salt = secrets.token_bytes(16) if person_public_id is not None else None
     fields = SimpleNamespace(
         seq=last + 1, at=at or now, door_id=door_id, kind=kind, method=method, reason=reason,
-        subject_digest=(subject_digest(salt, person_public_id)
+        refers_to=refers_to, subject_digest=(subject_digest(salt, person_public_id)
                         if salt is not None and person_public_id is not None else None))
     digest = event_digest(prev, fields)  # type: ignore[arg-type]
     event_id = _new_id(conn.execute(_INSERT_EVENT, {

@@ -53,7 +53,12 @@ CHART_MAX_DAYS = 366
 REFUSED = "refused"  # a filter word: the kinds a chart counts as refused
 REFUSED_KINDS = frozenset({EventKind.DENIED, EventKind.UNKNOWN_FINGER})
 CSV_COLUMNS = ("id", "time_utc", "door", "customer", "person", "person_id", "kind", "method",
-               "reason")
+               "refers_to", "reason")
+KIND_LABELS = {
+    EventKind.PULSE_FAILED: "pulse failed: the door stayed locked",
+    EventKind.PULSE_UNKNOWN: "pulse not confirmed: the door may have opened",
+}
+"""Kinds whose name alone would not say what happened; the others read as their name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class EventRow:
     customer: str | None
     person: str | None
     person_id: uuid.UUID | None  # the person's public id, never the row id
+    refers_to: int | None = None  # the event this one is about (a pulse_failed's granted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,11 @@ class DayCount:
     day: dt.date
     granted: int
     refused: int
+
+
+def kind_label(kind: EventKind) -> str:
+    """An event kind as people read it in the panel and the CLI."""
+    return KIND_LABELS.get(kind) or kind.value.replace("_", " ")
 
 
 def parse_kinds(words: Iterable[str]) -> frozenset[EventKind]:
@@ -246,7 +257,8 @@ def export_csv(
         writer.writerow((
             event.id, event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), event.door, event.customer,
             event.person, event.person_id, event.kind.value,
-            None if event.method is None else event.method.value, event.reason))
+            None if event.method is None else event.method.value, event.refers_to,
+            event.reason))
         yield line.take()
 
 
@@ -314,7 +326,8 @@ def _day_counts_statement(terms: int, given: tuple[str, ...]) -> CompoundSelect:
 def _rows_query(where: EventFilter) -> Select:
     return (
         select(AccessEvent.id, AccessEvent.at, AccessEvent.kind, AccessEvent.method,
-               AccessEvent.reason, Door.name, Customer.name, Person.name, Person.public_id)
+               AccessEvent.reason, Door.name, Customer.name, Person.name, Person.public_id,
+               AccessEvent.refers_to)
         .outerjoin(Door, Door.id == AccessEvent.door_id)
         .outerjoin(Customer, Customer.id == AccessEvent.customer_id)
         # No person row for anonymous events: nothing personal can come with them.

@@ -51,6 +51,7 @@ from accessd.models.events import (
     DeviceCommand,
     DoorStatus,
     EventChain,
+    JournalDrain,
     PersonEvent,
 )
 from accessd.models.privacy import (
@@ -93,6 +94,7 @@ __all__ = [
     "EventMethod",
     "Finger",
     "FingerLabel",
+    "JournalDrain",
     "LawfulBasis",
     "LedgerAction",
     "LedgerSeal",

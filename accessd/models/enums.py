@@ -55,6 +55,9 @@ class EventKind(enum.StrEnum):
     SENSOR_INSTALLED = "sensor_installed"  # a sensor on its factory password was taken over
     ALARM = "alarm"
     ALARM_CLEARED = "alarm_cleared"
+    # What the door did after an opening (granted, exit) was recorded; ``refers_to`` names it.
+    PULSE_FAILED = "pulse_failed"  # the relay was not released: the door stayed locked
+    PULSE_UNKNOWN = "pulse_unknown"  # the board confirmed nothing: the door may have opened
 
 
 class EventMethod(enum.StrEnum):
@@ -74,6 +77,7 @@ class AlarmKind(enum.StrEnum):
     DOOR_HELD_OPEN = "door_held_open"
     FAULT = "fault"
     INTEGRITY = "integrity"  # the database failed its integrity check: the door stays locked
+    DATABASE = "database"  # the database could not be written: events went to the reserve journal
 
 
 class CommandKind(enum.StrEnum):

@@ -102,6 +102,10 @@ class AccessEvent(Base):
     subject_digest: Mapped[bytes | None] = mapped_column(LargeBinary)
     prev_digest: Mapped[bytes] = mapped_column(LargeBinary)
     digest: Mapped[bytes] = mapped_column(LargeBinary)
+    # The event this one is about, in the same chain: a ``pulse_failed`` names its ``granted``.
+    # Covered by the digest when set. No foreign key: events leave only in chain order
+    # (retention, purge), the one referred to first, and its ON DELETE would need an index.
+    refers_to: Mapped[int | None] = mapped_column(BigInteger)
 
     chain: Mapped[EventChain] = relationship()
     customer: Mapped[Customer | None] = relationship()
@@ -132,6 +136,23 @@ class PersonEvent(Base):
         ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(CompactUTCDateTime, primary_key=True)
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class JournalDrain(Base):
+    """How far a door's reserve journal (``accessd.door.journal``) has been moved into the
+    history: every record up to ``drained_seq`` is an event here.
+
+    Updated in the same transaction as the events it counts, so a daemon stopped between that
+    commit and marking the records consumed in the file skips them at its next start instead of
+    recording them twice.
+    """
+
+    __tablename__ = "journal_drains"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the journal file's id (hex)
+    door_id: Mapped[int] = mapped_column(ForeignKey("doors.id", ondelete="CASCADE"))
+    drained_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Alarm(Base):

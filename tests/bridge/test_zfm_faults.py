@@ -97,3 +97,18 @@ def test_garbage_in_the_middle_of_an_answer_never_escapes_as_a_raw_exception(
             failures += 1
         sim_sensor.port.faults.slow = 0.0
     assert sensor.template_count() == 0
+
+
+def test_an_answer_waiting_when_a_starved_driver_wakes_past_its_deadline_is_taken(
+        sensor: ZfmSensor) -> None:
+    """A process that was not scheduled for longer than the deadline (a loaded Pi) finds the
+    sensor's answer in the kernel's buffer: slow, not a dead sensor."""
+    link, fp = sensor._link, sensor._fp
+    assert link is not None
+    link.reset_input_buffer()
+    link.set_deadline(0.05)
+    fp._PyFingerprint__writePacket(0x01, (0x1D,))  # TemplateNum
+    link.flush()
+    time.sleep(0.3)  # starved: the deadline passes while the answer arrives
+    pid, payload = fp._PyFingerprint__readPacket()
+    assert pid == 0x07 and payload[0] == 0x00

@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,13 +142,15 @@ class Door:
         raise AssertionError("enrolment did not finish")
 
 
-@pytest.fixture
-def door(tmp_path: Path) -> Iterator[Door]:
+@contextmanager
+def installed(tmp_path: Path, data_dir: Path | None = None) -> Iterator[Door]:
+    """``accessd init`` (its data directory in ``data_dir``, default ``tmp_path/data``), the
+    simulator, and a daemon ready to start."""
     rig = SimRig(tmp_path / "sim", RigOptions(capacity=100, heartbeat_timeout_ms=3000))
     rig.start()
     config = tmp_path / "accessd.toml"
     assert accessd_main(["--config", str(config), "init", "--data-dir",
-                         str(tmp_path / "data")]) == 0
+                         str(data_dir or tmp_path / "data")]) == 0
     set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path,
                         "access.release_seconds": 3, "sensor.timeout_seconds": 0.5})
     settings = load_settings(config)
@@ -163,6 +166,12 @@ def door(tmp_path: Path) -> Iterator[Door]:
         rig.stop()
 
 
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[Door]:
+    with installed(tmp_path) as installation:
+        yield installation
+
+
 @dataclass(frozen=True)
 class People:
     acme: int
@@ -174,6 +183,11 @@ class People:
 
 @pytest.fixture
 def people(door: Door) -> People:
+    return add_people(door)
+
+
+def add_people(door: Door) -> People:
+    """Acme Hosting, its contract running, and two of its people who gave consent."""
     today = dt.date.today()
     with door.sessions.begin() as session:
         acme = Customer(name="Acme Hosting B.V.", contract_start=today - dt.timedelta(days=30),
@@ -191,3 +205,39 @@ def people(door: Door) -> People:
             session.add(Consent(person_id=person.id, customer_id=acme.id, text_version="1",
                                 witnessed_by="alice-staff"))
         return People(acme.id, alice.id, bob.id, "4711", "285714")
+
+
+class Traffic:
+    """A finger presented again and again, every ``every`` seconds (on the glass for half of
+    it), on a thread of its own: people keep coming while a test breaks things."""
+
+    def __init__(self, door: Door, finger: str, every: float = 0.5) -> None:
+        self.door, self.finger, self.every = door, finger, every
+        self.presented = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.door.rig.sensor.lift()
+
+    def _run(self) -> None:
+        sensor = self.door.rig.sensor
+        while not self._stop.is_set():
+            sensor.place(self.finger)
+            self.presented += 1
+            if self._stop.wait(self.every / 2):
+                return
+            sensor.lift()
+            self._stop.wait(self.every / 2)
+
+
+def unlocked_since(door: Door, since: float) -> list[float]:
+    """When the relay unlocked after ``since`` (monotonic seconds), per the simulator."""
+    return [c.at for c in door.rig.door.history
+            if c.what == "relay_locked" and not c.value and c.at > since]

@@ -302,6 +302,7 @@ def events() -> Response:
             "method": row.method.value if row.method else None, "reason": row.reason,
             "door": row.door, "customer": row.customer, "person": row.person,
             "person_id": str(row.person_id) if row.person_id else None,
+            "refers_to": row.refers_to,
         } for row in page.rows],
         "next_cursor": str(page.next_before) if page.next_before is not None else None,
     })

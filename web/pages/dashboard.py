@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from accessd.door.status import DoorState, door_states
-from accessd.history.query import EventFilter, EventRow, page_events
+from accessd.history.query import EventFilter, EventRow, kind_label, page_events
 from accessd.models import EventKind
 from web.navigation import NavLink
 from web.pages.customers import local_time, read_only_session
@@ -31,7 +31,8 @@ nav = [NavLink("Dashboard", "dashboard.index", order=0)]
 LATEST_EVENTS = 15
 REFUSED = frozenset({EventKind.DENIED, EventKind.UNKNOWN_FINGER})
 ALERTS = frozenset({EventKind.DOOR_FORCED, EventKind.DOOR_HELD_OPEN, EventKind.TAMPER,
-                    EventKind.FAULT, EventKind.ALARM})
+                    EventKind.FAULT, EventKind.ALARM, EventKind.PULSE_FAILED,
+                    EventKind.PULSE_UNKNOWN})
 
 
 def _door(door: DoorState) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def _event(row: EventRow) -> dict[str, Any]:
         "id": row.id,
         "time": local_time(row.at),
         "door": row.door or "",
-        "kind": row.kind.value.replace("_", " "),
+        "kind": kind_label(row.kind),
         "tone": tone,
         "who": row.person or row.customer or ("unknown finger"
                                               if row.kind is EventKind.UNKNOWN_FINGER else ""),

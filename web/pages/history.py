@@ -29,6 +29,7 @@ from accessd.history.query import (
     daily_counts,
     export_csv,
     filter_choices,
+    kind_label,
     local_period,
     page_events,
     parse_kinds,
@@ -49,7 +50,7 @@ CHART_DAYS = 30  # the chart's period when the filter gives none
 TRAIL_MAX = 200  # cursors kept for "newer"; deeper than that, "newest" starts over
 RESULT_CHOICES = [SelectChoice("", "Any"), SelectChoice(EventKind.GRANTED.value, "Granted"),
                   SelectChoice(REFUSED, "Refused (denied or unknown finger)")] + [
-    SelectChoice(k.value, k.value.replace("_", " ").capitalize()) for k in EventKind
+    SelectChoice(k.value, kind_label(k).capitalize()) for k in EventKind
     if k is not EventKind.GRANTED]
 
 
@@ -214,7 +215,8 @@ def index() -> str:
         newer = _query(filters, before=back or None,
                        trail=".".join(str(c) for c in trail[:-1]))
     return render_template("history/index.html", form=form, page=page, chart=plot,
-                           older=older, newer=newer, filters=filters, local_time=local_time)
+                           older=older, newer=newer, filters=filters, local_time=local_time,
+                           kind_label=kind_label)
 
 
 def _csv_lines(where: EventFilter) -> Iterator[str]:

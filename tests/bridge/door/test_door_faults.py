@@ -148,3 +148,21 @@ def test_close_after_a_failure_is_safe_and_idempotent(sim: SimulatedDoorBoard,
         door.close()
     with pytest.raises(DoorError):
         door.heartbeat()
+
+
+def test_an_answer_received_while_the_reader_thread_was_starved_is_not_a_timeout(
+        sim: SimulatedDoorBoard, door: SerialDoorBoard, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The board answered on time, but this process handed the bytes over late (a loaded Pi):
+    the command is slow, not unanswered, and the board is not taken for gone."""
+    handed_over = door.data_received
+
+    def starved(data: bytes) -> None:
+        time.sleep(0.5)  # longer than every try's deadline together (3 x 0.1 s)
+        handed_over(data)
+
+    monkeypatch.setattr(door, "data_received", starved)
+    with within_hang_guard():
+        door.heartbeat()
+    monkeypatch.setattr(door, "data_received", handed_over)
+    door.pulse(0.1)
+    wait_for_event(door, DoorEventKind.RELOCKED)
