@@ -13,6 +13,7 @@ too; a handler adds what only it knows through ``ctx.audit.note(...)``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -133,6 +134,15 @@ def main(argv: Sequence[str] | None = None, *, wall: WallClock | None = None) ->
     except KeyboardInterrupt as exc:
         error = exc
         return 130
+    except BrokenPipeError:
+        # Whoever read our output went away (`accessd status | head -1`): what was asked was
+        # done and nobody waits for the rest. Send what is still buffered nowhere, so that the
+        # interpreter's last flush does not fail too (the recipe of Python's signal docs).
+        if not ctx.own_process:
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+        return 0
     except BaseException as exc:  # a bug: recorded as failed, then shown with its traceback
         error = exc
         raise
