@@ -300,6 +300,34 @@ class Section:
         return self.stream.plaintext()
 
 
+def _chunk_field(stream: BinaryIO, where: str, counter: int,
+                 of: str | None = None) -> tuple[bytes, int]:
+    """The length field before chunk ``counter``, as read and as a number (``of`` names the
+    section in the messages; format 1 has none).
+
+    :raises BackupError: the file ends before the field, or inside it.
+    """
+    raw = stream.read(_LENGTH.size)
+    if not raw:
+        raise BackupError(f"{where} is truncated: {of or 'it'} ends after chunk {counter} "
+                          "without its final chunk; it cannot be trusted, use another backup")
+    if len(raw) < _LENGTH.size:
+        inside = f" of {of}" if of else ""
+        raise BackupError(f"{where} is truncated inside chunk {counter}{inside}; use another "
+                          "backup")
+    (value,) = _LENGTH.unpack(raw)
+    return raw, value
+
+
+def _check_length(length: int, chunk_size: int, where: str, counter: int,
+                  of: str | None = None) -> None:
+    """:raises BackupError: ``length`` cannot be a sealed chunk of at most ``chunk_size``."""
+    if not TAG_BYTES <= length <= chunk_size + TAG_BYTES:
+        inside = f" of {of}" if of else ""
+        raise BackupError(f"{where}: chunk {counter}{inside} has an impossible length {length}: "
+                          "the file is damaged; use another backup")
+
+
 class _SectionStream:
     def __init__(self, stream: BinaryIO, where: str, aead: AESGCM | None, aad: bytes,
                  chunk_size: int, digest: Any, label: str, compressed: bool) -> None:
@@ -311,18 +339,9 @@ class _SectionStream:
 
     def _next(self, decrypt: bool) -> tuple[bytes | None, bool]:
         where, counter = self._where, self._counter
-        length_raw = self._stream.read(_LENGTH.size)
-        if not length_raw:
-            raise BackupError(f"{where} is truncated: {self._label} ends after chunk {counter} "
-                              "without its final chunk; it cannot be trusted, use another backup")
-        if len(length_raw) < _LENGTH.size:
-            raise BackupError(f"{where} is truncated inside chunk {counter} of {self._label}; "
-                              "use another backup")
-        (field_,) = _LENGTH.unpack(length_raw)
+        length_raw, field_ = _chunk_field(self._stream, where, counter, self._label)
         final, length = bool(field_ & _FINAL), field_ & ~_FINAL
-        if not TAG_BYTES <= length <= self._chunk_size + TAG_BYTES:
-            raise BackupError(f"{where}: chunk {counter} of {self._label} has an impossible "
-                              f"length {length}: the file is damaged; use another backup")
+        _check_length(length, self._chunk_size, where, counter, self._label)
         sealed = _read_exact(self._stream, length, where)
         self.digest.update(length_raw)
         self.digest.update(sealed)
@@ -468,17 +487,8 @@ class BackupReader:
         counter = 0
         where = self._where
         while True:
-            length_raw = self._stream.read(_LENGTH.size)
-            if not length_raw:
-                raise BackupError(f"{where} is truncated: it ends after chunk {counter} without "
-                                  "its final chunk; it cannot be trusted, use another backup")
-            if len(length_raw) < _LENGTH.size:
-                raise BackupError(f"{where} is truncated inside chunk {counter}; use another "
-                                  "backup")
-            (length,) = _LENGTH.unpack(length_raw)
-            if not TAG_BYTES <= length <= self.header.chunk_size + TAG_BYTES:
-                raise BackupError(f"{where}: chunk {counter} has an impossible length {length}: "
-                                  "the file is damaged; use another backup")
+            _raw, length = _chunk_field(self._stream, where, counter)
+            _check_length(length, self.header.chunk_size, where, counter)
             sealed = _read_exact(self._stream, length, where)
             plaintext, final = _open_v1_chunk(aead, sealed, counter, self.header.digest, where)
             yield from _inflate(inflater, plaintext, where)
