@@ -137,6 +137,7 @@ AUDITED: dict[str, Audited] = {
 NOT_AUDITED: dict[str, str] = {
     "init": "creates the installation; there is no database to write to before it",
     "run": "the door daemon; what it does is recorded in the access history",
+    "migrate": "brings the schema up to date; no personal data is read or changed",
     "web": "serves the panel, which audits each request itself",
     "status": "door and device state, no personal data",
     "doctor": "checks configuration, keys, database and devices; no personal data",

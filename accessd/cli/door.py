@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from accessd.config import Settings
     from accessd.door.daemon import Daemon
     from accessd.door.status import DoorState
+    from accessd.door.supervision import Supervisor
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -79,6 +80,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-wait", action="store_true", help="queue it and return")
     p.set_defaults(handler=cmd_door_unlock)
 
+    p = sub.add_parser("migrate", help="bring the database's schema up to date (the service "
+                                       "runs it before the daemon starts deciding)")
+    p.set_defaults(handler=cmd_migrate)
+
     p = sub.add_parser("doctor", help="check config, keys, database and both devices")
     p.set_defaults(handler=cmd_doctor)
 
@@ -119,7 +124,21 @@ def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def build_daemon(settings: Settings, ctx: Context) -> Daemon:
+def cmd_migrate(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.db import current_revision, upgrade
+
+    before = current_revision(ctx.engine)
+    upgrade(ctx.engine)
+    after = current_revision(ctx.engine)
+    if before == after:
+        print(f"database schema {after}: up to date")
+    else:
+        print(f"database schema {before or 'empty'} -> {after}")
+    return 0
+
+
+def build_daemon(settings: Settings, ctx: Context, supervisor: Supervisor | None = None
+                 ) -> Daemon:
     from accessd.door.daemon import Daemon
     from firmware_bridge.registry import make_door, make_sensor
 
@@ -129,7 +148,8 @@ def build_daemon(settings: Settings, ctx: Context) -> Daemon:
     if settings.door.driver == "doorboard":
         door_options["heartbeat_timeout"] = settings.door.heartbeat_timeout
     door = make_door(settings.door.driver, settings.door.port, **door_options)
-    return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door)
+    return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door,
+                  supervisor=supervisor)
 
 
 # The daemon's allocator: glibc overwrites every freed block (MALLOC_PERTURB_; its per-thread
@@ -152,16 +172,34 @@ def _with_scrubbing_allocator(ctx: Context) -> None:
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
-    from firmware_bridge.errors import BridgeError
+    from accessd.door.supervision import Heartbeats, Supervisor
 
     _with_scrubbing_allocator(ctx)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Under systemd (Type=notify): READY=1 once every loop turned, WATCHDOG=1 while they do.
+    supervisor = Supervisor.from_environ(Heartbeats())
+    try:
+        return _run_daemon(args, ctx, supervisor)
+    except AccessdError as exc:
+        if supervisor is not None:
+            supervisor.status(f"refused to start: {exc}")
+        raise
+    finally:
+        if supervisor is not None:
+            supervisor.close()
+
+
+def _run_daemon(args: argparse.Namespace, ctx: Context, supervisor: Supervisor | None) -> int:
+    from firmware_bridge.errors import BridgeError
+
+    if supervisor is not None:
+        supervisor.status("starting: checking the keyring and the database")
     settings = ctx.settings
     ctx.autocheckpoint = False
     ctx.keys  # noqa: B018 - a missing or unsafe keyring stops us here, before any device
     try:
-        daemon = build_daemon(settings, ctx)
+        daemon = build_daemon(settings, ctx, supervisor)
     except BridgeError as exc:
         raise AccessdError(str(exc)) from exc
 

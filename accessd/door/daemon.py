@@ -52,6 +52,7 @@ from accessd.door.logic import (
 )
 from accessd.door.pin_attempts import PinAttempts
 from accessd.door.recorder import EVENT_BUSY_MS, OPENINGS, EventRecorder, EventRef
+from accessd.door.supervision import Heartbeats, Supervisor
 from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError, JournalError
 from accessd.fingers.library import forget_library
 from accessd.models import (
@@ -77,6 +78,7 @@ LIFT_TIMEOUT = 10.0
 COMMAND_POLL = 0.25
 CHECKPOINT_INTERVAL = 10.0
 RETRY_LATER = 5.0  # seconds before a job the database refused is tried again
+LOOPS = ("sensor", "door", "commands")  # the loops whose heartbeats the watchdog checks
 
 
 class Daemon:
@@ -84,11 +86,13 @@ class Daemon:
 
     :param clock: the site's time: monotonic seconds for timers and backoff, aware UTC for
         events, the local date for contracts; tests may pass their own.
+    :param supervisor: systemd watching the daemon (``accessd.door.supervision``): told when
+        the daemon decides and stops, and pinged while each of its loops is alive.
     """
 
     def __init__(self, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
                  provider: KeyProvider, sensor: Sensor, door: DoorBoard, *,
-                 clock: SiteClock | None = None) -> None:
+                 clock: SiteClock | None = None, supervisor: Supervisor | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.sessions = sessions
@@ -99,6 +103,13 @@ class Daemon:
         self.door_id = 0
         self.stop_event = threading.Event()
         self.jobs = JobQueue()
+        self.heartbeats = supervisor.heartbeats if supervisor is not None else Heartbeats()
+        self.supervisor = supervisor
+        if supervisor is not None:
+            supervisor.describe = self.describe
+        # The longest a sensor step takes without turning: a few of the driver's own deadlines
+        # (an image, a search, a relay pulse); a sensor slower than that is a fault, not a hang.
+        self._sensor_step_within = 4 * settings.sensor.timeout_seconds
         self._logic_lock = threading.Lock()
         self._door_lock = threading.Lock()
         # The door's own writes (events, its status row, claiming commands) wait briefly for
@@ -162,7 +173,8 @@ class Daemon:
                                        max_fingers=a.max_fingers_per_person,
                                        tampered=lambda: self._logic().tamper,
                                        today=self.clock.today,
-                                       after_resync=self._forget_cached_data)
+                                       after_resync=self._forget_cached_data,
+                                       alive=self._sensor_alive)
         # Everything loaded so far (modules, SQLAlchemy's metadata) lives as long as the
         # process: freezing it keeps the garbage collector's full passes, which walk every
         # tracked object, from pausing a door decision for several milliseconds.
@@ -216,8 +228,14 @@ class Daemon:
         the database and polls commands; no error in one of them stops the others."""
         self.start()
         due = {"status": 0.0, "checkpoint": 0.0}
+        ready = False
         try:
             while not self.stop_event.is_set():
+                self.heartbeats.beat("commands")
+                if not ready and len(self.heartbeats.loops()) >= len(LOOPS):
+                    ready = True  # every loop turned: the door decides
+                    if self.supervisor is not None:
+                        self.supervisor.ready()
                 now = self.clock.monotonic()
                 if now >= due["status"]:
                     self._main_step(self._write_status)
@@ -258,8 +276,18 @@ class Daemon:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def describe(self) -> str:
+        """The daemon's state in a few words, for systemd's ``STATUS=``."""
+        storage = self.recorder.fault_text() if self.recorder is not None else None
+        faults = [f for f in (self.sensor_health.fault, self.door_health.fault, storage) if f]
+        if faults:
+            return "deciding, with faults: " + "; ".join(faults)
+        return "deciding: sensor and door board online"
+
     def shutdown(self) -> None:
         self.stop_event.set()
+        if self.supervisor is not None:
+            self.supervisor.stopping()
         for thread in self._threads:
             thread.join(timeout=5)
         with self._door_lock:
@@ -284,7 +312,13 @@ class Daemon:
 
     def _sensor_loop(self) -> None:
         while not self.stop_event.is_set():
+            self._sensor_alive()
             self.sensor_health.guard(self._sensor_step, wait=self.stop_event.wait)
+
+    def _sensor_alive(self, waiting: float = 0.0) -> None:
+        """The sensor thread turns; its next sign of life may come after a step's usual time
+        plus ``waiting`` (a person asked to place a finger)."""
+        self.heartbeats.beat("sensor", self._sensor_step_within + waiting)
 
     def _sensor_step(self) -> None:
         if not self.sensor_health.connect(self.stop_event.wait):
@@ -342,6 +376,7 @@ class Daemon:
         deadline = self.clock.monotonic() + LIFT_TIMEOUT
         while (not self.stop_event.is_set() and self.clock.monotonic() < deadline
                and self.sensor.finger_present()):
+            self._sensor_alive()
             self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
 
     def _connect_sensor(self) -> None:
@@ -367,6 +402,7 @@ class Daemon:
 
     def _door_loop(self) -> None:
         while not self.stop_event.is_set():
+            self.heartbeats.beat("door")
             self.door_health.guard(self._door_step, wait=self.stop_event.wait)
 
     def _door_step(self) -> None:

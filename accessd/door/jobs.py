@@ -108,6 +108,9 @@ class SensorJobs:
     after_resync: Callable[[], None] = lambda: None
     """Called once a commanded resync is done: data left the database (a purge, an erasure, a
     withdrawal) and the daemon drops what it may still hold of it."""
+    alive: Callable[[float], None] = lambda waiting: None
+    """Called as a long job goes on (each template uploaded, each step of an enrolment), with
+    how long its next step may wait for a person: the watchdog's heartbeat of the sensor loop."""
 
     def run(self, job: Job) -> None:
         """Carry out ``job``.
@@ -128,7 +131,8 @@ class SensorJobs:
     def _reconcile(self, job: ReconcileLibrary) -> None:
         if self.tampered():
             return  # the library stays empty until staff clear the tamper alarm
-        report = reconcile_sensor(self.sensor, self.sessions, self.provider, self.door_id)
+        report = reconcile_sensor(self.sensor, self.sessions, self.provider, self.door_id,
+                                  progress=lambda _step: self.alive(0.0))
         if job.command_id is not None:
             command_table.finish(self.sessions, job.command_id, ok=True,
                                  message=f"sensor in step: {report.uploaded} uploaded, "
@@ -138,10 +142,15 @@ class SensorJobs:
 
     def _enrol(self, job: EnrolFinger) -> None:
         command_id = job.command_id
+
+        def progress(text: str) -> None:
+            self.alive(job.plan.finger_timeout)
+            command_table.report(self.sessions, command_id, text)
+
+        self.alive(job.plan.finger_timeout)
         try:
             finger = enrol(self.sensor, self.sessions, self.provider, self.door_id, job.plan,
-                           lambda text: command_table.report(self.sessions, command_id, text),
-                           max_fingers=self.max_fingers, today=self.today)
+                           progress, max_fingers=self.max_fingers, today=self.today)
         except (EnrollmentError, SensorError) as exc:
             command_table.finish(self.sessions, command_id, ok=False, message=str(exc))
             if isinstance(exc, SensorError) and not isinstance(exc, PoorImageError | NoFingerError):

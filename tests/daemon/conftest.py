@@ -22,6 +22,7 @@ from accessd.customers.pins import hash_pin
 from accessd.db import create_db_engine, make_sessionmaker
 from accessd.door import command_table
 from accessd.door.daemon import Daemon
+from accessd.door.supervision import Supervisor
 from accessd.models import (
     AccessEvent,
     CommandKind,
@@ -66,10 +67,18 @@ class Door:
     thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.start_with()
+
+    def start_with(self, *, supervisor: Supervisor | None = None,
+                   before_run: Callable[[Daemon], None] | None = None) -> None:
+        """``start``, with systemd's supervisor, and ``before_run`` given the daemon first."""
         s = self.settings
         sensor = ZfmSensor(s.sensor.port, timeout=s.sensor.timeout_seconds)
         door = SerialDoorBoard(s.door.port, heartbeat_timeout=s.door.heartbeat_timeout)
-        self.daemon = Daemon(s, self.engine, self.sessions, self.keys, sensor, door)
+        self.daemon = Daemon(s, self.engine, self.sessions, self.keys, sensor, door,
+                             supervisor=supervisor)
+        if before_run is not None:
+            before_run(self.daemon)
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()
         eventually(lambda: self.daemon is not None and self.daemon.sensor_health.connected
