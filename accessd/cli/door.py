@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from accessd.door.daemon import Daemon
     from accessd.door.status import DoorState
     from accessd.door.supervision import Supervisor
+    from firmware_bridge.door import DoorBoard
+    from firmware_bridge.sensor import Sensor
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -140,6 +142,14 @@ def cmd_migrate(args: argparse.Namespace, ctx: Context) -> int:
 def build_daemon(settings: Settings, ctx: Context, supervisor: Supervisor | None = None
                  ) -> Daemon:
     from accessd.door.daemon import Daemon
+
+    sensor, door = make_devices(settings)
+    return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door,
+                  supervisor=supervisor)
+
+
+def make_devices(settings: Settings) -> tuple[Sensor, DoorBoard]:
+    """The configured sensor and door drivers, built, not opened (the daemon and doctor)."""
     from firmware_bridge.registry import make_door, make_sensor
 
     sensor = make_sensor(settings.sensor.driver, settings.sensor.port, baud=settings.sensor.baud,
@@ -148,8 +158,7 @@ def build_daemon(settings: Settings, ctx: Context, supervisor: Supervisor | None
     if settings.door.driver == "doorboard":
         door_options["heartbeat_timeout"] = settings.door.heartbeat_timeout
     door = make_door(settings.door.driver, settings.door.port, **door_options)
-    return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door,
-                  supervisor=supervisor)
+    return sensor, door
 
 
 # The daemon's allocator: glibc overwrites every freed block (MALLOC_PERTURB_; its per-thread
@@ -400,51 +409,17 @@ def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
-    from accessd.backup.housekeeping import check_backups
-    from accessd.db import check_integrity, current_revision
-    from accessd.privacy.ledger import ledger_status
-    from firmware_bridge.errors import BridgeError
+    from accessd.doctor import Site, examine
 
-    ok = True
-
-    def check(what: str, fn: object) -> None:
-        nonlocal ok
-        try:
-            detail = fn() if callable(fn) else fn
-            print(f"ok    {what}{': ' + str(detail) if detail else ''}")
-        except (AccessdError, BridgeError, OSError) as exc:
-            ok = False
-            print(f"FAIL  {what}: {exc}")
-
-    check("config", lambda: ctx.config_path or "default path")
-    check("keyring", lambda: f"{len(ctx.keys.key_ids())} master key(s)")
-    check("database", lambda: (check_integrity(ctx.engine).ok or _raise("integrity check failed"))
-          and f"schema {current_revision(ctx.engine)}")
-    check("erasure ledger and purge records", lambda: ledger_status(ctx.sessions, ctx.keys))
-    check("backups", lambda: check_backups(ctx.settings, ctx.keys, dt.datetime.now(dt.UTC)))
-    daemon = build_daemon(ctx.settings, ctx)
-
-    def sensor() -> str:
-        daemon.sensor.password = ctx.keys.sensor_password()
-        daemon.sensor.open()
-        try:
-            return f"{daemon.sensor.template_count()} of {daemon.sensor.capacity()} slots used"
-        finally:
-            daemon.sensor.close()
-
-    def door() -> str:
-        daemon.door.open()
-        try:
-            inputs = daemon.door.inputs()
-            return f"{'locked' if inputs.locked else 'unlocked'}, door " \
-                   f"{'open' if inputs.door_open else 'closed'}"
-        finally:
-            daemon.door.close()
-
-    check(f"sensor on {ctx.settings.sensor.port}", sensor)
-    check(f"door board on {ctx.settings.door.port}", door)
-    return 0 if ok else 1
-
-
-def _raise(message: str) -> bool:
-    raise AccessdError(message)
+    now = ctx.wall() if ctx.wall is not None else dt.datetime.now(dt.UTC)
+    site = Site(Path(ctx.config_path) if ctx.config_path else None, open_devices=make_devices,
+                now=now, environ=dict(os.environ))
+    failed = warned = 0
+    for finding in examine(site):
+        for line in finding.lines():
+            print(line, flush=True)
+        failed += finding.level == "fail"
+        warned += finding.level == "warn"
+    print(f"doctor: {failed} failure(s), {warned} warning(s)" if failed or warned
+          else "doctor: all well")
+    return 1 if failed else 0
