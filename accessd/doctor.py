@@ -63,7 +63,8 @@ class Finding:
 
     def lines(self) -> list[str]:
         tag = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "--"}[self.level]
-        out = [f"{tag:<5} {self.check}{': ' + self.detail if self.detail else ''}"]
+        first, *more = f"{self.check}{': ' + self.detail if self.detail else ''}".splitlines()
+        out = [f"{tag:<5} {first}", *(f"      {line.strip()}" for line in more)]
         if self.fix:
             out.append(f"      fix: {self.fix}")
         return out
@@ -111,7 +112,7 @@ def examine(site: Site) -> Iterator[Finding]:
                                           ("door board", settings.door.port))
              for finding in check_port(device, port)]
     yield from ports
-    running = _daemon_report(engine, settings, site.now) if engine is not None else None
+    running = _daemon_report(site, engine, settings) if engine is not None else None
     if running is not None:
         yield from running
     elif keys is not None and not any(f.level == "fail" for f in ports):
@@ -156,9 +157,14 @@ def check_keyring(site: Site, settings: Settings) -> Checks[FileKeyProvider | No
         provider = open_key_provider(settings)
         count = len(provider.key_ids())
     except AccessdError as exc:
-        yield fail("keyring", str(exc), "restore keyring.json from your offline copy (mode "
-                   "0600, owned by the daemon's user)" if not keys.from_credential else
-                   "encrypt the keyring again: sudo deploy/install (systemd-creds encrypt)")
+        path = keys.master_key_file
+        if keys.from_credential:
+            fix = "encrypt the keyring again: sudo deploy/install (systemd-creds encrypt)"
+        elif path is not None and path.exists():
+            fix = f"chmod 600 {path}, owned by the daemon's user (sudo chown accessd {path})"
+        else:
+            fix = f"restore {path} from your offline copy (mode 0600, owned by the daemon's user)"
+        yield fail("keyring", str(exc), fix)
         provider = None
     else:
         source = "the systemd credential" if keys.from_credential else str(keys.master_key_file)
@@ -358,22 +364,31 @@ def _group_name(gid: int) -> str:
         return str(gid)
 
 
-def _daemon_report(engine: Engine, settings: Settings, now: dt.datetime
-                   ) -> list[Finding] | None:
-    """The running daemon's view of its devices, or None when it is not running."""
+def _daemon_report(site: Site, engine: Engine, settings: Settings) -> list[Finding] | None:
+    """The running daemon's view of its devices, or None when it is not running.
+
+    Running: systemd says the unit is active, or (without systemd) its report is fresh and is
+    not the one a daemon writes as it stops (both devices offline, no fault to say why).
+    """
     from sqlalchemy.orm import Session
 
     from accessd.door.status import door_states
 
     try:
         with Session(engine) as session:
-            state = next((d for d in door_states(session, now) if d.name == settings.door.name),
-                         None)
+            state = next((d for d in door_states(session, site.now)
+                          if d.name == settings.door.name), None)
     except Exception:
         return None
-    if state is None or not state.reporting or state.report is None:
+    if state is None or state.report is None:
         return None
     report = state.report
+    if site.systemd_running and (site.unit_dir / UNIT).exists():
+        if _systemctl("is-active", UNIT) != "active":
+            return None
+    elif not state.reporting or not (report.board_online or report.sensor_online
+                                     or report.fault):
+        return None
     found = []
     for device, online in (("sensor", report.sensor_online), ("door board",
                                                                report.board_online)):
@@ -486,7 +501,8 @@ def _wanted_slots(engine: Engine) -> dict[int, int]:
     from accessd.models import Finger
 
     with Session(engine) as session:
-        return dict(session.execute(select(Finger.sensor_slot, Finger.id)).tuples().all())
+        return {slot: finger for slot, finger in session.execute(
+            select(Finger.sensor_slot, Finger.id))}
 
 
 def check_library_records(engine: Engine, settings: Settings) -> Iterator[Finding]:
@@ -501,8 +517,9 @@ def check_library_records(engine: Engine, settings: Settings) -> Iterator[Findin
     try:
         with Session(engine) as session:
             door_id = door_named(session, settings.door.name).id
-            recorded = dict(session.execute(select(SensorSlot.slot, SensorSlot.finger_id)
-                                            .where(SensorSlot.door_id == door_id)).tuples())
+            recorded = {slot: finger for slot, finger in session.execute(
+                select(SensorSlot.slot, SensorSlot.finger_id).where(
+                    SensorSlot.door_id == door_id))}
     except AccessdError:
         yield warn("reconciliation", f"door {settings.door.name!r} has never run",
                    "start the daemon (sudo systemctl start accessd)")

@@ -152,10 +152,11 @@ class Door:
 
 
 @contextmanager
-def installed(tmp_path: Path, data_dir: Path | None = None) -> Iterator[Door]:
+def installed(tmp_path: Path, data_dir: Path | None = None,
+              options: RigOptions | None = None) -> Iterator[Door]:
     """``accessd init`` (its data directory in ``data_dir``, default ``tmp_path/data``), the
-    simulator, and a daemon ready to start."""
-    rig = SimRig(tmp_path / "sim", RigOptions(capacity=100, heartbeat_timeout_ms=3000))
+    simulator (100 slots unless ``options`` say otherwise), and a daemon ready to start."""
+    rig = SimRig(tmp_path / "sim", options or RigOptions(capacity=100, heartbeat_timeout_ms=3000))
     rig.start()
     config = tmp_path / "accessd.toml"
     assert accessd_main(["--config", str(config), "init", "--data-dir",

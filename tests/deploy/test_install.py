@@ -180,8 +180,8 @@ def test_a_second_run_changes_nothing(installed: Installed) -> None:
     assert installed.second.returncode == 0, installed.second.stderr[-3000:]
     out = installed.second.stdout
     changes = [line for line in out.splitlines()
-               if line.startswith(("write ", "create ", "enable ", "run useradd", "run systemd-creds"))
-               or "accessd init" in line]
+               if line.startswith(("write ", "create ", "enable ", "run useradd",
+                                   "run systemd-creds")) or "accessd init" in line]
     assert changes == [], changes
     assert "user accessd: exists" in out and "/etc/accessd/keyring.cred: kept" in out
 
@@ -206,11 +206,19 @@ def test_a_dry_run_prints_every_step_and_changes_nothing() -> None:
 
 
 def test_the_install_refuses_to_touch_the_system_unless_root() -> None:
-    if os.geteuid() == 0:
-        result = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, str(INSTALL)],
-                                capture_output=True, text=True, check=False)
-    else:
-        result = subprocess.run([sys.executable, str(INSTALL)], capture_output=True, text=True,
-                                check=False)
+    command = [sys.executable, str(INSTALL)]
+    readable = Path(tempfile.mkdtemp(prefix="accessd-install-"))
+    try:
+        if os.geteuid() == 0:  # as nobody: a Python and a copy of the script nobody can read
+            python = shutil.which("python3", path="/usr/bin:/bin")
+            if python is None:
+                pytest.skip("no system python3 to run the script as another user")
+            shutil.copy(INSTALL, readable / "install")
+            os.chmod(readable, 0o755)
+            os.chmod(readable / "install", 0o644)
+            command = ["runuser", "-u", "nobody", "--", python, str(readable / "install")]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    finally:
+        shutil.rmtree(readable)
     assert result.returncode == 1
     assert "run as root (sudo deploy/install), or with --dry-run" in result.stderr
