@@ -3,7 +3,8 @@
 - ``main``: the parser, the shared ``Context`` (settings, the site's clock, database, keys
   built on first use) and ``main()``; each area module adds its subcommands with
   ``register(subparsers)``;
-- ``door``: init, run, enroll, status, verify-log, keys, alarm, resync, door, doctor;
+- ``door``: init, run, migrate, enroll, status, verify-log, keys, alarm, resync, door, doctor
+  (its checks live in ``accessd.doctor``);
 - ``people``: customer, person, consent, events;
 - ``privacy``: purge, verify-certificate, retention, register, dpia;
 - ``rights``: backup, restore, export, erase, withdraw-consent, requests;

@@ -1,5 +1,5 @@
-"""The door's subcommands: init, run, enroll, status, verify-log, keys, alarm, resync, door,
-doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
+"""The door's subcommands: init, run, migrate, enroll, status, verify-log, keys, alarm, resync,
+door, doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
 
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ The daemon (``accessd run``):
 - ``recorder``: ``EventRecorder``, events into the database, or into the reserve journal while
   the database fails, and back, in order and exactly once; the database's health and alarm;
 - ``journal``: ``ReserveJournal``, the preallocated file of fixed-size records behind it;
+- ``supervision``: systemd's notify protocol (``READY=1``, ``STATUS=``, ``STOPPING=1``) and its
+  watchdog, pinged only while every loop's heartbeat is fresh;
 - ``relay``: ``pulse``, releasing the lock and knowing what that did (asking the board when its
   acknowledgement does not come).
 

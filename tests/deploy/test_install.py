@@ -21,7 +21,7 @@ from tests.deploy.conftest import DEPLOY, UNITS, verify, with_executable
 pytestmark = pytest.mark.slow
 
 INSTALL = DEPLOY / "install"
-SERIAL = "E6614C311B7A5A2F"
+SERIAL = "A10KZP4Q"
 
 
 def staged_root() -> Path:
@@ -61,8 +61,10 @@ def installed() -> Iterator[Installed]:
         pytest.skip("systemd-creds is missing: run scripts/install-system-deps")
     root = staged_root()
     try:
-        first = install(root, "--door-serial", SERIAL, "--door-name", "entrance", "--panel")
-        second = install(root, "--door-serial", SERIAL, "--door-name", "entrance", "--panel")
+        args = ("--door-usb", "0403:6001", "--door-serial", SERIAL, "--door-name", "entrance",
+                "--panel")
+        first = install(root, *args)
+        second = install(root, *args)
         yield Installed(root, first, second)
     finally:
         shutil.rmtree(root)
@@ -151,7 +153,8 @@ def test_the_units_and_rules_are_installed_as_shipped(installed: Installed) -> N
         link = installed.at(f"/etc/systemd/system/multi-user.target.wants/{unit}")
         assert os.readlink(link) == f"/etc/systemd/system/{unit}"
     rules = installed.at("/etc/udev/rules.d/70-accessd.rules").read_text()
-    assert f'ATTRS{{serial}}=="{SERIAL}", SYMLINK+="accessd-door"' in rules
+    assert ('ATTRS{idVendor}=="0403", ATTRS{idProduct}=="6001", '
+            f'ATTRS{{serial}}=="{SERIAL}", SYMLINK+="accessd-door"') in rules
     assert "@" not in rules.replace("@SENSOR_SERIAL@", "").replace("@DOOR_USB_PATH@", "")
     command = installed.at("/usr/local/sbin/accessd")
     assert os.access(command, os.X_OK)

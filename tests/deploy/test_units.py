@@ -120,4 +120,5 @@ def test_the_udev_rules_give_the_names_the_unit_allows() -> None:
         for pair in line.split(", "):
             assert re.fullmatch(r'[A-Z]+(\{\w+\})?(==|\+=|=)"[^"]*"', pair), pair
     assert any('KERNEL=="ttyAMA0"' in line for line in active)  # the Pi's UART
-    assert any('ATTRS{serial}=="@DOOR_SERIAL@"' in line for line in active)
+    assert any('ATTRS{serial}=="@DOOR_SERIAL@", SYMLINK+="accessd-door"' in line
+               for line in active)
