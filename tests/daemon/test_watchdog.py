@@ -171,3 +171,41 @@ def test_a_hung_loop_stops_the_watchdog_pings(door: Door, notify_socket: NotifyS
         released.set()
         door.stop()
         supervisor.close()
+
+
+def test_an_enrolment_waiting_for_a_finger_is_not_a_hung_loop(
+        door: Door, notify_socket: NotifySocket) -> None:
+    """The sensor loop waits up to the capture timeout for the person at the reader: longer
+    than the watchdog's interval here, and the pings go on (no restart mid-enrolment)."""
+    from accessd.door import command_table
+    from accessd.models import CommandKind, CommandState, DeviceCommand
+    from tests.daemon.conftest import add_people
+
+    people = add_people(door)
+    supervisor = Supervisor.from_environ(Heartbeats(), {
+        "NOTIFY_SOCKET": notify_socket.address, "WATCHDOG_USEC": str(WATCHDOG_USEC)})
+    assert supervisor is not None
+    door.start_with(supervisor=supervisor)
+    try:
+        notify_socket.wait_for("READY=1")
+        assert door.daemon is not None
+        with door.sessions.begin() as session:
+            command_id = command_table.request(session, door.daemon.door_id, CommandKind.ENROLL,
+                                               created_by="test", person_id=people.bob,
+                                               finger="right_index", by="alice-staff").id
+
+        def asking() -> bool:
+            with door.sessions() as session:
+                return (session.get_one(DeviceCommand, command_id).progress or "").startswith(
+                    "place")
+
+        eventually(asking, what="the reader to ask for a finger")
+        asked_at = time.monotonic()
+        notify_socket.receive(3.0)  # three intervals with nobody at the reader
+        assert notify_socket.pings_after(asked_at) >= 6, notify_socket.texts()[-5:]
+        assert not any("not responding" in m for m in notify_socket.texts())
+        with door.sessions() as session:
+            assert session.get_one(DeviceCommand, command_id).state is CommandState.RUNNING
+    finally:
+        door.stop()
+        supervisor.close()
