@@ -200,14 +200,21 @@ def _customer_end(args: argparse.Namespace, ctx: Context) -> int:
     # door from recording events. The write then repeats the checks and reports final counts.
     with _reading(ctx) as session:
         customer = get_customer(session, args.customer)
-        plan = preview_end_contract(session, customer, args.last_day, settings=ctx.settings)
+        plan = preview_end_contract(session, customer, args.last_day, settings=ctx.settings,
+                                    now=ctx.clock.now())
     print(_plan_text(plan, ctx))
     if not args.yes:
         _confirm(f"End the contract of {plan.customer_name!r} on {plan.last_day}? [y/N] ")
     with session_scope(ctx.sessions) as session:
         customer = get_customer(session, str(plan.customer_id))  # gone meanwhile: one line
-        plan = end_contract(session, customer, args.last_day, settings=ctx.settings)
-    print(f"Done: {plan.customer_name!r} ends on {plan.last_day}; purge due on {plan.purge_on}.")
+        plan = end_contract(session, customer, args.last_day, settings=ctx.settings,
+                            now=ctx.clock.now())
+    if plan.already_due:
+        print(f"Done: {plan.customer_name!r} ended on {plan.last_day}; its data is purged at "
+              f"the next purge check, by {_site_time(plan.runs_by, ctx)} at the latest.")
+    else:
+        print(f"Done: {plan.customer_name!r} ends on {plan.last_day}; purge due on "
+              f"{plan.purge_on}.")
     return 0
 
 
@@ -570,17 +577,26 @@ def _read_pin() -> str:
 
 def _plan_text(plan: PurgePlan, ctx: Context) -> str:
     grace = f" after {_plural(plan.grace_days, 'day')} of grace" if plan.grace_days else ""
-    if plan.purge_at > ctx.clock.now():
-        when = f"On {plan.purge_on} at 00:00 ({ctx.clock.zone.key}){grace}"
+    if not plan.already_due:
+        when = (f"On {plan.purge_on} at 00:00 ({ctx.clock.zone.key}){grace}, at the first "
+                f"purge check from then (by {_site_time(plan.runs_by, ctx)})")
     else:
-        when = (f"That moment ({plan.purge_on}{grace}) has passed: at the next purge check "
-                f"(at most {ctx.settings.purge.check_interval_minutes} minutes)")
+        when = (f"That moment ({plan.purge_on} 00:00{grace}) has passed: at the next purge "
+                f"check, by {_site_time(plan.runs_by, ctx)} at the latest (checks run every "
+                f"{plan.check_minutes} minutes)")
     return (f"The contract of {plan.customer_name!r} ends on {plan.last_day} (its last day).\n"
             f"{when}, accessd destroys {_plural(plan.persons, 'person', 'people')}, "
             f"{_plural(plan.fingers, 'finger template')}, "
             f"{_plural(plan.consents, 'consent record')}, "
             f"{_plural(plan.events, 'access event')} and the customer's data key.\n"
             "This cannot be undone.")
+
+
+def _site_time(moment: dt.datetime | None, ctx: Context) -> str:
+    """A UTC moment as the site's wall time, with its zone."""
+    if moment is None:
+        return "-"
+    return f"{ctx.clock.local(moment):%Y-%m-%d %H:%M} ({ctx.clock.zone.key})"
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:

@@ -104,6 +104,14 @@ def read_only_session() -> Iterator[Session]:
         yield session
 
 
+def site_time(moment: dt.datetime | None) -> str:
+    """A UTC moment as the site's wall time to the minute, with the zone's name."""
+    if moment is None:
+        return ""
+    site = current_panel().site
+    return f"{site.local(moment):%Y-%m-%d %H:%M} ({site.zone.key})"
+
+
 def local_time(moment: dt.datetime | None) -> str:
     """A UTC moment as the site's local time, to the second ("" for none)."""
     if moment is None:
@@ -275,13 +283,14 @@ def end(public_id: uuid.UUID) -> str:
     if request.args and form.validate():
         try:
             last_day = parse_date("last_day", form.last_day.data or "")
-            plan = preview_end_contract(db(), customer, last_day, settings=site_settings())
+            plan = preview_end_contract(db(), customer, last_day, settings=site_settings(),
+                                        now=current_panel().now())
         except InvalidInputError as exc:
             place_error(form, exc, "last_day")
     elif not request.args:
         form.last_day.data = _status(customer).today.isoformat()
     return render_template("customers/end.html", customer=customer, form=form, plan=plan,
-                           confirm=ActionForm())
+                           confirm=ActionForm(), site_time=site_time)
 
 
 @bp.post("/<uuid:public_id>/end")
@@ -294,18 +303,24 @@ def end_confirmed(public_id: uuid.UUID) -> str | Response:
     if ActionForm().validate_on_submit() and form.validate():
         try:
             last_day = parse_date("last_day", form.last_day.data or "")
-            plan = end_contract(db(), customer, last_day, settings=site_settings())
+            plan = end_contract(db(), customer, last_day, settings=site_settings(),
+                                now=current_panel().now())
         except InvalidInputError as exc:
             place_error(form, exc, "last_day")
         else:
             audit().note("customer.end_contract", target=f"customer:{customer.public_id}",
                          last_day=last_day.isoformat(), purge_on=plan.purge_on.isoformat())
             db().commit()
-            flash(f"The contract of {customer.name} ends on {plan.last_day}; its data is "
-                  f"purged on {plan.purge_on}.", "success")
+            if plan.already_due:
+                flash(f"The contract of {customer.name} ended on {plan.last_day}; its data is "
+                      f"purged at the next purge check, by {site_time(plan.runs_by)} at the "
+                      "latest.", "success")
+            else:
+                flash(f"The contract of {customer.name} ends on {plan.last_day}; its data is "
+                      f"purged on {plan.purge_on}.", "success")
             return redirect(url_for("customers.detail", public_id=customer.public_id))
     return render_template("customers/end.html", customer=customer, form=form, plan=None,
-                           confirm=ActionForm())
+                           confirm=ActionForm(), site_time=site_time)
 
 
 @bp.route("/<uuid:public_id>/persons/new", methods=["GET", "POST"])
