@@ -23,6 +23,7 @@ from accessd.models import (
     AccessEvent,
     AuditRecord,
     Consent,
+    Customer,
     DataSubjectRequest,
     Person,
     RequestKind,
@@ -107,6 +108,33 @@ def test_a_purge_record_offers_its_signed_certificate(
     assert json.loads(response.data)["certificate"]["counts"]["persons"] == 2
     assert _audited(sessions, "purge.certificate")
     assert auditor.get("/privacy/purges/999/certificate").status_code == 404
+
+
+def test_staff_find_a_customers_purge_by_the_reference_from_their_contract_records(
+    auditor: FlaskClient, sessions: sessionmaker[Session], keys: FileKeyProvider, db_url: str,
+    site: Site,
+) -> None:
+    with session_scope(sessions) as db:
+        references = dict(db.execute(select(Customer.name, Customer.reference)).all())
+    engine = create_db_engine(db_url)
+    try:
+        run_due_purges(sessions, keys, engine, dt.datetime(2026, 7, 2, tzinfo=dt.UTC),
+                       site_timezone="UTC")
+    finally:
+        engine.dispose()
+    typed = references["Acme"].lower().replace("-", " ")  # as someone might type it
+    found = auditor.get("/privacy/purges", query_string={"customer_reference": typed})
+    page = found.get_data(as_text=True)
+    assert "1 purge record of the customer holding this reference" in page
+    assert page.count('class="purge-theirs"') == 1 and "this customer's" in page
+    assert "Acme" not in page and references["Acme"] not in page.replace(typed, "")
+    other = auditor.get("/privacy/purges", query_string={
+        "customer_reference": references["Globex"]}).get_data(as_text=True)
+    assert "No purge record was made for the customer holding this reference" in other
+    assert 'class="purge-theirs"' not in other
+    bad = auditor.get("/privacy/purges", query_string={"customer_reference": "ACME-1"})
+    assert "25 letters and digits" in bad.get_data(as_text=True)
+    assert [(r.details or {})["found"] for r in _audited(sessions, "purge.find")] == [1, 0]
 
 
 # --- requests ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
@@ -33,9 +34,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from accessd.config import OPEN_REQUEST_REMINDER_DAYS, Settings
 from accessd.customers.contracts import customer_names, get_customer_by_public_id
 from accessd.customers.people import PersonSummary, get_person_by_public_id, list_persons
-from accessd.errors import (
-    SubjectRequestError,
-)
+from accessd.errors import InvalidInputError, SubjectRequestError
 from accessd.models import RequestKind, RequestStatus, StaffRole
 from accessd.privacy.processing_register import (
     BASIS_COLUMNS,
@@ -46,7 +45,12 @@ from accessd.privacy.processing_register import (
     installation_facts,
 )
 from accessd.privacy.processing_register import render_register as render_register_text
-from accessd.privacy.purge import get_purge_record, list_purges, purge_plan
+from accessd.privacy.purge import (
+    get_purge_record,
+    list_purges,
+    purge_plan,
+    purges_of_reference,
+)
 from accessd.rights.requests import (
     MAX_MONTHS,
     add_months,
@@ -104,6 +108,19 @@ class RequestForm(ActionForm):
         """A request cannot be received in the future."""
         if field.data and field.data > _today():
             raise ValidationError("That day is in the future.")
+
+
+class ReferenceForm(FlaskForm):
+    """A customer reference, to find that customer's purge records (a GET form: it only reads)."""
+
+    class Meta:
+        csrf = False
+
+    customer_reference = StringField(
+        "Customer reference", [InputRequired("Type the customer's reference.")],
+        description="Records keep no name: type the reference the customer was given at "
+        "contract start (from your contract records) to see which purge and certificate are "
+        "theirs.", render_kw={"autocomplete": "off", "spellcheck": "false"})
 
 
 class ExtendForm(ActionForm):
@@ -176,7 +193,17 @@ def index() -> str:
 def purges() -> str:
     """The anonymised records of purges, with their signed certificates."""
     purges = list_purges(db(), current_panel().keys)
-    return render_template("privacy/purges.html", purges=purges, local=_local)
+    form = ReferenceForm(request.args)
+    theirs: set[int] | None = None
+    if request.args.get("customer_reference") is not None and form.validate():
+        try:
+            theirs = purges_of_reference(purges, form.customer_reference.data or "")
+        except InvalidInputError as exc:
+            form.customer_reference.errors = [as_sentence(exc)]
+        else:
+            audit().note("purge.find", found=len(theirs))  # never the reference itself
+    return render_template("privacy/purges.html", purges=purges, local=_local, form=form,
+                           theirs=theirs)
 
 
 @bp.get("/purges/<int:record_id>/certificate")
