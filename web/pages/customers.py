@@ -1,10 +1,13 @@
-"""Customers and their people: contracts, lawful basis, persons, restriction and PINs.
+"""Customers and their people: contracts, lawful basis, and each person's page, the hub for
+everything about them (details, way in, fingers, PIN, consent, restriction, privacy actions and
+their open requests; what destroys data is in ``web.pages.person_rights``).
 
-Every rule lives in ``accessd.customers.contracts`` and ``accessd.customers.people``; the views
-turn forms into
-service calls and the services' refusals into messages beside the field they concern. Ending
-a contract goes through a confirmation page showing what the purge will remove and when.
-A PIN is shown once, on the response that set it, and is never logged or stored in plain text.
+Every rule lives in ``accessd.customers.contracts``, ``accessd.customers.people`` and
+``accessd.rights``; the views turn forms into service calls and the services' refusals into
+messages beside the field they concern. Ending a contract goes through a confirmation page
+showing what the purge will remove and when it really runs. The way in changes only as staff
+choose it (correcting details, or the PIN form's own field). A PIN is shown once, on the
+response that set it, and is never logged or stored in plain text.
 """
 
 from __future__ import annotations
