@@ -170,8 +170,8 @@ def withdraw_consent(session: Session, person: Person, by: str, *, provider: Key
     finger_ids = session.scalars(select(Finger.public_id).where(
         Finger.person_id == person.id)).all()
     if not active and not finger_ids:
-        raise RightsError(f"person {person.public_id} has no consent on record that is not "
-                          "already withdrawn, and no enrolled finger: nothing to withdraw")
+        raise RightsError(f"{person.name} has no consent on record that is not already "
+                          "withdrawn, and no enrolled finger: nothing to withdraw")
     for consent in active:
         consent.withdrawn_at = now
         consent.withdrawal_recorded_by = by
