@@ -71,7 +71,9 @@ class ContractStatus:
         if self.purge_on is None:
             return f"{self.state} (no end date)"
         if self.state is ContractState.PURGE_DUE:
-            return f"purge due since {self.purge_on} (done at the next purge check)"
+            # The daemon checks at least hourly (``purge.check_interval_minutes`` <= 60).
+            return (f"purge due since {self.purge_on} (done at the next purge check, within "
+                    "the hour while the door's daemon runs)")
         days = self.days_to_purge
         left = "1 day left" if days == 1 else f"{days} days left"
         return f"{self.state}; purge due on {self.purge_on} ({left})"

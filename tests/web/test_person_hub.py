@@ -280,3 +280,22 @@ def test_a_confirmation_page_changes_nothing(
     before: Any = _labels(sessions, fingers)
     assert operator.get(f"{_hub(fingers)}/{path}").status_code == 200
     assert _labels(sessions, fingers) == before
+
+
+def test_without_consent_on_record_the_fingerprints_are_deleted_not_a_consent_withdrawn(
+        operator: FlaskClient, site: Site, sessions: sessionmaker[Session],
+        keys: FileKeyProvider) -> None:
+    with sessions.begin() as db:
+        vault = db.scalars(select(Customer).where(Customer.name == "Vault Co")).one()
+        person = Person(customer=vault, name="Nadia Noor")
+        db.add(person)
+        db.flush()
+        enrol(db, keys, vault, person.name, person=person)
+        public_id = person.public_id
+    hub = f"/customers/persons/{public_id}"
+    html = operator.get(hub).get_data(as_text=True)
+    assert "Delete all fingerprints…" in html and "Withdraw consent…" not in html
+    assert "Vault Co relies on necessity" in html
+    confirm = operator.get(f"{hub}/withdraw-consent").get_data(as_text=True)
+    assert "<h1>Delete all fingerprints of Nadia Noor?</h1>" in confirm
+    assert ">Delete 1 template</button>" in confirm
