@@ -140,6 +140,19 @@ def list_persons(session: Session, customer: Customer | None = None) -> list[Per
     return _summaries(session, *where)
 
 
+def find_persons(session: Session, text: str, limit: int = 100) -> list[PersonSummary]:
+    """People whose name, e-mail or customer's name contains ``text`` (any case), by customer
+    and name, at most ``limit``: to pick a person by name on a site with many people."""
+    words = " ".join(text.split()).lower()[:200]
+    if not words:
+        return []
+    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matches = (func.lower(Person.name).like(pattern, escape="\\")
+               | func.lower(func.coalesce(Person.email, "")).like(pattern, escape="\\")
+               | func.lower(Customer.name).like(pattern, escape="\\"))
+    return _summaries(session, matches)[:limit]
+
+
 def person_summary(session: Session, person: Person) -> PersonSummary:
     """One person as ``list_persons`` shows them (for a detail page)."""
     (summary,) = _summaries(session, Person.id == person.id)

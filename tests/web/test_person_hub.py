@@ -299,3 +299,22 @@ def test_without_consent_on_record_the_fingerprints_are_deleted_not_a_consent_wi
     confirm = operator.get(f"{hub}/withdraw-consent").get_data(as_text=True)
     assert "<h1>Delete all fingerprints of Nadia Noor?</h1>" in confirm
     assert ">Delete 1 template</button>" in confirm
+
+
+@pytest.mark.parametrize(("search", "shown", "hidden"), [
+    ("ALICE", ["Alice Jansen (Acme"], ["Bob de Vries"]),
+    ("example.com", ["Alice Jansen"], ["Bob de Vries"]),  # her e-mail
+    ("acme", ["Alice Jansen", "Bob de Vries"], []),  # their customer
+    ("100%_", [], ["Alice Jansen", "Bob de Vries"]),  # wildcards are plain characters
+])
+def test_the_request_form_finds_a_person_by_part_of_a_name_email_or_customer(
+        operator: FlaskClient, site: Site, search: str, shown: list[str],
+        hidden: list[str]) -> None:
+    html = operator.get("/privacy/requests/new", query_string={"q": search}).get_data(
+        as_text=True)
+    assert f"{len(shown)} {'person matches' if len(shown) == 1 else 'people match'} “{search}”" \
+        in html
+    for name in shown:
+        assert name in html, name
+    for name in hidden:
+        assert f"{name} (" not in html, name

@@ -33,7 +33,12 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from accessd.config import OPEN_REQUEST_REMINDER_DAYS, Settings
 from accessd.customers.contracts import customer_names, get_customer_by_public_id
-from accessd.customers.people import PersonSummary, get_person_by_public_id, list_persons
+from accessd.customers.people import (
+    PersonSummary,
+    find_persons,
+    get_person_by_public_id,
+    list_persons,
+)
 from accessd.errors import InvalidInputError, SubjectRequestError
 from accessd.models import RequestKind, RequestStatus, StaffRole
 from accessd.privacy.processing_register import (
@@ -244,7 +249,9 @@ def new_request() -> str | BaseResponse:
         audit().note("request.record")  # refused too: the outcome says which
     form.customer.choices = [SelectChoice("", "None / not known"), *(
         SelectChoice(str(c.public_id), c.name) for c in customer_names(db()))]
-    form.person.choices = person_choices(list_persons(db()))
+    search = " ".join(request.args.get("q", "").split())[:200]
+    people = find_persons(db(), search) if search else list_persons(db())
+    form.person.choices = person_choices(people)
     if request.method == "GET":
         form.person.data = request.args.get("person", "")[:36]
         form.received_on.data = _today()
@@ -266,7 +273,8 @@ def new_request() -> str | BaseResponse:
                 db().commit()
                 flash(f"Request recorded; due on {made.due_on}.", "success")
                 return redirect(url_for("privacy.request_detail", public_id=made.public_id))
-    return render_template("privacy/request_new.html", form=form)
+    return render_template("privacy/request_new.html", form=form, search=search,
+                           found=len(people))
 
 
 def person_choices(people: list[PersonSummary]) -> list[SelectChoice]:
