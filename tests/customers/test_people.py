@@ -329,3 +329,19 @@ def test_an_unknown_person_is_refused_with_close_names(session: Session) -> None
     with pytest.raises(NotFoundError, match="no person '999'"):
         get_person(session, "999")
     assert session.scalars(select(Person)).all()
+
+
+def test_people_are_found_by_part_of_their_name_email_or_customer(session: Session) -> None:
+    acme, globex = seed.customer(session), seed.customer(session, name="Globex")
+    add_person(session, acme, "Ada Lovelace", "ada@acme.example", clock=CLOCK)
+    add_person(session, globex, "Grace Hopper", None, clock=CLOCK)
+    add_person(session, globex, "Ada_100%", None, clock=CLOCK)
+
+    def found(text: str) -> list[str]:
+        return [s.person.name for s in people.find_persons(session, text)]
+
+    assert found("  lOVE ") == ["Ada Lovelace"]
+    assert found("acme.example") == ["Ada Lovelace"]
+    assert found("globex") == ["Ada_100%", "Grace Hopper"]
+    assert found("_100%") == ["Ada_100%"] and found("a%") == []
+    assert found("   ") == []
