@@ -114,6 +114,10 @@ class InvalidInputError(InputError):
         self.problem = problem
 
 
+class DuplicatePersonError(InvalidInputError):
+    """A person of the same customer already has this name and e-mail address."""
+
+
 class UsageError(InputError):
     """A command-line value or situation the command refuses; the message names the option."""
 

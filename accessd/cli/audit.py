@@ -107,6 +107,7 @@ AUDITED: dict[str, Audited] = {
     "export customer": Audited("customer.export", ("customer",)),
     "erase person": Audited("person.erase", ("person",)),
     "withdraw-consent": Audited("person.withdraw_consent", ("person",)),
+    "person remove-finger": Audited("person.remove_finger", ("person",), ("finger",)),
     "requests": Audited("request.list"),
     "request add": Audited("request.record", ("person", "customer"), ("kind", "received")),
     "request extend": Audited("request.extend", ("request:id",), ("until",)),

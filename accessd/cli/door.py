@@ -284,7 +284,7 @@ def _follow(ctx: Context, args: argparse.Namespace, command_id: int, *, timeout:
 
 def cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.customers.people import get_person
-    from accessd.fingers.enrolment import check_may_enrol
+    from accessd.fingers.enrolment import check_door_may_enrol, check_may_enrol
     from accessd.models import FingerLabel
 
     try:
@@ -297,6 +297,8 @@ def cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
         check_may_enrol(session, person, label, ctx.settings.access.max_fingers_per_person,
                         today=ctx.clock.today())
         person_id, name = person.id, person.name
+    with ctx.sessions() as session:
+        check_door_may_enrol(session, _door_id(ctx, args.door))
     print(f"enrolling {name}'s {label.value.replace('_', ' ')}: follow the steps at the reader")
     fields: dict[str, object] = {"finger": label.value, "by": _actor(args)}
     if args.captures:

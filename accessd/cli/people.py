@@ -47,11 +47,13 @@ from accessd.customers.people import (
     keypad_entry,
     list_persons,
     person_summary,
+    pin_usable,
     record_consent,
     rectify_person,
     restrict_person,
     set_pin,
     unrestrict_person,
+    with_pin,
 )
 from accessd.db import make_sessionmaker, read_only_engine, session_scope
 from accessd.errors import InvalidInputError, UsageError
@@ -198,14 +200,21 @@ def _customer_end(args: argparse.Namespace, ctx: Context) -> int:
     # door from recording events. The write then repeats the checks and reports final counts.
     with _reading(ctx) as session:
         customer = get_customer(session, args.customer)
-        plan = preview_end_contract(session, customer, args.last_day, settings=ctx.settings)
+        plan = preview_end_contract(session, customer, args.last_day, settings=ctx.settings,
+                                    now=ctx.clock.now())
     print(_plan_text(plan, ctx))
     if not args.yes:
         _confirm(f"End the contract of {plan.customer_name!r} on {plan.last_day}? [y/N] ")
     with session_scope(ctx.sessions) as session:
         customer = get_customer(session, str(plan.customer_id))  # gone meanwhile: one line
-        plan = end_contract(session, customer, args.last_day, settings=ctx.settings)
-    print(f"Done: {plan.customer_name!r} ends on {plan.last_day}; purge due on {plan.purge_on}.")
+        plan = end_contract(session, customer, args.last_day, settings=ctx.settings,
+                            now=ctx.clock.now())
+    if plan.already_due:
+        print(f"Done: {plan.customer_name!r} ended on {plan.last_day}; its data is purged at "
+              f"the next purge check, by {_site_time(plan.runs_by, ctx)} at the latest.")
+    else:
+        print(f"Done: {plan.customer_name!r} ends on {plan.last_day}; purge due on "
+              f"{plan.purge_on}.")
     return 0
 
 
@@ -236,6 +245,9 @@ def _register_person(group: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--email", metavar="E")
     p.add_argument("--credential", choices=[c.value for c in Credential], default="none",
                    help="how they will enter (default none: staff let them in)")
+    p.add_argument("--same-name-ok", dest="allow_duplicate", action="store_true",
+                   help="add although the customer has a person of this name and e-mail "
+                        "(someone else who shares the name)")
     p = _command(group, "list", _person_list, "people, their credentials and fingers")
     p.add_argument("--customer", metavar="C", help="only this customer's people")
     _json_option(p)
@@ -253,19 +265,24 @@ def _register_person(group: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("person", metavar="PERSON", help="id, public id or exact name")
     p.add_argument("--pin-stdin", dest="pin", action="store_true",
                    help="read the PIN from standard input instead of generating one")
+    p.add_argument("--credential", choices=[c.value for c in Credential],
+                   help="the way in from now on (default: unchanged; the door takes the PIN "
+                        "only with pin or finger_or_pin)")
     p = _command(group, "rectify", _person_rectify,
                  "correct a person's details (GDPR art. 16); an empty value clears it")
     p.add_argument("person", metavar="PERSON", help="id, public id or exact name")
     p.add_argument("--name")
     p.add_argument("--email")
     p.add_argument("--notes")
+    p.add_argument("--credential", choices=[c.value for c in Credential],
+                   help="the way in: none, finger, pin or finger_or_pin")
 
 
 def _person_add(args: argparse.Namespace, ctx: Context) -> int:
     with session_scope(ctx.sessions) as session:
         customer = get_customer(session, args.customer)
         person = add_person(session, customer, args.name, args.email, args.credential,
-                            clock=ctx.clock)
+                            clock=ctx.clock, allow_duplicate=args.allow_duplicate)
         line = (f"Added person {person.id} {person.name!r} to {customer.name!r} "
                 f"(credential {person.credential}")
         line += f", keypad code {person.keypad_code})." if person.keypad_code else ")."
@@ -333,21 +350,28 @@ def _person_set_pin(args: argparse.Namespace, ctx: Context) -> int:
     chosen = _read_pin() if args.pin else None
     with session_scope(ctx.sessions) as session:
         person = get_person(session, args.person)
-        pin = set_pin(session, person, chosen)
+        pin = set_pin(session, person, chosen, credential=args.credential)
         entry, name = keypad_entry(person, pin), person.name
+        credential, usable = person.credential, pin_usable(person)
     # Shown once, here, and nowhere else: only its hash is stored, nothing logs it.
     print(f"Keypad entry for {name}: {entry}")
     print("Hand it over now; it cannot be shown again (set a new PIN if it is lost).")
+    if not usable:
+        print(f"Note: {name}'s way in is {credential.value.replace('_', ' ')}: the door does "
+              f"not take this PIN until it includes PIN (`accessd person rectify "
+              f"{args.person!r} --credential {with_pin(credential).value}`).")
     return 0
 
 
 def _person_rectify(args: argparse.Namespace, ctx: Context) -> int:
-    if args.name is None and args.email is None and args.notes is None:
-        raise UsageError("person rectify: give at least one of --name, --email, --notes")
+    if (args.name is None and args.email is None and args.notes is None
+            and args.credential is None):
+        raise UsageError("person rectify: give at least one of --name, --email, --notes, "
+                         "--credential")
     with session_scope(ctx.sessions) as session:
         person = get_person(session, args.person)
         changed = rectify_person(session, person, name=args.name, email=args.email,
-                                 notes=args.notes)
+                                 notes=args.notes, credential=args.credential)
         name = person.name
     print(f"{name}: {', '.join(changed)} corrected." if changed else f"{name}: nothing changed.")
     return 0
@@ -553,17 +577,26 @@ def _read_pin() -> str:
 
 def _plan_text(plan: PurgePlan, ctx: Context) -> str:
     grace = f" after {_plural(plan.grace_days, 'day')} of grace" if plan.grace_days else ""
-    if plan.purge_at > ctx.clock.now():
-        when = f"On {plan.purge_on} at 00:00 ({ctx.clock.zone.key}){grace}"
+    if not plan.already_due:
+        when = (f"On {plan.purge_on} at 00:00 ({ctx.clock.zone.key}){grace}, at the first "
+                f"purge check from then (by {_site_time(plan.runs_by, ctx)})")
     else:
-        when = (f"That moment ({plan.purge_on}{grace}) has passed: at the next purge check "
-                f"(at most {ctx.settings.purge.check_interval_minutes} minutes)")
+        when = (f"That moment ({plan.purge_on} 00:00{grace}) has passed: at the next purge "
+                f"check, by {_site_time(plan.runs_by, ctx)} at the latest (checks run every "
+                f"{plan.check_minutes} minutes)")
     return (f"The contract of {plan.customer_name!r} ends on {plan.last_day} (its last day).\n"
             f"{when}, accessd destroys {_plural(plan.persons, 'person', 'people')}, "
             f"{_plural(plan.fingers, 'finger template')}, "
             f"{_plural(plan.consents, 'consent record')}, "
             f"{_plural(plan.events, 'access event')} and the customer's data key.\n"
             "This cannot be undone.")
+
+
+def _site_time(moment: dt.datetime | None, ctx: Context) -> str:
+    """A UTC moment as the site's wall time, with its zone."""
+    if moment is None:
+        return "-"
+    return f"{ctx.clock.local(moment):%Y-%m-%d %H:%M} ({ctx.clock.zone.key})"
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accessd.errors import AccessdError
+from accessd.errors import AccessdError, UsageError
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -38,6 +38,9 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--now", action="store_true", help="run the purges that are due now")
     mode.add_argument("--status", action="store_true",
                       help="every purge record: completed, or which doors it still waits for")
+    purge.add_argument("--customer-reference", metavar="REF",
+                       help="with --status: only the purges of the customer holding this "
+                            "reference (records keep no name; the reference tells them apart)")
     purge.set_defaults(handler=_purge)
 
     verify = subparsers.add_parser(
@@ -93,6 +96,8 @@ def _actor() -> str:
 def _purge(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.privacy.purge import certificate_dir, list_purges, purge_plan, run_due_purges
 
+    if args.customer_reference is not None and not args.status:
+        raise UsageError("--customer-reference goes with --status")
     zone = ctx.clock.zone
     if args.dry_run:
         with ctx.sessions() as session:
@@ -114,12 +119,21 @@ def _purge(args: argparse.Namespace, ctx: Context) -> int:
                   "(see `accessd purge --dry-run`)")
     with ctx.sessions() as session:
         checked = list_purges(session, ctx.keys)
+        if args.customer_reference is not None:
+            from accessd.privacy.purge import purges_of_reference
+
+            theirs = purges_of_reference(checked, args.customer_reference)
+            checked = [c for c in checked if c.record.id in theirs]
+            if not checked:
+                print("no purge record was made for the customer holding this reference")
+                return 1
         shown = [c for c in reversed(checked)
                  if args.status or c.record.id in moved or c.waiting]
         for item in shown:
             print(_purge_text(item, directory))
     if args.status and not checked:
         print("no purges yet")
+
     return 0
 
 

@@ -81,6 +81,19 @@ def _register_rights(subparsers: Any) -> None:
     _by(person)
     person.set_defaults(handler=_erase_person)
 
+    from accessd.cli.people import subcommands
+
+    remove = subcommands(subparsers, "person").add_parser(
+        "remove-finger", help="delete one enrolled finger (to enrol it again, or no longer "
+                              "used); its template leaves every sensor")
+    remove.add_argument("person", metavar="PERSON", help="id, public id or exact name")
+    remove.add_argument("--finger", required=True, metavar="FINGER",
+                        help="which finger, e.g. right_index")
+    remove.add_argument("--yes", action="store_true",
+                        help="confirm: the template is deleted for good")
+    _by(remove)
+    remove.set_defaults(handler=_remove_finger)
+
     withdraw = subparsers.add_parser(
         "withdraw-consent", help="record a withdrawal of consent; deletes the fingers at once")
     withdraw.add_argument("person", metavar="PERSON", help="id, public id or exact name")
@@ -236,6 +249,23 @@ def _erase_person(args: argparse.Namespace, ctx: Context) -> int:
     print(f"erased person {public_id}: {summary.fingers} fingers, {summary.consents} consents, "
           f"{summary.access_events_anonymised} access events anonymised")
     _after_destruction(ctx, summary.doors_asked_to_resync)
+    return 0
+
+
+def _remove_finger(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.rights.actions import remove_finger
+
+    if not args.yes:
+        raise UsageError("removing a finger deletes its template here and on every sensor "
+                         "for good; add --yes to go ahead")
+    with ctx.sessions.begin() as session:
+        person = _person(session, args.person)
+        name = person.name
+        done = remove_finger(session, person, args.finger, _staff(args), provider=ctx.keys)
+        ctx.audit.note(finger=done.label.value)
+    print(f"{done.label.value.replace('_', ' ')} of {name} removed; {done.fingers_left} "
+          "finger(s) left")
+    _after_destruction(ctx, done.doors_asked_to_resync)
     return 0
 
 

@@ -24,3 +24,10 @@ def active_consent(session: Session, person: Person) -> Consent | None:
     return session.scalars(
         select(Consent).where(Consent.person_id == person.id, ACTIVE_CONSENT)
         .order_by(Consent.given_at.desc())).first()
+
+
+def withdrawn_consent(session: Session, person: Person) -> Consent | None:
+    """The person's latest withdrawn consent, if any (for "consent withdrawn on ...")."""
+    return session.scalars(
+        select(Consent).where(Consent.person_id == person.id, ~ACTIVE_CONSENT)
+        .order_by(Consent.withdrawn_at.desc())).first()

@@ -71,7 +71,9 @@ class ContractStatus:
         if self.purge_on is None:
             return f"{self.state} (no end date)"
         if self.state is ContractState.PURGE_DUE:
-            return f"purge due since {self.purge_on} (done at the next purge check)"
+            # The daemon checks at least hourly (``purge.check_interval_minutes`` <= 60).
+            return (f"purge due since {self.purge_on} (done at the next purge check, within "
+                    "the hour while the door's daemon runs)")
         days = self.days_to_purge
         left = "1 day left" if days == 1 else f"{days} days left"
         return f"{self.state}; purge due on {self.purge_on} ({left})"
@@ -110,6 +112,17 @@ class PurgePlan:
     fingers: int
     consents: int
     events: int
+    already_due: bool = False  # the purge moment has passed: the next purge check runs it
+    runs_by: dt.datetime | None = None  # UTC: the latest the purge check gets to it
+    check_minutes: int = 60  # how often the daemon checks for due purges
+
+
+def purge_runs_by(purge_at: dt.datetime, now: dt.datetime, check_minutes: int) -> dt.datetime:
+    """The latest moment a purge due at ``purge_at`` runs: the daemon checks for due purges
+    at its start and then every ``check_minutes`` (``accessd.privacy.scheduler``), so the first
+    check at or after the due moment (or after now, when that has passed) comes within one
+    interval."""
+    return max(purge_at, now) + dt.timedelta(minutes=check_minutes)
 
 
 def parse_date(field: str, text: str) -> dt.date:
@@ -261,7 +274,8 @@ def get_customer(session: Session, ref: str) -> Customer:
 
 
 def end_contract(
-    session: Session, customer: Customer, last_day: dt.date, *, settings: Settings
+    session: Session, customer: Customer, last_day: dt.date, *, settings: Settings,
+    now: dt.datetime | None = None,
 ) -> PurgePlan:
     """Set the contract's last day; returns what will be purged and when.
 
@@ -271,16 +285,20 @@ def end_contract(
 
     :raises InvalidInputError: ``last_day`` is before the contract start.
     """
-    plan = preview_end_contract(session, customer, last_day, settings=settings)
+    plan = preview_end_contract(session, customer, last_day, settings=settings, now=now)
     customer.contract_end = last_day
     session.flush()
     return plan
 
 
 def preview_end_contract(
-    session: Session, customer: Customer, last_day: dt.date, *, settings: Settings
+    session: Session, customer: Customer, last_day: dt.date, *, settings: Settings,
+    now: dt.datetime | None = None,
 ) -> PurgePlan:
     """What ``end_contract`` would schedule for purge, without changing anything.
+
+    :param now: the moment the plan is shown (default: the wall clock): a last day far enough
+        in the past means the purge runs at the next purge check, not at a midnight gone by.
 
     :raises InvalidInputError: ``last_day`` is before the contract start.
     """
@@ -289,14 +307,19 @@ def preview_end_contract(
             "last_day",
             f"{last_day} is before the contract start {customer.contract_start}; to remove a "
             "customer whose contract never started, end it on its start day")
-    purge_on, purge_at = purge_moment(last_day, customer.grace_days, SiteClock.of(settings).zone)
+    clock = SiteClock.of(settings)
+    purge_on, purge_at = purge_moment(last_day, customer.grace_days, clock.zone)
+    now = now or clock.now()
+    minutes = settings.purge.check_interval_minutes
     return PurgePlan(
         customer_id=customer.id, customer_name=customer.name, last_day=last_day,
         grace_days=customer.grace_days, purge_on=purge_on, purge_at=purge_at,
         persons=_count(session, Person.customer_id, customer.id),
         fingers=_count(session, Finger.customer_id, customer.id),
         consents=_count(session, Consent.customer_id, customer.id),
-        events=_count(session, AccessEvent.customer_id, customer.id))
+        events=_count(session, AccessEvent.customer_id, customer.id),
+        already_due=purge_at <= now, runs_by=purge_runs_by(purge_at, now, minutes),
+        check_minutes=minutes)
 
 
 def set_lawful_basis(

@@ -22,7 +22,13 @@ from accessd.customers.collection import refuse_collection
 from accessd.customers.consent import ACTIVE_CONSENT, active_consent
 from accessd.customers.contracts import clean_name, not_found
 from accessd.customers.pins import generate_pin, hash_pin
-from accessd.errors import ConsentError, InvalidInputError, NotFoundError, PersonStateError
+from accessd.errors import (
+    ConsentError,
+    DuplicatePersonError,
+    InvalidInputError,
+    NotFoundError,
+    PersonStateError,
+)
 from accessd.inputs import optional_id
 from accessd.models import (
     Consent,
@@ -76,16 +82,23 @@ def add_person(
     credential: Credential | str = Credential.NONE,
     *,
     clock: SiteClock,
+    allow_duplicate: bool = False,
 ) -> Person:
     """Record one of the customer's people. A keypad code is assigned when the credential
     includes a PIN; the PIN itself is set with ``set_pin``.
 
     :param clock: the site's clock: nobody is added to a customer whose contract is over.
+    :param allow_duplicate: the caller confirmed that a person of the same name and e-mail
+        in this customer is someone else (two colleagues can share a name).
     :raises ContractOverError: the customer's contract has ended (``customers.collection``).
+    :raises DuplicatePersonError: same name and e-mail as one of the customer's people.
     :raises InvalidInputError: empty or over-long name, malformed e-mail, unknown credential.
     """
     refuse_collection(customer, clock.today())
-    person = Person(customer=customer, name=clean_name("name", name), email=_clean_email(email),
+    cleaned, address = clean_name("name", name), _clean_email(email)
+    if not allow_duplicate:
+        refuse_duplicate(session, customer, cleaned, address)
+    person = Person(customer=customer, name=cleaned, email=address,
                     credential=_checked_credential(credential))
     session.add(person)
     if person.credential in _USES_PIN:
@@ -94,10 +107,50 @@ def add_person(
     return person
 
 
+def duplicate_of(session: Session, customer: Customer, name: str, email: str | None, *,
+                 other_than: Person | None = None) -> Person | None:
+    """A person of ``customer`` with this name and e-mail (names compared without case,
+    e-mail addresses too; no e-mail matches no e-mail), other than ``other_than``."""
+    query = select(Person).where(Person.customer_id == customer.id,
+                                 func.lower(Person.name) == name.lower())
+    if email is None:
+        query = query.where(Person.email.is_(None))
+    else:
+        query = query.where(func.lower(Person.email) == email.lower())
+    if other_than is not None:
+        query = query.where(Person.id != other_than.id)
+    return session.scalars(query.order_by(Person.id)).first()
+
+
+def refuse_duplicate(session: Session, customer: Customer, name: str, email: str | None, *,
+                     other_than: Person | None = None) -> None:
+    """:raises DuplicatePersonError: ``customer`` already has a person of this name and e-mail."""
+    found = duplicate_of(session, customer, name, email, other_than=other_than)
+    if found is None:
+        return
+    with_email = f" and e-mail {email}" if email else " and no e-mail"
+    raise DuplicatePersonError(
+        "name", f"{customer.name} already has a person named {found.name}{with_email}; open "
+        "that person instead, or confirm that this is someone else with the same name")
+
+
 def list_persons(session: Session, customer: Customer | None = None) -> list[PersonSummary]:
     """The people of one customer (or of all), by customer and name, with finger counts."""
     where = [] if customer is None else [Person.customer_id == customer.id]
     return _summaries(session, *where)
+
+
+def find_persons(session: Session, text: str, limit: int = 100) -> list[PersonSummary]:
+    """People whose name, e-mail or customer's name contains ``text`` (any case), by customer
+    and name, at most ``limit``: to pick a person by name on a site with many people."""
+    words = " ".join(text.split()).lower()[:200]
+    if not words:
+        return []
+    pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matches = (func.lower(Person.name).like(pattern, escape="\\")
+               | func.lower(func.coalesce(Person.email, "")).like(pattern, escape="\\")
+               | func.lower(Customer.name).like(pattern, escape="\\"))
+    return _summaries(session, matches)[:limit]
 
 
 def person_summary(session: Session, person: Person) -> PersonSummary:
@@ -146,22 +199,34 @@ def rectify_person(
     name: str | None = None,
     email: str | None = None,
     notes: str | None = None,
+    credential: Credential | str | None = None,
 ) -> list[str]:
-    """Correct a person's details (GDPR art. 16). ``None`` leaves a field as it is; an empty
-    e-mail or notes clears it. Returns the names of the fields that changed (for the audit).
+    """Correct a person's details (GDPR art. 16) and their way in. ``None`` leaves a field as
+    it is; an empty e-mail or notes clears it. Returns the names of the fields that changed
+    (for the audit). A way in with a PIN gets a keypad code if the person had none (the PIN
+    itself is set with ``set_pin``).
 
-    :raises InvalidInputError: empty or over-long name, malformed e-mail.
+    :raises DuplicatePersonError: the new name and e-mail are another person's of the customer.
+    :raises InvalidInputError: empty or over-long name, malformed e-mail, unknown credential.
     """
-    wanted: dict[str, str | None] = {}
+    wanted: dict[str, object] = {}
     if name is not None:
         wanted["name"] = clean_name("name", name)
     if email is not None:
         wanted["email"] = _clean_email(email)
     if notes is not None:
         wanted["notes"] = notes.strip() or None
+    if credential is not None:
+        wanted["credential"] = _checked_credential(credential)
     changed = [field for field, value in wanted.items() if getattr(person, field) != value]
+    if "name" in changed or "email" in changed:
+        refuse_duplicate(session, person.customer, str(wanted.get("name", person.name)),
+                         wanted["email"] if "email" in wanted else person.email,  # type: ignore[arg-type]
+                         other_than=person)
     for field in changed:
         setattr(person, field, wanted[field])
+    if person.credential in _USES_PIN and person.keypad_code is None:
+        person.keypad_code = new_keypad_code(session)
     session.flush()
     return changed
 
@@ -204,24 +269,40 @@ def unrestrict_person(session: Session, person: Person) -> None:
     session.flush()
 
 
-def set_pin(session: Session, person: Person, pin: str | None = None) -> str:
+def set_pin(session: Session, person: Person, pin: str | None = None, *,
+            credential: Credential | str | None = None) -> str:
     """Give the person a PIN (a generated one when ``pin`` is None) and return it.
 
     The PIN is stored only as its hash; the return value is the one chance to hand it over.
-    Resets the failure counter and any lockout, adds PIN to the person's credential and
-    assigns a keypad code if the person had none.
+    Resets the failure counter and any lockout and assigns a keypad code if the person had
+    none. The way in changes only when ``credential`` says so (staff choose it: the panel
+    offers ``with_pin`` of the current one); ``pin_usable`` says whether the door then takes
+    the PIN.
 
     :raises PinError: the PIN is too short, not digits, or too easy to guess.
+    :raises InvalidInputError: unknown credential.
     """
+    chosen = None if credential is None else _checked_credential(credential)
     pin = generate_pin() if pin is None else pin.strip()
     person.pin_hash = hash_pin(pin)  # validates first
+    if chosen is not None:
+        person.credential = chosen
     person.pin_failures = 0
     person.pin_locked_until = None
-    person.credential = _WITH_PIN[person.credential]
     if person.keypad_code is None:
         person.keypad_code = new_keypad_code(session)
     session.flush()
     return pin
+
+
+def with_pin(credential: Credential) -> Credential:
+    """The way in that adds a PIN to ``credential`` (finger becomes finger or PIN)."""
+    return _WITH_PIN[credential]
+
+
+def pin_usable(person: Person) -> bool:
+    """Whether the door accepts the person's PIN with their way in (it includes PIN)."""
+    return person.credential in _USES_PIN
 
 
 def keypad_entry(person: Person, pin: str) -> str:

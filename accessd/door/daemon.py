@@ -348,7 +348,18 @@ class Daemon:
 
     def _identify_once(self) -> None:
         logic = self._logic()
-        if logic.tamper or not logic.accepting(self.clock.monotonic()):
+        if logic.tamper:
+            # The library is wiped and the reader suspect: nothing is searched, but a finger
+            # placed is someone at the door, so it is recorded (refused) once per placement.
+            if self.sensor.finger_present():
+                with self._logic_lock:
+                    actions = logic.finger(None, self.clock.monotonic())
+                self._execute(actions)
+                self._wait_lift()
+            else:
+                self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
+            return
+        if not logic.accepting(self.clock.monotonic()):
             self.stop_event.wait(0.1)
             return
         if not self.sensor.finger_present():

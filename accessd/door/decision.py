@@ -26,6 +26,7 @@ class Reason(enum.Enum):
     PIN_LOCKED = "pin_locked"
     WRONG_PIN = "wrong_pin"
     READER_BACKOFF = "reader_backoff"
+    READER_TAMPERED = "reader_tampered"  # a finger placed while the tamper alarm is open
     DATABASE_UNAVAILABLE = "database_unavailable"  # who holds the slot could not be read
 
 

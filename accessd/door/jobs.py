@@ -22,7 +22,7 @@ from accessd.crypto import KeyProvider
 from accessd.door import command_table
 from accessd.door.logic import WipeSensor
 from accessd.errors import EnrollmentError
-from accessd.fingers.enrolment import EnrollmentPlan, enrol
+from accessd.fingers.enrolment import EnrollmentPlan, door_refusal, enrol
 from accessd.fingers.library import forget_library, reconcile_sensor
 from accessd.models import DeviceCommand, FingerLabel
 from firmware_bridge.errors import NoFingerError, PoorImageError, SensorError
@@ -142,6 +142,14 @@ class SensorJobs:
 
     def _enrol(self, job: EnrolFinger) -> None:
         command_id = job.command_id
+        if self.tampered():  # the alarm row may lag the board's report by a moment
+            with self.sessions() as session:
+                refusal = door_refusal(session, self.door_id)
+            message = str(refusal) if refusal is not None else (
+                "the reader's housing was opened: its sensor was wiped; inspect the reader "
+                "and clear the tamper alarm before enrolling here")
+            command_table.finish(self.sessions, command_id, ok=False, message=message)
+            return
 
         def progress(text: str) -> None:
             self.alive(job.plan.finger_timeout)

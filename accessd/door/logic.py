@@ -138,7 +138,13 @@ class DoorLogic:
         return now >= self.backoff_until
 
     def finger(self, slot: int | None, now: float) -> list[Action]:
-        """A finger was searched on the chip: ``slot`` is the match, or ``None``."""
+        """A finger was searched on the chip: ``slot`` is the match, or ``None``.
+
+        While the tamper alarm is open the sensor is wiped and not searched: a finger placed
+        then is refused on record (someone tried the door), counted as no failure.
+        """
+        if self.tamper:
+            return [Record(EventKind.DENIED, EventMethod.FINGER, Reason.READER_TAMPERED.value)]
         if not self.accepting(now):
             return [Record(EventKind.DENIED, EventMethod.FINGER, Reason.READER_BACKOFF.value)]
         if slot is None:

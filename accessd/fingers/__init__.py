@@ -2,7 +2,8 @@
 
 - ``enrolment``: the captures on the sensor, the checks (consent, capacity, a known finger) and
   the stored, sealed template; what the panel needs to ask for one (``consent_needed``,
-  ``early_refusal``, ``enrolment_doors``, ``enrolment_command``);
+  ``early_refusal``, ``enrolment_doors``, ``enrolment_command``); no enrolment at a door whose
+  tamper alarm is open (``door_refusal``: its sensor may be compromised);
 - ``sealed``: templates at rest, AES-256-GCM under the customer's data key, bound to their row;
 - ``library``: ``reconcile_sensor``: a door's sensor library is a cache of the database, by
   the per-door record of which finger sits in which slot.

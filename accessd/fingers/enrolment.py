@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from accessd.crypto import KeyProvider
 from accessd.customers.collection import collection_refusal, contract_over
 from accessd.customers.consent import active_consent
+from accessd.door.alarms import is_open
 from accessd.errors import EnrollmentError
 from accessd.fingers.library import record_slot
 from accessd.fingers.sealed import seal
 from accessd.models import (
+    AlarmKind,
     CommandKind,
     Customer,
     DeviceCommand,
@@ -85,6 +87,31 @@ def check_may_enrol(session: Session, person: Person, label: FingerLabel,
     if len(labels) >= max_fingers:
         raise EnrollmentError(f"{person.name} already has {len(labels)} fingers enrolled, the "
                               f"most allowed (enrollment.max_fingers_per_person)")
+
+
+def door_refusal(session: Session, door_id: int) -> EnrollmentError | None:
+    """Why no finger may be enrolled at this door now, or ``None``.
+
+    While the door's tamper alarm is open its reader was opened: the sensor was wiped and may
+    have been tampered with (a swapped sensor would keep a copy of every template enrolled on
+    it), so nothing is enrolled there until staff inspected the reader and cleared the alarm.
+    """
+    door = session.get(Door, door_id)
+    if door is None:
+        return EnrollmentError("that door no longer exists; choose another")
+    if is_open(session, door_id, AlarmKind.TAMPER):
+        return EnrollmentError(
+            f"the reader at {door.name} has an open tamper alarm: its housing was opened, its "
+            "sensor wiped, and it may have been tampered with; inspect the reader, then clear "
+            "the alarm (Alarms page, or `accessd alarm clear`) before enrolling there")
+    return None
+
+
+def check_door_may_enrol(session: Session, door_id: int) -> None:
+    """:raises EnrollmentError: the door's reader may not enrol now (``door_refusal``)."""
+    refusal = door_refusal(session, door_id)
+    if refusal is not None:
+        raise refusal
 
 
 def consent_needed(session: Session, person: Person) -> bool:
@@ -157,6 +184,7 @@ def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider
         if person is None:
             raise EnrollmentError("that person no longer exists")
         check_may_enrol(session, person, plan.label, max_fingers, today=today())
+        check_door_may_enrol(session, door_id)
     _capture(sensor, CHAR_BUFFER_1, 1, plan, progress)
     _refuse_known_finger(sensor, sessions, plan)
     _capture(sensor, CHAR_BUFFER_2, 2, plan, progress)
@@ -176,6 +204,7 @@ def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider
         person = session.get_one(Person, plan.person_id)
         customer = session.get_one(Customer, person.customer_id)
         check_may_enrol(session, person, plan.label, max_fingers, today=today())
+        check_door_may_enrol(session, door_id)
         slot = allocate_slot(session, sensor.capacity())
         finger = Finger(public_id=new_public_id(), customer_id=customer.id, person_id=person.id,
                         label=plan.label, sensor_slot=slot, enrolled_by=plan.enrolled_by,

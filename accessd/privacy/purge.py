@@ -79,6 +79,7 @@ from accessd.privacy.certificate import (
     certificate_path,
     installation_key_id,
     new_reference_salt,
+    normalise_reference,
     reference_digest,
     sign_certificate,
     verify_certificate,
@@ -103,6 +104,7 @@ __all__ = [
     "list_purges",
     "purge_due_at",
     "purge_plan",
+    "purges_of_reference",
     "run_due_purges",
     "sign_certificate",
     "verify_certificate",
@@ -626,6 +628,21 @@ def list_purges(session: Session, provider: KeyProvider) -> list[CheckedPurge]:
     return [CheckedPurge(r, verify_certificate(r.certificate.encode(), provider=provider)
                          if r.certificate else None, tuple(waiting_doors(session, r)))
             for r in records]
+
+
+def purges_of_reference(purges: list[CheckedPurge], reference: str) -> set[int]:
+    """The ids of the purge records made for the customer holding ``reference`` (the one it
+    was given at contract start, which staff keep in their contract records): how staff tell
+    which record and certificate is whose, although a record holds no name. A record only
+    holds a salted digest of the reference, so this compares digests, record by record.
+
+    :raises InvalidInputError: ``reference`` is not a customer reference.
+    """
+    canonical = normalise_reference(reference)
+    return {item.record.id for item in purges
+            if item.record.reference_salt and item.record.reference_digest
+            and hmac.compare_digest(reference_digest(canonical, item.record.reference_salt),
+                                    item.record.reference_digest)}
 
 
 def get_purge_record(session: Session, record_id: int) -> PurgeRecord | None:

@@ -52,15 +52,17 @@ from accessd.crypto import KeyProvider
 from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.customers.people import restrict_person, unrestrict_person
 from accessd.door.command_table import request_resync_everywhere
-from accessd.errors import RightsError
+from accessd.errors import NotFoundError, RightsError
 from accessd.history.chain import unlink_people
 from accessd.models import (
     Consent,
     Credential,
     Customer,
     DeviceCommand,
+    Door,
     ErasureLedgerEntry,
     Finger,
+    FingerLabel,
     LedgerAction,
     Person,
     utcnow,
@@ -70,12 +72,16 @@ from accessd.privacy.purge import CustomerDigester
 
 __all__ = [
     "ErasureSummary",
+    "FingerRemoval",
+    "WithdrawalPreview",
     "WithdrawalSummary",
     "anonymise_history",
     "delete_fingers",
     "erase_person",
     "lift_restriction",
+    "preview_withdrawal",
     "public_id_digest",
+    "remove_finger",
     "remove_person_rows",
     "restrict",
     "withdraw_consent",
@@ -84,6 +90,8 @@ __all__ = [
 
 CONSENT_WITHDRAWN = "consent_withdrawn"
 """``details["why"]`` of the ledger entries a consent withdrawal writes."""
+FINGER_REMOVED = "finger_removed"
+"""``details["why"]`` of the ledger entry that removing one finger writes."""
 
 
 
@@ -162,8 +170,8 @@ def withdraw_consent(session: Session, person: Person, by: str, *, provider: Key
     finger_ids = session.scalars(select(Finger.public_id).where(
         Finger.person_id == person.id)).all()
     if not active and not finger_ids:
-        raise RightsError(f"person {person.public_id} has no consent on record that is not "
-                          "already withdrawn, and no enrolled finger: nothing to withdraw")
+        raise RightsError(f"{person.name} has no consent on record that is not already "
+                          "withdrawn, and no enrolled finger: nothing to withdraw")
     for consent in active:
         consent.withdrawn_at = now
         consent.withdrawal_recorded_by = by
@@ -184,6 +192,76 @@ def withdraw_consent(session: Session, person: Person, by: str, *, provider: Key
         if deleted else 0
     session.flush()
     return WithdrawalSummary(len(active), deleted, person.credential, doors)
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalPreview:
+    """What withdrawing the person's consent would delete and leave, before it is done."""
+
+    consents: int  # active consents that become withdrawn
+    fingers: int  # templates deleted from the database and every door's sensor
+    credential_after: Credential
+    doors: int  # doors whose sensor is cleared
+
+    @property
+    def possible(self) -> bool:
+        """Whether there is anything to withdraw (``withdraw_consent`` refuses otherwise)."""
+        return bool(self.consents or self.fingers)
+
+
+def preview_withdrawal(session: Session, person: Person) -> WithdrawalPreview:
+    """What ``withdraw_consent`` would do now, changing nothing (for a confirmation)."""
+    consents = session.scalar(select(func.count()).select_from(Consent).where(
+        Consent.person_id == person.id, ACTIVE_CONSENT)) or 0
+    fingers = session.scalar(select(func.count()).select_from(Finger).where(
+        Finger.person_id == person.id)) or 0
+    doors = session.scalar(select(func.count()).select_from(Door)) or 0
+    return WithdrawalPreview(consents, fingers, without_finger(person.credential),
+                             doors if fingers else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FingerRemoval:
+    """What removing one finger did."""
+
+    label: FingerLabel
+    fingers_left: int
+    doors_asked_to_resync: int
+
+
+def remove_finger(session: Session, person: Person, label: FingerLabel | str, by: str, *,
+                  provider: KeyProvider, now: dt.datetime | None = None) -> FingerRemoval:
+    """Delete one of the person's fingers (a finger to enrol again, or one no longer used):
+    its template here and, through a resync, on every door's sensor. Consent and the way in
+    stay as they are. Leaves a ``delete_finger`` ledger entry, so a restore removes it again.
+
+    :raises NotFoundError: the person has no such finger enrolled (or no such finger exists).
+    """
+    now = now or utcnow()
+    try:
+        wanted = FingerLabel(label)
+    except ValueError:
+        choices = ", ".join(f.value for f in FingerLabel)
+        raise NotFoundError(f"{label!r} is not a finger; use one of {choices}") from None
+    finger = session.scalars(select(Finger).where(
+        Finger.person_id == person.id, Finger.label == wanted)).first()
+    if finger is None:
+        raise NotFoundError(f"{person.name} has no {wanted.value.replace('_', ' ')} enrolled; "
+                            "nothing to remove")
+    customer = session.get_one(Customer, person.customer_id)
+    digester = CustomerDigester(provider)
+    ledger.append(session, provider, ErasureLedgerEntry(
+        recorded_at=now, action=LedgerAction.DELETE_FINGER,
+        customer_digest=digester(customer.public_id), person_digest=digester(person.public_id),
+        finger_digest=digester(finger.public_id),
+        details={"why": FINGER_REMOVED, "recorded_by": by}), now=now)
+    delete_fingers(session, Finger.id == finger.id)
+    left = session.scalar(select(func.count()).select_from(Finger).where(
+        Finger.person_id == person.id)) or 0
+    doors = request_resync_everywhere(session, created_by=by, why="finger removed")
+    session.flush()
+    session.expire(person, ["fingers"])
+    return FingerRemoval(wanted, left, doors)
 
 
 def without_finger(credential: Credential) -> Credential:

@@ -191,6 +191,16 @@ def open_requests(session: Session, today: dt.date,
     return sorted(listed, key=lambda item: (item.due_on, item.request.id))
 
 
+def open_requests_about(session: Session, person: Person, today: dt.date) -> list[OpenRequest]:
+    """The open requests about one person, soonest due first (for the person's page)."""
+    rows = session.scalars(select(DataSubjectRequest).where(
+        DataSubjectRequest.status == RequestStatus.OPEN,
+        DataSubjectRequest.person_id == person.id)).all()
+    listed = [OpenRequest(r, due_on(r), today > due_on(r), (due_on(r) - today).days)
+              for r in rows]
+    return sorted(listed, key=lambda item: (item.due_on, item.request.id))
+
+
 def expired_open_requests(session: Session, today: dt.date,
                           retention: RetentionPeriod) -> list[int]:
     """The ids of the open requests whose retention has ended by ``today`` (a local day)."""

@@ -123,6 +123,10 @@ CASES = [
     case("erase", "person", "{ada}", "--yes", action="person.erase", target="person:{ada}"),
     case("erase", "person", "{ada}", action="person.erase", outcome=REFUSED,
          target="person:{ada}"),
+    case("person", "remove-finger", "{ada}", "--finger", "left_index", "--yes",
+         action="person.remove_finger", target="person:{ada}"),
+    case("person", "remove-finger", "{ada}", "--finger", "left_thumb", "--yes",
+         action="person.remove_finger", outcome=REFUSED, target="person:{ada}"),
     case("withdraw-consent", "{bob}", action="person.withdraw_consent", target="person:{bob}"),
     case("withdraw-consent", "{bob}", action="person.withdraw_consent", outcome=REFUSED,
          target="person:{bob}", setup=(("withdraw-consent", "{bob}"),)),  # nothing left

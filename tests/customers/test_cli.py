@@ -137,8 +137,10 @@ def test_ending_a_contract_from_a_script_needs_yes(
 
     done = accessd("customer", "end", "Acme Hosting", "--last-day", START, "--yes")
     assert done.code == 0
-    purge_on = dt.date.fromisoformat(START) + dt.timedelta(days=31)
-    assert f"purge due on {purge_on}" in done.out
+    # Its purge moment (31 days after START) passed long ago: the next purge check runs it.
+    assert "has passed: at the next purge check, by " in done.out
+    assert "its data is purged at the next purge check, by " in done.out
+    assert "00:00 after 30 days of grace) has passed" in done.out
     with sessions() as session:
         assert session.scalars(select(Customer.contract_end)).one() == dt.date.fromisoformat(
             START)
@@ -184,11 +186,34 @@ def test_a_chosen_pin_is_read_from_stdin(
     accessd: Accessd, acme: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("482915\n"))
-    run = accessd("person", "set-pin", "Bob Byte", "--pin-stdin")
+    run = accessd("person", "set-pin", "Bob Byte", "--pin-stdin", "--credential",
+                  "finger_or_pin")
     assert run.code == 0
     assert re.search(r"Keypad entry for Bob Byte: \d{4}\*482915#", run.out)
     bob = json.loads(accessd("person", "show", "Bob Byte", "--json").out)
     assert (bob["credential"], bob["pin_set"]) == ("finger_or_pin", True)
+
+
+def test_a_pin_set_without_a_way_in_change_leaves_it_and_says_how(
+    accessd: Accessd, acme: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("482915\n"))
+    run = accessd("person", "set-pin", "Bob Byte", "--pin-stdin")
+    assert run.code == 0
+    assert "the door does not take this PIN" in run.out
+    assert "--credential finger_or_pin" in run.out
+    bob = json.loads(accessd("person", "show", "Bob Byte", "--json").out)
+    assert (bob["credential"], bob["pin_set"]) == ("finger", True)
+    assert accessd("person", "rectify", "Bob Byte", "--credential", "finger_or_pin").code == 0
+    bob = json.loads(accessd("person", "show", "Bob Byte", "--json").out)
+    assert bob["credential"] == "finger_or_pin"
+
+
+def test_a_duplicate_person_is_refused_unless_confirmed(accessd: Accessd, acme: None) -> None:
+    args = ["person", "add", "Acme Hosting", "Bob Byte"]  # Bob has no e-mail either
+    run = accessd(*args)
+    assert run.code == 1 and "already has a person named Bob Byte" in run.err
+    assert accessd(*args, "--same-name-ok").code == 0
 
 
 def test_a_weak_chosen_pin_is_refused(

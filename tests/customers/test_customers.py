@@ -207,6 +207,23 @@ def test_previewing_the_end_of_a_contract_changes_nothing(
     assert not session.dirty
 
 
+@pytest.mark.parametrize(("last_day", "already_due", "runs_by"), [
+    # due 2025-07-01 00:00 Amsterdam (22:00 UTC the day before): the check after it, within 1 h
+    (dt.date(2025, 6, 30), False, dt.datetime(2025, 6, 30, 23, 0, tzinfo=dt.UTC)),
+    # due 2025-06-01 00:00, long past: the next check, within an hour of now
+    (dt.date(2025, 5, 31), True, NOW + dt.timedelta(hours=1)),
+    # due 2025-06-15 00:00 local, passed 10 hours ago
+    (dt.date(2025, 6, 14), True, NOW + dt.timedelta(hours=1)),
+])
+def test_the_preview_says_when_the_purge_check_really_runs_it(
+    session: Session, settings: Settings, last_day: dt.date, already_due: bool,
+    runs_by: dt.datetime,
+) -> None:
+    plan = preview_end_contract(session, seed.customer(session, "Acme"), last_day,
+                                settings=settings, now=NOW)
+    assert (plan.already_due, plan.runs_by, plan.check_minutes) == (already_due, runs_by, 60)
+
+
 def test_a_contract_cannot_end_before_it_started(session: Session, settings: Settings) -> None:
     acme = seed.customer(session, "Acme", start=dt.date(2025, 3, 1))
     with pytest.raises(InvalidInputError, match="before the contract start") as caught:

@@ -29,6 +29,7 @@ from accessd.door.decision import Reason, decide
 from accessd.door.directory import customer_view, person_view
 from accessd.errors import (
     ConsentError,
+    DuplicatePersonError,
     EnrollmentError,
     InvalidInputError,
     NotFoundError,
@@ -109,23 +110,73 @@ def test_a_generated_pin_is_returned_once_and_stored_only_as_its_hash(session: S
     assert keypad_entry(person, pin) == f"{person.keypad_code}*{pin}#"
 
 
-@pytest.mark.parametrize(
-    ("before", "after"),
-    [
-        (Credential.NONE, Credential.PIN),
-        (Credential.FINGER, Credential.FINGER_OR_PIN),
-        (Credential.PIN, Credential.PIN),
-        (Credential.FINGER_OR_PIN, Credential.FINGER_OR_PIN),
-    ],
-)
-def test_setting_a_pin_adds_pin_to_the_credential(
-    session: Session, before: Credential, after: Credential
+@pytest.mark.parametrize("before", list(Credential))
+def test_setting_a_pin_never_changes_the_way_in_unless_asked(
+    session: Session, before: Credential
 ) -> None:
     person = seed.person(session, seed.customer(session))
     person.credential = before
     set_pin(session, person, "482915")
-    assert person.credential is after
+    assert person.credential is before
     assert person.keypad_code is not None
+    assert people.pin_usable(person) is (before in (Credential.PIN, Credential.FINGER_OR_PIN))
+
+
+def test_setting_a_pin_with_a_chosen_way_in_makes_it_usable(session: Session) -> None:
+    person = seed.person(session, seed.customer(session))
+    person.credential = Credential.FINGER
+    set_pin(session, person, "482915", credential=people.with_pin(Credential.FINGER))
+    assert person.credential is Credential.FINGER_OR_PIN and people.pin_usable(person)
+
+
+def test_correcting_details_can_change_the_way_in_and_gives_a_keypad_code(
+    session: Session,
+) -> None:
+    person = seed.person(session, seed.customer(session))
+    assert person.keypad_code is None
+    changed = rectify_person(session, person, credential="pin")
+    assert changed == ["credential"] and person.credential is Credential.PIN
+    assert person.keypad_code is not None
+    with pytest.raises(InvalidInputError) as caught:
+        rectify_person(session, person, credential="face")
+    assert caught.value.field == "credential"
+
+
+@pytest.mark.parametrize(("name", "email", "refused"), [
+    ("Ada Lovelace", "ada@example.com", True),
+    ("  ada   lovelace ", "ADA@example.com", True),  # the same person, typed differently
+    ("Ada Lovelace", "ada.l@example.com", False),  # another address: another person
+    ("Ada Lovelace", None, False),
+    ("Ada Byron", "ada@example.com", False),
+])
+def test_a_duplicate_person_is_refused_beside_the_name_unless_confirmed(
+    session: Session, name: str, email: str | None, refused: bool
+) -> None:
+    customer = seed.customer(session)
+    add_person(session, customer, "Ada Lovelace", "ada@example.com", clock=CLOCK)
+    if refused:
+        with pytest.raises(DuplicatePersonError) as caught:
+            add_person(session, customer, name, email, clock=CLOCK)
+        assert caught.value.field == "name"
+        assert "already has a person named Ada Lovelace" in str(caught.value)
+        add_person(session, customer, name, email, clock=CLOCK, allow_duplicate=True)
+    else:
+        add_person(session, customer, name, email, clock=CLOCK)
+
+
+def test_a_namesake_at_another_customer_is_no_duplicate(session: Session) -> None:
+    add_person(session, seed.customer(session), "Ada Lovelace", "ada@example.com", clock=CLOCK)
+    other = seed.customer(session, name="Globex")
+    add_person(session, other, "Ada Lovelace", "ada@example.com", clock=CLOCK)
+
+
+def test_renaming_into_another_persons_name_and_email_is_refused(session: Session) -> None:
+    customer = seed.customer(session)
+    add_person(session, customer, "Ada Lovelace", "ada@example.com", clock=CLOCK)
+    bob = add_person(session, customer, "Bob", "ada@example.com", clock=CLOCK)
+    with pytest.raises(DuplicatePersonError):
+        rectify_person(session, bob, name="Ada Lovelace")
+    assert bob.name == "Bob"
 
 
 @pytest.mark.parametrize("pin", ["12345", "123456", "111111", "654321", "12a456",
@@ -278,3 +329,19 @@ def test_an_unknown_person_is_refused_with_close_names(session: Session) -> None
     with pytest.raises(NotFoundError, match="no person '999'"):
         get_person(session, "999")
     assert session.scalars(select(Person)).all()
+
+
+def test_people_are_found_by_part_of_their_name_email_or_customer(session: Session) -> None:
+    acme, globex = seed.customer(session), seed.customer(session, name="Globex")
+    add_person(session, acme, "Ada Lovelace", "ada@acme.example", clock=CLOCK)
+    add_person(session, globex, "Grace Hopper", None, clock=CLOCK)
+    add_person(session, globex, "Ada_100%", None, clock=CLOCK)
+
+    def found(text: str) -> list[str]:
+        return [s.person.name for s in people.find_persons(session, text)]
+
+    assert found("  lOVE ") == ["Ada Lovelace"]
+    assert found("acme.example") == ["Ada Lovelace"]
+    assert found("globex") == ["Ada_100%", "Grace Hopper"]
+    assert found("_100%") == ["Ada_100%"] and found("a%") == []
+    assert found("   ") == []

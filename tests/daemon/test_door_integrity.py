@@ -50,6 +50,23 @@ def test_tamper_empties_the_reader_and_clearing_the_alarm_refills_it(door: Door,
     assert door.wait_event("granted", after=before).person_id == people.alice
 
 
+def test_while_the_reader_is_tampered_enrolment_is_refused_and_a_finger_leaves_an_event(
+        door: Door, people: People) -> None:
+    door.start()
+    door.rig.door.tamper(True)
+    door.wait_event("tamper")
+    eventually(lambda: door.rig.sensor.template_count == 0, what="the sensor to be wiped")
+    before = door.last_event_id()
+    door.present("alice-right-index")
+    refused = door.wait_event("denied", after=before)
+    assert refused.reason == "reader_tampered" and refused.person_id is None
+    door.lift()
+    enrolment = door.enrol(people.alice, "alice-right-index")
+    assert enrolment.state is CommandState.FAILED
+    assert "tamper alarm" in (enrolment.progress or "")
+    assert door.rig.sensor.template_count == 0
+
+
 def test_forced_door_and_exit_button_are_events(door: Door, people: People) -> None:
     door.start()
     door.rig.door.force_door()

@@ -129,6 +129,27 @@ def test_purge_status_names_the_doors_still_to_confirm(
     assert "completed" in out and str(certificate) in out
 
 
+def test_purge_status_finds_a_customers_purge_by_its_reference(
+        sessions: sessionmaker[Session], keyring: FileKeyProvider, engine: Engine,
+        config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    reference = _leaving(sessions, keyring)
+    with sessions() as session:
+        staying = session.scalars(select(Customer.reference).where(
+            Customer.name == "Staying NV")).one()
+    assert main(["--config", config, "purge", "--now"]) == 0
+    capsys.readouterr()
+    assert main(["--config", config, "purge", "--status", "--customer-reference",
+                 reference.lower()]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("purge 1, customer ") and "Leaving" not in out
+    assert main(["--config", config, "purge", "--status", "--customer-reference",
+                 staying or ""]) == 1
+    assert "no purge record was made for the customer" in capsys.readouterr().out
+    assert main(["--config", config, "purge", "--now", "--customer-reference",
+                 reference]) == 1
+    assert "goes with --status" in capsys.readouterr().err
+
+
 def test_without_doors_a_purge_is_certified_at_once(
         sessions: sessionmaker[Session], keyring: FileKeyProvider, engine: Engine) -> None:
     _leaving(sessions, keyring, doors=())

@@ -120,3 +120,27 @@ def test_the_api_refuses_a_person_for_an_ended_customer_with_409(
         outcomes = db.scalars(select(AuditRecord.outcome).where(
             AuditRecord.action == "api.person.create").order_by(AuditRecord.id)).all()
     assert outcomes == [AuditOutcome.REFUSED, AuditOutcome.SUCCESS, AuditOutcome.REFUSED]
+
+
+def test_the_api_refuses_a_duplicate_person_with_409_unless_told_it_is_someone_else(
+        client: FlaskClient, customers: Customers, sessions: sessionmaker[Session],
+        clock: FakeClock) -> None:
+    with session_scope(sessions) as db:
+        _row, token = create_api_token(db, "portal", StaffRole.OPERATOR, created_by="test",
+                                       now=clock())
+    headers: dict[str, Any] = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/customers/{customers.active}/persons"
+    carol = {"name": "Carol Example", "email": "carol@example.com"}
+    assert client.post(url, headers=headers, json=carol).status_code == 201
+    again = client.post(url, headers=headers, json={**carol, "name": "carol  example"})
+    assert again.status_code == 409 and again.json is not None
+    assert "already has a person named Carol Example" in again.json["error"]["message"]
+    bad = client.post(url, headers=headers, json={**carol, "same_name_ok": "yes"})
+    assert bad.status_code == 400
+    assert client.post(url, headers=headers, json={**carol, "same_name_ok": True}
+                       ).status_code == 201
+    with sessions() as db:
+        outcomes = db.scalars(select(AuditRecord.outcome).where(
+            AuditRecord.action == "api.person.create").order_by(AuditRecord.id)).all()
+    assert outcomes == [AuditOutcome.SUCCESS, AuditOutcome.REFUSED, AuditOutcome.REFUSED,
+                        AuditOutcome.SUCCESS]

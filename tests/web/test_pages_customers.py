@@ -122,6 +122,33 @@ def test_ending_a_contract_shows_what_is_purged_and_when_before_anything_changes
     assert "purged on 2026-04-01" in detail
 
 
+def test_a_last_day_in_the_past_says_when_the_purge_really_runs(
+    operator: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    base = f"/customers/{site.customer_public_id}/end"
+    preview = operator.get(f"{base}?last_day=2026-02-26").get_data(as_text=True)
+    # The purge moment (2026-02-27 00:00) has passed: the next hourly check runs it; the
+    # clock says 09:00 UTC, 10:00 in Amsterdam, so by 11:00 site time at the latest.
+    assert "already over" in preview
+    assert '<strong class="purge-by">2026-03-02 11:00 (Europe/Amsterdam)</strong>' in preview
+    assert "every 60 minutes" in preview
+    assert "at 00:00" not in preview and "can still be moved" not in preview
+    response = post_form(operator, base, {"last_day": "2026-02-26"},
+                         form_page=f"{base}?last_day=2026-02-26")
+    detail = operator.get(response.location).get_data(as_text=True)
+    assert "purged at the next purge check, by 2026-03-02 11:00 (Europe/Amsterdam)" in detail
+
+
+def test_a_future_last_day_names_the_midnight_and_the_check_after_it(
+    operator: FlaskClient, site: Site
+) -> None:
+    preview = operator.get(f"/customers/{site.customer_public_id}/end?last_day=2026-03-31"
+                           ).get_data(as_text=True)
+    assert "at 00:00 site time (at the first purge check from then, by 2026-04-01 01:00 " \
+        "(Europe/Amsterdam))" in preview
+    assert "can still be moved" in preview and "already over" not in preview
+
+
 @pytest.mark.parametrize(("last_day", "message"), [
     ("", "Enter the last day"),
     ("tomorrow", "is not a date"),

@@ -23,6 +23,7 @@ from accessd.models import (
     AccessEvent,
     AuditRecord,
     Consent,
+    Customer,
     DataSubjectRequest,
     Person,
     RequestKind,
@@ -109,6 +110,33 @@ def test_a_purge_record_offers_its_signed_certificate(
     assert auditor.get("/privacy/purges/999/certificate").status_code == 404
 
 
+def test_staff_find_a_customers_purge_by_the_reference_from_their_contract_records(
+    auditor: FlaskClient, sessions: sessionmaker[Session], keys: FileKeyProvider, db_url: str,
+    site: Site,
+) -> None:
+    with session_scope(sessions) as db:
+        references = dict(db.execute(select(Customer.name, Customer.reference)).all())
+    engine = create_db_engine(db_url)
+    try:
+        run_due_purges(sessions, keys, engine, dt.datetime(2026, 7, 2, tzinfo=dt.UTC),
+                       site_timezone="UTC")
+    finally:
+        engine.dispose()
+    typed = references["Acme"].lower().replace("-", " ")  # as someone might type it
+    found = auditor.get("/privacy/purges", query_string={"customer_reference": typed})
+    page = found.get_data(as_text=True)
+    assert "1 purge record of the customer holding this reference" in page
+    assert page.count('class="purge-theirs"') == 1 and "this customer's" in page
+    assert "Acme" not in page and references["Acme"] not in page.replace(typed, "")
+    other = auditor.get("/privacy/purges", query_string={
+        "customer_reference": references["Globex"]}).get_data(as_text=True)
+    assert "No purge record was made for the customer holding this reference" in other
+    assert 'class="purge-theirs"' not in other
+    bad = auditor.get("/privacy/purges", query_string={"customer_reference": "ACME-1"})
+    assert "25 letters and digits" in bad.get_data(as_text=True)
+    assert [(r.details or {})["found"] for r in _audited(sessions, "purge.find")] == [1, 0]
+
+
 # --- requests ----------------------------------------------------------------------------------
 
 def test_an_operator_records_a_request_due_in_a_month(
@@ -131,8 +159,8 @@ def test_an_operator_records_a_request_due_in_a_month(
     ({"requester_name": ""}, "Name who asked."),
     ({"received_on": "yesterday"}, "Not a valid date value"),
     ({"received_on": "2026-04-01"}, "in the future"),
-    ({"person": "not-an-id"}, "Not a person id"),
-    ({"person": "00000000-0000-0000-0000-000000000001"}, "No person has this id"),
+    ({"person": "not-an-id"}, "choose the person from the list"),
+    ({"person": "00000000-0000-0000-0000-000000000001"}, "choose the person from the list"),
     ({"kind": "complaint"}, "Not a valid choice"),
 ])
 def test_a_bad_request_form_says_what_is_wrong_beside_the_field(
@@ -217,7 +245,7 @@ def test_an_auditor_reads_requests_but_may_not_change_them(
 def test_the_export_is_a_zip_of_everything_held_and_is_audited(
     operator: FlaskClient, site: Site, sessions: sessionmaker[Session]
 ) -> None:
-    page = f"/privacy/persons/{site.alice}"
+    page = f"/customers/persons/{site.alice}"
     with _form(operator, page, f"{page}/export") as response:  # closes the spooled file
         assert response.status_code == 200 and response.mimetype == "application/zip"
         assert f"export-person-{site.alice}" in response.headers["Content-Disposition"]
@@ -233,7 +261,7 @@ def test_the_export_is_a_zip_of_everything_held_and_is_audited(
 def test_erasure_asks_first_then_erases_and_anonymises(
     operator: FlaskClient, site: Site, sessions: sessionmaker[Session]
 ) -> None:
-    page = f"/privacy/persons/{site.bob}"
+    page = f"/customers/persons/{site.bob}"
     confirm = operator.get(f"{page}/erase").get_data(as_text=True)
     assert "This cannot be undone" in confirm and "Erase Bob Example now" in confirm
     with session_scope(sessions) as db:
@@ -250,23 +278,22 @@ def test_erasure_asks_first_then_erases_and_anonymises(
 def test_restrict_needs_a_reason_and_can_be_lifted(
     operator: FlaskClient, site: Site, sessions: sessionmaker[Session]
 ) -> None:
-    page = f"/privacy/persons/{site.alice}"
+    page = f"/customers/persons/{site.alice}"
     missing = _form(operator, page, f"{page}/restrict", reason="")
     assert "Say why" in missing.get_data(as_text=True)
     assert _form(operator, page, f"{page}/restrict", reason="accuracy contested").status_code \
         == 302
     shown = operator.get(page).get_data(as_text=True)
     assert "restricted since" in shown and "accuracy contested" in shown
-    assert _form(operator, page, f"{page}/lift").status_code == 302
+    assert _form(operator, page, f"{page}/unrestrict").status_code == 302
     assert "not restricted" in operator.get(page).get_data(as_text=True)
-    assert _audited(sessions, "person.restrict") and _audited(sessions,
-                                                             "person.lift_restriction")
+    assert _audited(sessions, "person.restrict") and _audited(sessions, "person.unrestrict")
 
 
 def test_withdrawing_consent_records_it_or_says_there_is_none(
     operator: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
 ) -> None:
-    page = f"/privacy/persons/{site.bob}"
+    page = f"/customers/persons/{site.bob}"
     nothing = _form(operator, page, f"{page}/withdraw-consent")
     assert "nothing to withdraw" in operator.get(nothing.headers["Location"]).get_data(
         as_text=True)
@@ -281,7 +308,14 @@ def test_withdrawing_consent_records_it_or_says_there_is_none(
 
 def test_an_auditor_may_not_act_on_a_person(auditor: FlaskClient, site: Site) -> None:
     assert auditor.get(f"/privacy/persons/{site.alice}").status_code == 403
+    page = auditor.get(f"/customers/persons/{site.alice}").get_data(as_text=True)
+    assert "Alice Example" in page and "Withdraw consent" not in page and "Erase" not in page
     token = csrf_token(auditor, "/privacy/requests")
+    for action in ("export", "erase", "restrict", "unrestrict", "withdraw-consent",
+                   "fingers/right_index/remove"):
+        response = auditor.post(f"/customers/persons/{site.alice}/{action}",
+                                data={"csrf_token": token})
+        assert response.status_code == 403, action
     for action in ("export", "erase", "restrict", "lift", "withdraw-consent"):
         response = auditor.post(f"/privacy/persons/{site.alice}/{action}",
                                 data={"csrf_token": token})

@@ -40,7 +40,13 @@ from accessd.customers.people import (
 from accessd.door.doors import door_named
 from accessd.door.remote_unlock import ACTOR_MAX, request_unlock
 from accessd.door.status import door_states
-from accessd.errors import ContractOverError, HistoryError, InvalidInputError, NotFoundError
+from accessd.errors import (
+    ContractOverError,
+    DuplicatePersonError,
+    HistoryError,
+    InvalidInputError,
+    NotFoundError,
+)
 from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
 from accessd.inputs import ID_MAX, parse_id, parse_moment
 from accessd.models import (
@@ -339,17 +345,23 @@ def add_customer_person(public_id: str) -> tuple[Response, int]:
         raise ApiError(400, 'send a JSON object: {"name": "Alice Example", "email": '
                        '"alice@example.com", "credential": "none"} with Content-Type: '
                        "application/json")
-    unknown = sorted(set(body) - PERSON_FIELDS)
+    unknown = sorted(set(body) - PERSON_FIELDS - {"same_name_ok"})
     if unknown:
         raise ApiError(400, f"unknown field {unknown[0]!r}; use "
-                       + ", ".join(sorted(PERSON_FIELDS)))
+                       + ", ".join(sorted(PERSON_FIELDS | {"same_name_ok"})))
     values = {key: body.get(key) for key in PERSON_FIELDS}
     for key, value in values.items():
         if value is not None and not isinstance(value, str):
             raise ApiError(400, f"{key}: must be a string")
+    same_name_ok = body.get("same_name_ok", False)
+    if not isinstance(same_name_ok, bool):
+        raise ApiError(400, "same_name_ok: must be true or false")
     try:
         person = add_person(db(), found, values["name"] or "", values["email"],
-                            values["credential"] or Credential.NONE, clock=current_panel().site)
+                            values["credential"] or Credential.NONE, clock=current_panel().site,
+                            allow_duplicate=same_name_ok)
+    except DuplicatePersonError as exc:
+        raise ApiError(409, str(exc)) from None
     except InvalidInputError as exc:
         raise ApiError(400, str(exc)) from None
     except ContractOverError as exc:

@@ -1,10 +1,13 @@
-"""Customers and their people: contracts, lawful basis, persons, restriction and PINs.
+"""Customers and their people: contracts, lawful basis, and each person's page, the hub for
+everything about them (details, way in, fingers, PIN, consent, restriction, privacy actions and
+their open requests; what destroys data is in ``web.pages.person_rights``).
 
-Every rule lives in ``accessd.customers.contracts`` and ``accessd.customers.people``; the views
-turn forms into
-service calls and the services' refusals into messages beside the field they concern. Ending
-a contract goes through a confirmation page showing what the purge will remove and when.
-A PIN is shown once, on the response that set it, and is never logged or stored in plain text.
+Every rule lives in ``accessd.customers.contracts``, ``accessd.customers.people`` and
+``accessd.rights``; the views turn forms into service calls and the services' refusals into
+messages beside the field they concern. Ending a contract goes through a confirmation page
+showing what the purge will remove and when it really runs. The way in changes only as staff
+choose it (correcting details, or the PIN form's own field). A PIN is shown once, on the
+response that set it, and is never logged or stored in plain text.
 """
 
 from __future__ import annotations
@@ -19,12 +22,20 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
-from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    Field,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import InputRequired, Optional
 
 from accessd.config import Settings
 from accessd.customers.collection import collection_refusal
-from accessd.customers.consent import active_consent
+from accessd.customers.consent import active_consent, withdrawn_consent
 from accessd.customers.contracts import (
     ContractStatus,
     add_customer,
@@ -41,14 +52,19 @@ from accessd.customers.people import (
     keypad_entry,
     list_persons,
     person_summary,
+    pin_usable,
     rectify_person,
     restrict_person,
     set_pin,
     unrestrict_person,
+    with_pin,
 )
 from accessd.db import read_only_engine
-from accessd.errors import AccessdError, InvalidInputError
+from accessd.errors import AccessdError, DuplicatePersonError, InvalidInputError
+from accessd.fingers.enrolment import early_refusal
 from accessd.models import Credential, LawfulBasis, StaffRole
+from accessd.rights.actions import preview_withdrawal
+from accessd.rights.requests import open_requests_about
 from web.forms import ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
@@ -69,12 +85,13 @@ BASIS_CHOICES = [
     SelectChoice(LawfulBasis.NECESSITY.value,
                  "Necessity: a documented security need (UAVG art. 29)"),
 ]
-CREDENTIAL_CHOICES = [
-    SelectChoice(Credential.NONE.value, "None yet (let in by staff)"),
-    SelectChoice(Credential.FINGER.value, "Finger"),
-    SelectChoice(Credential.PIN.value, "PIN at the keypad"),
-    SelectChoice(Credential.FINGER_OR_PIN.value, "Finger or PIN"),
-]
+CREDENTIAL_LABELS = {
+    Credential.NONE: "None yet (let in by staff)",
+    Credential.FINGER: "Finger",
+    Credential.PIN: "PIN at the keypad",
+    Credential.FINGER_OR_PIN: "Finger or PIN",
+}
+CREDENTIAL_CHOICES = [SelectChoice(c.value, label) for c, label in CREDENTIAL_LABELS.items()]
 
 
 def site_settings() -> Settings:
@@ -88,6 +105,14 @@ def read_only_session() -> Iterator[Session]:
     2 s, the history, an export) must not take the write lock the door needs for its events."""
     with Session(read_only_engine(current_panel().engine)) as session:
         yield session
+
+
+def site_time(moment: dt.datetime | None) -> str:
+    """A UTC moment as the site's wall time to the minute, with the zone's name."""
+    if moment is None:
+        return ""
+    site = current_panel().site
+    return f"{site.local(moment):%Y-%m-%d %H:%M} ({site.zone.key})"
 
 
 def local_time(moment: dt.datetime | None) -> str:
@@ -135,13 +160,18 @@ class PersonForm(FlaskForm):
     email = StringField("E-mail (optional)", render_kw={"type": "email", "autocomplete": "off"})
     credential = SelectField("Way in", choices=CREDENTIAL_CHOICES, default=Credential.NONE.value,
                              description="A way in without a fingerprint must always exist.")
+    same_name_ok = BooleanField(
+        "This is someone else who has the same name and e-mail: add them anyway")
 
 
 class RectifyForm(FlaskForm):
-    """Corrected details of a person (GDPR art. 16)."""
+    """Corrected details of a person (GDPR art. 16), and their way in."""
 
     name = StringField("Name", [InputRequired("Enter the person's name.")])
     email = StringField("E-mail (optional)", render_kw={"type": "email", "autocomplete": "off"})
+    credential = SelectField(
+        "Way in", choices=CREDENTIAL_CHOICES,
+        description="The door takes a PIN only with 'PIN at the keypad' or 'Finger or PIN'.")
     notes = TextAreaField("Notes (optional)")
 
 
@@ -153,10 +183,23 @@ class RestrictForm(FlaskForm):
 
 
 class PinForm(FlaskForm):
-    """A PIN typed by the person, or none for a generated one."""
+    """A PIN typed by the person, or none for a generated one, and the way in from then on."""
 
     pin = StringField("PIN (optional)", description="Digits only; leave empty to generate one.",
                       render_kw={"autocomplete": "off", "inputmode": "numeric"})
+    # Not sent (an older form): the way in stays; a value not offered is the service's refusal.
+    credential = SelectField("Way in from now on", choices=CREDENTIAL_CHOICES,
+                             validate_choice=False)
+
+    def for_person(self, person: Person) -> PinForm:
+        """Offer the person's way in with a PIN added, and say what it is now."""
+        now = Credential(person.credential)
+        if self.credential.data is None:
+            self.credential.data = with_pin(now).value
+        self.credential.description = (
+            f"Now: {CREDENTIAL_LABELS[now]}. The door takes the PIN only with 'PIN at the "
+            "keypad' or 'Finger or PIN'.")
+        return self
 
 
 def place_error(form: FlaskForm, error: AccessdError, fallback: str) -> None:
@@ -243,13 +286,14 @@ def end(public_id: uuid.UUID) -> str:
     if request.args and form.validate():
         try:
             last_day = parse_date("last_day", form.last_day.data or "")
-            plan = preview_end_contract(db(), customer, last_day, settings=site_settings())
+            plan = preview_end_contract(db(), customer, last_day, settings=site_settings(),
+                                        now=current_panel().now())
         except InvalidInputError as exc:
             place_error(form, exc, "last_day")
     elif not request.args:
         form.last_day.data = _status(customer).today.isoformat()
     return render_template("customers/end.html", customer=customer, form=form, plan=plan,
-                           confirm=ActionForm())
+                           confirm=ActionForm(), site_time=site_time)
 
 
 @bp.post("/<uuid:public_id>/end")
@@ -262,18 +306,24 @@ def end_confirmed(public_id: uuid.UUID) -> str | Response:
     if ActionForm().validate_on_submit() and form.validate():
         try:
             last_day = parse_date("last_day", form.last_day.data or "")
-            plan = end_contract(db(), customer, last_day, settings=site_settings())
+            plan = end_contract(db(), customer, last_day, settings=site_settings(),
+                                now=current_panel().now())
         except InvalidInputError as exc:
             place_error(form, exc, "last_day")
         else:
             audit().note("customer.end_contract", target=f"customer:{customer.public_id}",
                          last_day=last_day.isoformat(), purge_on=plan.purge_on.isoformat())
             db().commit()
-            flash(f"The contract of {customer.name} ends on {plan.last_day}; its data is "
-                  f"purged on {plan.purge_on}.", "success")
+            if plan.already_due:
+                flash(f"The contract of {customer.name} ended on {plan.last_day}; its data is "
+                      f"purged at the next purge check, by {site_time(plan.runs_by)} at the "
+                      "latest.", "success")
+            else:
+                flash(f"The contract of {customer.name} ends on {plan.last_day}; its data is "
+                      f"purged on {plan.purge_on}.", "success")
             return redirect(url_for("customers.detail", public_id=customer.public_id))
     return render_template("customers/end.html", customer=customer, form=form, plan=None,
-                           confirm=ActionForm())
+                           confirm=ActionForm(), site_time=site_time)
 
 
 @bp.route("/<uuid:public_id>/persons/new", methods=["GET", "POST"])
@@ -287,12 +337,15 @@ def new_person(public_id: uuid.UUID) -> str | Response:
         audit().note("person.create", customer=str(customer.public_id))
         if closed is not None:  # the page offered no form; a hand-made POST is refused
             audit().refuse("contract_over")
+    duplicate = False
     if closed is None and form.validate_on_submit():
         try:
             person = add_person(db(), customer, form.name.data or "", form.email.data,
                                 form.credential.data or Credential.NONE,
-                                clock=current_panel().site)
+                                clock=current_panel().site,
+                                allow_duplicate=bool(form.same_name_ok.data))
         except InvalidInputError as exc:
+            duplicate = isinstance(exc, DuplicatePersonError)
             place_error(form, exc, "name")
         else:
             audit().note(target=f"person:{person.public_id}")
@@ -300,7 +353,7 @@ def new_person(public_id: uuid.UUID) -> str | Response:
             flash(f"{person.name} added.", "success")
             return redirect(url_for("customers.person", public_id=person.public_id))
     return render_template("customers/person_new.html", customer=customer, form=form,
-                           closed=closed)
+                           closed=closed, duplicate=duplicate or bool(form.same_name_ok.data))
 
 
 def _collection_refusal(customer: Customer) -> str | None:
@@ -310,13 +363,31 @@ def _collection_refusal(customer: Customer) -> str | None:
 
 
 def _person_page(person: Person, **forms: FlaskForm) -> str:
+    """The person's hub: details, fingers, way in, PIN, consent, restriction, privacy actions
+    and their open requests."""
     audit().note("person.view", target=f"person:{person.public_id}")
-    closed = _collection_refusal(person.customer)
+    site = current_panel().site
+    refusal = early_refusal(db(), person, site_settings().access.max_fingers_per_person,
+                            today=site.today())
+    pin_form = forms.get("pin") or PinForm(formdata=None)
+    assert isinstance(pin_form, PinForm)
     return render_template(
         "customers/person.html", person=person, summary=person_summary(db(), person),
-        closed=closed,
-        consent=active_consent(db(), person), restrict=forms.get("restrict") or RestrictForm(),
-        pin=forms.get("pin") or PinForm(), action=ActionForm(), local_time=local_time)
+        closed=_collection_refusal(person.customer),
+        enrol_refusal=None if refusal is None else as_sentence(refusal),
+        consent=active_consent(db(), person), withdrawn=withdrawn_consent(db(), person),
+        withdrawal=preview_withdrawal(db(), person),
+        requests=open_requests_about(db(), person, site.today()),
+        credential_label=CREDENTIAL_LABELS[Credential(person.credential)],
+        restrict=forms.get("restrict") or RestrictForm(), pin=pin_form.for_person(person),
+        action=ActionForm(), local_time=local_time, local_day=local_day)
+
+
+def local_day(moment: dt.datetime | None) -> str:
+    """A UTC moment as the site's local day ("" for none)."""
+    if moment is None:
+        return ""
+    return current_panel().site.local(moment).date().isoformat()
 
 
 @bp.get("/persons/<uuid:public_id>")
@@ -332,6 +403,8 @@ def edit_person(public_id: uuid.UUID) -> str | Response:
     """Correct a person's name, e-mail or notes (rectification)."""
     found = person_or_404(public_id)
     form = RectifyForm(obj=found)
+    if request.method == "GET":
+        form.credential.data = Credential(found.credential).value
     if request.method == "POST":
         audit().note("person.rectify", target=f"person:{found.public_id}")
     else:  # the form shows the person's details: a read
@@ -339,7 +412,8 @@ def edit_person(public_id: uuid.UUID) -> str | Response:
     if form.validate_on_submit():
         try:
             changed = rectify_person(db(), found, name=form.name.data or "",
-                                     email=form.email.data or "", notes=form.notes.data or "")
+                                     email=form.email.data or "", notes=form.notes.data or "",
+                                     credential=form.credential.data or None)
         except InvalidInputError as exc:
             place_error(form, exc, "name")
         else:
@@ -395,12 +469,20 @@ def pin(public_id: uuid.UUID) -> str:
     form = PinForm()
     audit().note("person.set_pin", target=f"person:{found.public_id}")  # never the PIN
     if form.validate_on_submit():
+        before = Credential(found.credential)
         try:
-            chosen = set_pin(db(), found, (form.pin.data or "").strip() or None)
+            chosen = set_pin(db(), found, (form.pin.data or "").strip() or None,
+                             credential=form.credential.data or None)
         except AccessdError as exc:
+            db().rollback()
             place_error(form, exc, "pin")
         else:
             entry = keypad_entry(found, chosen)
+            if found.credential is not before:
+                audit().note(credential=Credential(found.credential).value)
             db().commit()
-            return render_template("customers/pin.html", person=found, entry=entry)
+            return render_template(
+                "customers/pin.html", person=found, entry=entry, usable=pin_usable(found),
+                way_in=CREDENTIAL_LABELS[Credential(found.credential)],
+                was=None if found.credential is before else CREDENTIAL_LABELS[before])
     return _person_page(found, pin=form)

@@ -22,8 +22,10 @@ from accessd.door import command_table
 from accessd.errors import AccessdError
 from accessd.fingers.enrolment import (
     EnrolmentCommand,
+    check_door_may_enrol,
     check_may_enrol,
     consent_needed,
+    door_refusal,
     early_refusal,
     enrolment_command,
     enrolment_doors,
@@ -42,6 +44,7 @@ bp = Blueprint("enrolment", __name__, url_prefix="/enrolment")
 
 FINGER_CHOICES = [SelectChoice(label.value, label.value.replace("_", " ").capitalize())
                   for label in FingerLabel]
+FINGER_VALUES = frozenset(label.value for label in FingerLabel)
 STEPS = ("place finger", "lift", "place the same finger again", "saving", "done")
 
 
@@ -68,7 +71,13 @@ def start(public_id: uuid.UUID) -> str | Response:
     person = person_or_404(public_id)
     doors = enrolment_doors(db())
     form = EnrolForm()
-    form.door.choices = [SelectChoice(door.id, door.name) for door in doors]
+    # A door whose reader is tampered is listed with the reason: nothing is enrolled there.
+    refused_doors = {door.id: door_refusal(db(), door.id) for door in doors}
+    form.door.choices = [SelectChoice(door.id, door.name if refused_doors[door.id] is None
+                                      else f"{door.name} (tamper alarm: not now)")
+                         for door in doors]
+    if request.method == "GET" and request.args.get("finger") in FINGER_VALUES:
+        form.finger.data = request.args["finger"]
     needs_consent = consent_needed(db(), person)
     version = site_settings().enrollment.consent_text_version
     # Refusals no choice on the form can cure: say so before anyone walks to the reader.
@@ -93,6 +102,11 @@ def start(public_id: uuid.UUID) -> str | Response:
                 record_consent(db(), person, version, staff.username, now=current_panel().now())
                 audit().note(consent_recorded=True, text_version=version)
             check_may_enrol(db(), person, label, _max_fingers(), today=today)
+            try:
+                check_door_may_enrol(db(), form.door.data)
+            except AccessdError as exc:
+                form.door.errors = [*form.door.errors, as_sentence(exc)]
+                raise _FormIncomplete from None
             command = command_table.request(
                 db(), form.door.data, CommandKind.ENROLL, created_by=staff.username,
                 person_id=person.id, finger=label.value, by=staff.username)
@@ -106,7 +120,8 @@ def start(public_id: uuid.UUID) -> str | Response:
             db().commit()
             return redirect(url_for("enrolment.progress", command_id=command.id))
     return render_template("enrolment/start.html", person=person, form=form, doors=doors,
-                           needs_consent=needs_consent, version=version, refusal=refusal)
+                           needs_consent=needs_consent, version=version, refusal=refusal,
+                           door_warnings=[as_sentence(r) for r in refused_doors.values() if r])
 
 
 def _command_or_404(command_id: int) -> EnrolmentCommand:

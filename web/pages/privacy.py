@@ -1,18 +1,19 @@
-"""Privacy: purge schedule and records, data-subject requests, rights on a person, register.
+"""Privacy: purge schedule and records, data-subject requests, the register.
 
 Operators and admins act; auditors read the schedule, the purge records (with their signed
 certificates), the requests and the register. Every action and every export is audited. The
-rules live in ``accessd.privacy.purge``, ``accessd.rights.actions`` and
-``accessd.privacy.processing_register``: the views only
-call them, show their refusals beside the field, and commit. After a commit that destroyed
-data (erasure, consent withdrawal) the WAL is checkpointed, as ``accessd.rights.actions`` asks.
+rules live in ``accessd.privacy.purge``, ``accessd.rights.requests`` and
+``accessd.privacy.processing_register``: the views only call them, show their refusals beside
+the field, and commit. The rights on one person (export, restriction, consent withdrawal,
+erasure) live on the person's page (``web.pages.customers``, ``web.pages.person_rights``);
+their old addresses here redirect there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import (
@@ -23,26 +24,22 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from accessd.backup.housekeeping import sync_backup_keys
 from accessd.config import OPEN_REQUEST_REMINDER_DAYS, Settings
-from accessd.customers.consent import active_consent
 from accessd.customers.contracts import customer_names, get_customer_by_public_id
-from accessd.customers.people import get_person_by_public_id
-from accessd.db import checkpoint_wal
-from accessd.errors import (
-    AccessdError,
-    InvalidInputError,
-    PersonStateError,
-    RightsError,
-    SubjectRequestError,
+from accessd.customers.people import (
+    PersonSummary,
+    find_persons,
+    get_person_by_public_id,
+    list_persons,
 )
+from accessd.errors import InvalidInputError, SubjectRequestError
 from accessd.models import RequestKind, RequestStatus, StaffRole
 from accessd.privacy.processing_register import (
     BASIS_COLUMNS,
@@ -53,9 +50,12 @@ from accessd.privacy.processing_register import (
     installation_facts,
 )
 from accessd.privacy.processing_register import render_register as render_register_text
-from accessd.privacy.purge import get_purge_record, list_purges, purge_plan
-from accessd.rights.actions import erase_person, lift_restriction, restrict, withdraw_consent
-from accessd.rights.export import export_person
+from accessd.privacy.purge import (
+    get_purge_record,
+    list_purges,
+    purge_plan,
+    purges_of_reference,
+)
 from accessd.rights.requests import (
     MAX_MONTHS,
     add_months,
@@ -84,7 +84,6 @@ nav = [NavLink("Privacy", "privacy.index", order=60),
 ACT = (StaffRole.OPERATOR,)  # admins pass every role check
 READ = (StaffRole.OPERATOR, StaffRole.AUDITOR)
 CLOSED_SHOWN = 50
-SPOOL_BYTES = 8 * 1024 * 1024  # a person's export beyond this goes to a temporary file
 DATE_HINT = "YYYY-MM-DD."
 KIND_CHOICES = [SelectChoice(k.value, k.value.replace("_", " ")) for k in RequestKind]
 
@@ -105,15 +104,28 @@ class RequestForm(ActionForm):
     requester_contact = StringField(
         "Contact (optional)", [Optional(), Length(max=320, message="At most 320 characters.")],
         description="E-mail address or phone number for the answer.")
-    person = StringField("Person id (optional)", [Optional()],
-                         description="The person the request is about, when known (their "
-                         "page links here with it filled in).")
+    person = SelectField("Person (optional)", choices=[], default="", validate_choice=False,
+                         description="Who the request is about, when known: people are listed "
+                         "by name, with their customer and e-mail.")
     customer = SelectField("Customer (optional)", choices=[], default="")
 
     def validate_received_on(self, field: DateField) -> None:
         """A request cannot be received in the future."""
         if field.data and field.data > _today():
             raise ValidationError("That day is in the future.")
+
+
+class ReferenceForm(FlaskForm):
+    """A customer reference, to find that customer's purge records (a GET form: it only reads)."""
+
+    class Meta:
+        csrf = False
+
+    customer_reference = StringField(
+        "Customer reference", [InputRequired("Type the customer's reference.")],
+        description="Records keep no name: type the reference the customer was given at "
+        "contract start (from your contract records) to see which purge and certificate are "
+        "theirs.", render_kw={"autocomplete": "off", "spellcheck": "false"})
 
 
 class ExtendForm(ActionForm):
@@ -131,13 +143,6 @@ class CloseForm(ActionForm):
 
     outcome = TextAreaField("Outcome", [InputRequired(
         "Describe the outcome, e.g. 'export sent by e-mail on 2026-03-04'.")])
-
-
-class RestrictForm(ActionForm):
-    """Why processing of a person is restricted (GDPR art. 18)."""
-
-    reason = StringField("Reason for the restriction", [InputRequired(
-        "Say why, e.g. 'request 2026-014: accuracy contested'.")])
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -177,20 +182,6 @@ def _request_or_404(public_id: uuid.UUID) -> DataSubjectRequest:
     return found
 
 
-def _destroyed() -> None:
-    """After a commit that destroyed data: move the WAL into the (zeroed) file, and drop the
-    person's backup key now (not at the daemon's next hourly reconciliation)."""
-    panel = current_panel()
-    try:
-        checkpoint_wal(panel.engine)
-    except AccessdError:  # a busy reader: the daemon's next checkpoint truncates it
-        pass
-    if panel.settings is not None:  # a real installation, with its backup directory
-        warning = sync_backup_keys(panel.settings, panel.sessions, panel.keys)
-        if warning:
-            flash(warning, "warning")
-
-
 # --- purge schedule and records --------------------------------------------------------------
 
 @bp.get("/")
@@ -207,7 +198,17 @@ def index() -> str:
 def purges() -> str:
     """The anonymised records of purges, with their signed certificates."""
     purges = list_purges(db(), current_panel().keys)
-    return render_template("privacy/purges.html", purges=purges, local=_local)
+    form = ReferenceForm(request.args)
+    theirs: set[int] | None = None
+    if request.args.get("customer_reference") is not None and form.validate():
+        try:
+            theirs = purges_of_reference(purges, form.customer_reference.data or "")
+        except InvalidInputError as exc:
+            form.customer_reference.errors = [as_sentence(exc)]
+        else:
+            audit().note("purge.find", found=len(theirs))  # never the reference itself
+    return render_template("privacy/purges.html", purges=purges, local=_local, form=form,
+                           theirs=theirs)
 
 
 @bp.get("/purges/<int:record_id>/certificate")
@@ -248,13 +249,16 @@ def new_request() -> str | BaseResponse:
         audit().note("request.record")  # refused too: the outcome says which
     form.customer.choices = [SelectChoice("", "None / not known"), *(
         SelectChoice(str(c.public_id), c.name) for c in customer_names(db()))]
+    search = " ".join(request.args.get("q", "").split())[:200]
+    people = find_persons(db(), search) if search else list_persons(db())
+    form.person.choices = person_choices(people)
     if request.method == "GET":
         form.person.data = request.args.get("person", "")[:36]
         form.received_on.data = _today()
     if form.validate_on_submit():
         person = _subject_person(form)
         customer = _subject_customer(form)
-        if not form.errors.get("person") and not form.person.errors:
+        if not form.person.errors:
             try:
                 made = record_request(
                     db(), RequestKind(form.kind.data), form.received_on.data or _today(),
@@ -269,7 +273,18 @@ def new_request() -> str | BaseResponse:
                 db().commit()
                 flash(f"Request recorded; due on {made.due_on}.", "success")
                 return redirect(url_for("privacy.request_detail", public_id=made.public_id))
-    return render_template("privacy/request_new.html", form=form)
+    return render_template("privacy/request_new.html", form=form, search=search,
+                           found=len(people))
+
+
+def person_choices(people: list[PersonSummary]) -> list[SelectChoice]:
+    """People to pick from, by name: each with their customer and e-mail, so that two people
+    of the same name can be told apart."""
+    people = sorted(people, key=lambda p: (p.person.name.casefold(), p.customer_name.casefold()))
+    return [SelectChoice("", "None / not known"), *(
+        SelectChoice(str(p.person.public_id),
+                     f"{p.person.name} ({p.customer_name}, {p.person.email or 'no e-mail'})")
+        for p in people)]
 
 
 def _subject_person(form: RequestForm) -> Person | None:
@@ -277,13 +292,12 @@ def _subject_person(form: RequestForm) -> Person | None:
     if not text:
         return None
     try:
-        public_id = uuid.UUID(text)
+        found = get_person_by_public_id(db(), uuid.UUID(text))
     except ValueError:
-        form.person.errors = ["Not a person id: copy it from the person's page."]
-        return None
-    found = get_person_by_public_id(db(), public_id)
+        found = None
     if found is None:
-        form.person.errors = ["No person has this id (erased, or never enrolled)."]
+        form.person.errors = ["That person is not on record (erased meanwhile?): choose the "
+                              "person from the list, or leave it empty."]
     return found
 
 
@@ -361,127 +375,43 @@ def close(public_id: uuid.UUID) -> str | BaseResponse:
     return _request_page(found, close=form)
 
 
-# --- rights on a person ----------------------------------------------------------------------
+# --- rights on a person: moved to the person's page -----------------------------------------
 
-def _person_page(person: Person, restrict_form: RestrictForm | None = None) -> str:
-    return render_template("privacy/person.html", person=person,
-                           consent=active_consent(db(), person),
-                           restrict=restrict_form or RestrictForm(), action=ActionForm(),
-                           local=_local)
+# The person's page (``customers.person``) is the hub for everything about a person; these
+# addresses, linked from older pages and bookmarks, lead there. A POST is redirected with 308,
+# which keeps the method and the form (with its CSRF token), so an old form still works.
+MOVED = {"export": "person_rights.export", "erase": "person_rights.erase",
+         "withdraw-consent": "person_rights.withdraw", "restrict": "customers.restrict",
+         "lift": "customers.unrestrict"}
 
 
 @bp.get("/persons/<uuid:public_id>")
 @role_required(*ACT)
-def person(public_id: uuid.UUID) -> str:
-    """The rights that can be exercised for one person."""
-    found = _person_or_404(public_id)
-    audit().note("person.view", target=f"person:{found.public_id}", page="rights")
-    return _person_page(found)
-
-
-@bp.post("/persons/<uuid:public_id>/export")
-@role_required(*ACT)
-def export(public_id: uuid.UUID) -> Response | BaseResponse:
-    """Everything held on the person, as JSON and CSV in one zip archive (art. 15 and 20)."""
-    found = _person_or_404(public_id)
-    audit().note("person.export", target=f"person:{found.public_id}")
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("privacy.person", public_id=found.public_id))
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # send_file closes it
-    summary = export_person(db(), found, spool, now=current_panel().now())  # type: ignore[arg-type]
-    audit().note(counts=summary.counts)
-    spool.seek(0)
-    day = current_panel().now().strftime("%Y%m%d")
-    return send_file(spool, mimetype="application/zip", as_attachment=True,
-                     download_name=f"export-person-{found.public_id}-{day}.zip")
+def person(public_id: uuid.UUID) -> BaseResponse:
+    """Moved: the person's page."""
+    _person_or_404(public_id)
+    return redirect(url_for("customers.person", public_id=public_id), 301)
 
 
 @bp.get("/persons/<uuid:public_id>/erase")
 @role_required(*ACT)
-def erase_confirm(public_id: uuid.UUID) -> str:
-    """What erasing the person destroys, before anything happens."""
-    found = _person_or_404(public_id)
-    audit().note("person.view", target=f"person:{found.public_id}", page="erase")
-    return render_template("privacy/erase.html", person=found, action=ActionForm())
+def erase_confirm(public_id: uuid.UUID) -> BaseResponse:
+    """Moved: the erasure's confirmation, reached from the person's page."""
+    _person_or_404(public_id)
+    return redirect(url_for("person_rights.erase_confirm", public_id=public_id), 301)
 
 
-@bp.post("/persons/<uuid:public_id>/erase")
-@role_required(*ACT)
-def erase(public_id: uuid.UUID) -> BaseResponse:
-    """Erase the person (art. 17): templates everywhere, consents, the row; history anonymised."""
-    found = _person_or_404(public_id)
-    audit().note("person.erase", target=f"person:{found.public_id}")
-    if not ActionForm().validate_on_submit():
-        return redirect(url_for("privacy.erase_confirm", public_id=found.public_id))
-    name = found.name
-    summary = erase_person(db(), found, _by(), provider=current_panel().keys,
-                           now=current_panel().now())
-    audit().note(fingers=summary.fingers, consents=summary.consents,
-                 access_events_anonymised=summary.access_events_anonymised)
-    db().commit()
-    _destroyed()
-    flash(f"{name} is erased: {summary.fingers} finger(s) and {summary.consents} consent "
-          f"record(s) deleted, {summary.access_events_anonymised} access event(s) anonymised; "
-          f"{summary.doors_asked_to_resync} door(s) asked to clear their sensor.", "success")
-    # Back to the requests: an erasure is usually the answer to one, which is closed next.
-    return redirect(url_for("privacy.requests"))
+def _moved_action(what: str) -> Callable[[uuid.UUID], BaseResponse]:
+    def moved(public_id: uuid.UUID) -> BaseResponse:
+        return redirect(url_for(MOVED[what], public_id=public_id), 308)
+
+    moved.__doc__ = f"Moved: {what} on the person's page."
+    return moved
 
 
-@bp.post("/persons/<uuid:public_id>/restrict")
-@role_required(*ACT)
-def restrict_person(public_id: uuid.UUID) -> str | BaseResponse:
-    """Restrict processing (art. 18): the door refuses the person, the data is kept."""
-    found = _person_or_404(public_id)
-    form = RestrictForm()
-    audit().note("person.restrict", target=f"person:{found.public_id}")
-    if form.validate_on_submit():
-        try:
-            restrict(db(), found, form.reason.data or "", now=current_panel().now())
-        except (InvalidInputError, PersonStateError) as exc:
-            form.reason.errors = [*form.reason.errors, as_sentence(exc)]
-        else:
-            db().commit()
-            flash(f"{found.name} is restricted: the door refuses them until it is lifted.",
-                  "success")
-            return redirect(url_for("privacy.person", public_id=found.public_id))
-    return _person_page(found, form)
-
-
-@bp.post("/persons/<uuid:public_id>/lift")
-@role_required(*ACT)
-def lift(public_id: uuid.UUID) -> BaseResponse:
-    """Lift a restriction."""
-    found = _person_or_404(public_id)
-    audit().note("person.lift_restriction", target=f"person:{found.public_id}")
-    if ActionForm().validate_on_submit():
-        try:
-            lift_restriction(db(), found)
-        except PersonStateError as exc:
-            flash(as_sentence(exc), "error")
-        else:
-            db().commit()
-            flash(f"The restriction of {found.name} is lifted.", "success")
-    return redirect(url_for("privacy.person", public_id=found.public_id))
-
-
-@bp.post("/persons/<uuid:public_id>/withdraw-consent")
-@role_required(*ACT)
-def withdraw(public_id: uuid.UUID) -> BaseResponse:
-    """Record a withdrawal of consent: the person's templates are deleted at once."""
-    found = _person_or_404(public_id)
-    audit().note("person.withdraw_consent", target=f"person:{found.public_id}")
-    if ActionForm().validate_on_submit():
-        try:
-            summary = withdraw_consent(db(), found, _by(), provider=current_panel().keys,
-                                       now=current_panel().now())
-        except RightsError as exc:
-            flash(as_sentence(exc), "error")
-        else:
-            db().commit()
-            _destroyed()
-            flash(f"Consent withdrawn: {summary.fingers_deleted} finger(s) deleted; way in "
-                  f"now: {summary.credential.value.replace('_', ' ')}.", "success")
-    return redirect(url_for("privacy.person", public_id=found.public_id))
+for _what in MOVED:
+    bp.add_url_rule(f"/persons/<uuid:public_id>/{_what}", f"moved_{_what.replace('-', '_')}",
+                    role_required(*ACT)(_moved_action(_what)), methods=["POST"])
 
 
 # --- the register of processing activities ---------------------------------------------------
