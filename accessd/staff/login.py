@@ -27,7 +27,7 @@ __all__ = ["GENERIC_LOGIN_FAILURE", "LoginResult", "authenticate", "locked_until
 GENERIC_LOGIN_FAILURE = (
     "Sign-in failed. Check your user name, password and the current code from your "
     "authenticator app. After many failed attempts, sign-in is paused: wait 15 minutes, "
-    "or ask an admin."
+    "or ask an admin to unlock your account."
 )
 """The one message every failed sign-in gets, whatever the reason (no user enumeration)."""
 

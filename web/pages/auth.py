@@ -24,7 +24,12 @@ from accessd.staff import (
     seal_pending_secret,
 )
 from accessd.staff import change_password as change_own_password
-from accessd.staff.policy import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, TOTP_DIGITS
+from accessd.staff.policy import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    PASSWORD_MIN_SCORE,
+    TOTP_DIGITS,
+)
 from web.forms import as_sentence
 from web.panel import current_panel, db, source_address
 from web.qr import qr_svg
@@ -82,7 +87,8 @@ class ChangePasswordForm(FlaskForm):
     new_password = PasswordField(
         "New password",
         [InputRequired("Choose a new password.")],
-        description=f"At least {PASSWORD_MIN_LENGTH} characters; a few unrelated words work well.",
+        description=f"At least {PASSWORD_MIN_LENGTH} characters, not a common or breached "
+        "password; a few unrelated words work well.",
         render_kw=_NEW_PASSWORD_ATTRS,
     )
     confirm = PasswordField(
@@ -181,7 +187,8 @@ def change_password() -> Response | str:
             db().commit()
             flash("Password changed. Any other sessions of yours have been signed out.", "success")
             return redirect(url_for("dashboard.index"))
-    return render_template("auth/change_password.html", form=form)
+    return render_template("auth/change_password.html", form=form,
+                           min_length=PASSWORD_MIN_LENGTH, min_score=PASSWORD_MIN_SCORE)
 
 
 @bp.route("/account/second-factor", methods=["GET", "POST"])

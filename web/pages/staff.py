@@ -7,6 +7,7 @@ stored in plain text; the page is not cached (``Cache-Control: no-store``).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,12 @@ class ResetForm(ActionForm):
     new_second_factor = BooleanField("Also issue a new second factor (lost or replaced phone)")
 
 
+def site_time(moment: dt.datetime) -> str:
+    """A stored UTC moment in the site's time, to the minute, with its zone: "2026-11-28 05:23
+    CET"."""
+    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def _target(user: StaffUser) -> str:
     return f"staff:{user.public_id}"
 
@@ -91,6 +98,7 @@ def index() -> str:
         has_totp=has_totp,
         must_change_password=must_change_password,
         locks={user.id: name_locks(db(), user.username, now=now) for user in users},
+        when=site_time,
     )
 
 
