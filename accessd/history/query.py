@@ -174,8 +174,9 @@ def local_period(
     :raises InvalidInputError: ``until`` is not after ``since``.
     """
     if since is not None and until is not None and until <= since:
-        raise InvalidInputError("until", f"{until} is not after since ({since}); the period "
-                                "runs from since up to, not including, until")
+        raise InvalidInputError("until", f"the period ends on {until}, not after it starts "
+                                f"({since}); it runs from its first day up to, not "
+                                "including, the day it ends, so choose a later end")
     return (None if since is None else day_start(since, zone),
             None if until is None else day_start(until, zone))
 
@@ -278,7 +279,8 @@ def daily_counts(
     days = (until - since).days
     if not 1 <= days <= CHART_MAX_DAYS:
         raise InvalidInputError(
-            "until", f"a chart covers 1 to {CHART_MAX_DAYS} days; {since}..{until} is {days}")
+            "until", f"a chart covers 1 to {CHART_MAX_DAYS} days; {since} up to {until} is "
+            f"{days} days")
     bounds = [day_start(since + dt.timedelta(days=n), zone) for n in range(days + 1)]
     where = where or EventFilter()
     scope = {"customer": where.customer_id, "person": where.person_id, "door": where.door_id}

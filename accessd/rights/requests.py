@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accessd.config import OPEN_REQUEST_REMINDER_DAYS, RetentionPeriod
-from accessd.errors import NotFoundError, SubjectRequestError
+from accessd.errors import InvalidInputError, NotFoundError, SubjectRequestError
+from accessd.inputs import parse_text
 from accessd.models import (
     Customer,
     DataSubjectRequest,
@@ -38,6 +39,7 @@ from accessd.models import (
 
 ANSWER_MONTHS = 1
 MAX_MONTHS = 3
+REQUESTER_NAME_MAX = 200  # the column's length
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -116,6 +118,11 @@ def record_request(session: Session, kind: RequestKind, received_on: dt.date, *,
     """
     if not requester_name.strip():
         raise SubjectRequestError("name the requester (who asked): the answer goes to them")
+    try:
+        requester_name = parse_text("requester_name", requester_name, limit=REQUESTER_NAME_MAX,
+                                    what="the requester's name")
+    except InvalidInputError as exc:
+        raise SubjectRequestError(exc.problem) from None
     if person is not None and customer is not None and person.customer_id != customer.id:
         raise SubjectRequestError(f"person {person.public_id} is not one of customer "
                            f"{customer.public_id}'s people; give one of the two")
@@ -123,7 +130,7 @@ def record_request(session: Session, kind: RequestKind, received_on: dt.date, *,
         kind=kind, received_on=received_on, due_on=add_months(received_on, ANSWER_MONTHS),
         person_id=person.id if person else None,
         customer_id=person.customer_id if person else customer.id if customer else None,
-        requester_name=requester_name.strip(), requester_contact=requester_contact,
+        requester_name=requester_name, requester_contact=requester_contact,
         handled_by=handled_by, status=RequestStatus.OPEN)
     session.add(request)
     session.flush()
