@@ -45,6 +45,7 @@ from accessd.door.doors import door_named
 from accessd.errors import HistoryError, InvalidInputError, NotFoundError
 from accessd.history.chain import naming_person
 from accessd.inputs import optional_id
+from accessd.labels import label
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
 
 PAGE_MAX = 1000
@@ -54,13 +55,6 @@ REFUSED = "refused"  # a filter word: the kinds a chart counts as refused
 REFUSED_KINDS = frozenset({EventKind.DENIED, EventKind.UNKNOWN_FINGER})
 CSV_COLUMNS = ("id", "time_utc", "door", "customer", "person", "person_id", "kind", "method",
                "refers_to", "reason")
-KIND_LABELS = {
-    EventKind.PULSE_FAILED: "pulse failed: the door stayed locked",
-    EventKind.PULSE_UNKNOWN: "pulse not confirmed: the door may have opened",
-}
-"""Kinds whose name alone would not say what happened; the others read as their name."""
-
-
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events to read; every condition given must hold. ``since`` is included and
@@ -143,8 +137,8 @@ class DayCount:
 
 
 def kind_label(kind: EventKind) -> str:
-    """An event kind as people read it in the panel and the CLI."""
-    return KIND_LABELS.get(kind) or kind.value.replace("_", " ")
+    """An event kind as people read it in the panel and the CLI (``accessd.labels``)."""
+    return label(kind)
 
 
 def parse_kinds(words: Iterable[str]) -> frozenset[EventKind]:

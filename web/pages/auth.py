@@ -7,6 +7,8 @@ half-signed-in state to manage, and every failure gets the same message.
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
@@ -59,18 +61,18 @@ class LoginForm(FlaskForm):
     """User name, password and the current code, together."""
 
     username = StringField(
-        "User name",
-        [InputRequired("Enter your user name."), Length(max=64, message="Too long.")],
+        _l("User name"),
+        [InputRequired(_l("Enter your user name.")), Length(max=64, message=_l("Too long."))],
         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
     )
     password = PasswordField(
-        "Password",
-        [InputRequired("Enter your password."), Length(max=PASSWORD_MAX_LENGTH)],
+        _l("Password"),
+        [InputRequired(_l("Enter your password.")), Length(max=PASSWORD_MAX_LENGTH)],
         render_kw={"autocomplete": "current-password"},
     )
     code = StringField(
-        "Code from your authenticator app",
-        [InputRequired("Enter the 6-digit code your authenticator app shows now.")],
+        _l("Code from your authenticator app"),
+        [InputRequired(_l("Enter the 6-digit code your authenticator app shows now."))],
         render_kw=_CODE_ATTRS,
     )
     next = HiddenField()
@@ -80,22 +82,22 @@ class ChangePasswordForm(FlaskForm):
     """The current password, and the new one twice."""
 
     current_password = PasswordField(
-        "Current password",
-        [InputRequired("Enter your current password.")],
+        _l("Current password"),
+        [InputRequired(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
-        "New password",
-        [InputRequired("Choose a new password.")],
-        description=f"At least {PASSWORD_MIN_LENGTH} characters, not a common or breached "
-        "password; a few unrelated words work well.",
+        _l("New password"),
+        [InputRequired(_l("Choose a new password."))],
+        description=_l("At least %(count)s characters, not a common or breached password; a "
+                       "few unrelated words work well.", count=PASSWORD_MIN_LENGTH),
         render_kw=_NEW_PASSWORD_ATTRS,
     )
     confirm = PasswordField(
-        "New password again",
+        _l("New password again"),
         [
-            InputRequired("Type the new password again."),
-            EqualTo("new_password", "The two new passwords differ; type them again."),
+            InputRequired(_l("Type the new password again.")),
+            EqualTo("new_password", _l("The two new passwords differ; type them again.")),
         ],
         render_kw=_NEW_PASSWORD_ATTRS,
     )
@@ -106,13 +108,13 @@ class SecondFactorForm(FlaskForm):
 
     pending = HiddenField()
     current_password = PasswordField(
-        "Current password",
-        [InputRequired("Enter your current password.")],
+        _l("Current password"),
+        [InputRequired(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
     code = StringField(
-        "Code from the new app",
-        [InputRequired("Enter the 6-digit code the app shows for this account.")],
+        _l("Code from the new app"),
+        [InputRequired(_l("Enter the 6-digit code the app shows for this account."))],
         render_kw=_CODE_ATTRS,
     )
 
@@ -159,7 +161,7 @@ def logout() -> Response:
     audit().note("auth.logout")
     sign_out()
     db().commit()
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("auth.login"))
 
 
@@ -185,7 +187,8 @@ def change_password() -> Response | str:
             audit().note("auth.change_password", target=f"staff:{user.public_id}")
             sign_in(user)  # the change ended every session; this browser gets a new one
             db().commit()
-            flash("Password changed. Any other sessions of yours have been signed out.", "success")
+            flash(_("Password changed. Any other sessions of yours have been signed out."),
+                  "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/change_password.html", form=form,
                            min_length=PASSWORD_MIN_LENGTH, min_score=PASSWORD_MIN_SCORE)
@@ -215,7 +218,8 @@ def second_factor() -> Response | str:
             audit().note("auth.replace_second_factor", target=f"staff:{user.public_id}")
             sign_in(user)
             db().commit()
-            flash("Second factor replaced: from now on, use the codes of the new app.", "success")
+            flash(_("Second factor replaced: from now on, use the codes of the new app."),
+                  "success")
             return redirect(url_for("dashboard.index"))
         try:  # show the same QR code again: the person may have scanned it already
             secret = open_pending_secret(user, form.pending.data or "", panel.keys, panel.now())

@@ -24,7 +24,7 @@
   function judge(password) {
     if (!password) { return { text: words.empty, level: "empty" }; }
     if (password.length < minLength) {
-      return { text: words.tooShort.replace("%(count)s", String(minLength - password.length)),
+      return { text: words.tooShort.replace("{count}", String(minLength - password.length)),
                level: "weak" };
     }
     var result = window.zxcvbn(password.slice(0, 256), [user]);
