@@ -361,7 +361,7 @@ def _refuse_taken_name(session: Session, name: str) -> None:
         select(Customer).where(func.lower(Customer.name) == name.lower())).first()
     if taken is not None:
         raise InvalidInputError(
-            "name", f"customer {taken.name!r} already exists (id {taken.id}); choose another name")
+            "name", f"a customer named {taken.name!r} already exists; choose another name")
 
 
 def _checked_basis(

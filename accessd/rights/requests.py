@@ -147,23 +147,29 @@ def extend_request(request: DataSubjectRequest, until: dt.date, reason: str, *,
         or beyond three months, or the first month has already passed.
     """
     if request.status != RequestStatus.OPEN:
-        raise SubjectRequestError(f"request {request.id} is closed; an extension no longer applies")
+        raise SubjectRequestError(f"{_this(request)} is closed; an extension no longer applies")
     if not reason.strip():
         raise SubjectRequestError("give the reason for the delay: the requester must be told why")
     limit = add_months(request.received_on, MAX_MONTHS)
     if until > limit:
         raise SubjectRequestError(
-            f"request {request.id} was received on {request.received_on}: it can "
-                           f"be extended to {limit} at the latest (three months in all)")
+            f"{_this(request)} can be extended to {limit} at the latest (three months after it "
+            "was received)")
     if until <= due_on(request):
-        raise SubjectRequestError(f"request {request.id} is already due on {due_on(request)}; an "
-                           "extension must move the date later")
+        raise SubjectRequestError(f"{_this(request)} is already due on {due_on(request)}; an "
+                                  "extension must move the date later")
     if today > request.due_on:
         raise SubjectRequestError(
-            f"the first month of request {request.id} ended on {request.due_on}: "
-                           "an extension had to be notified before then; answer it now")
+            f"the first month of {_this(request)} ended on {request.due_on}: an extension had to "
+            "be notified before then; answer it now")
     request.extended_due_on = until
     request.extension_reason = reason.strip()
+
+
+def _this(request: DataSubjectRequest) -> str:
+    # Staff know a request by its kind and the day it came in; its row id tells them nothing.
+    return (f"the {request.kind.value.replace('_', ' ')} request received on "
+            f"{request.received_on}")
 
 
 def close_request(request: DataSubjectRequest, outcome: str, *, by: str | None = None,
@@ -173,7 +179,8 @@ def close_request(request: DataSubjectRequest, outcome: str, *, by: str | None =
     :raises SubjectRequestError: already closed, or no outcome given.
     """
     if request.status != RequestStatus.OPEN:
-        raise SubjectRequestError(f"request {request.id} was already closed on {request.closed_at}")
+        raise SubjectRequestError(f"{_this(request)} was already closed on "
+                                  f"{request.closed_at:%Y-%m-%d}")
     if not outcome.strip():
         raise SubjectRequestError(
             "describe the outcome (e.g. 'export sent on 2025-03-02', 'erased')")
