@@ -224,11 +224,11 @@ def audit_targets(session: Session, targets: Iterable[str | None]) -> dict[str, 
         model, public_id, name = models[kind]
         found = {row.public_id: row for row in
                  session.scalars(select(model).where(public_id.in_(list(refs))))}
-        for ref, target in refs.items():
-            row = found.get(ref)
-            named[target] = AuditTarget(kind, None if row is None else
-                                        _request_name(row) if name is None else getattr(
-                                            row, name.key))
+        for public, written in refs.items():
+            row = found.get(public)
+            named[written] = AuditTarget(kind, None if row is None else
+                                         _request_name(row) if name is None else getattr(
+                                             row, name.key))
     return named
 
 

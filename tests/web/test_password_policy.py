@@ -14,9 +14,9 @@ from flask import Flask
 from playwright.sync_api import ConsoleMessage, Page, expect
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from accessd.errors import PasswordRejectedError
 from accessd.staff.passwords import check_new_password, judge_password
 from accessd.staff.policy import PASSWORD_MIN_LENGTH
-from accessd.errors import PasswordRejectedError
 from tests.cli.test_staff import Cli
 from tests.web.conftest import FakeClock, StaffMember, csrf_token
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
