@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -285,3 +286,27 @@ def test_the_login_history_shows_the_unlock(
     Cli(sessions, keys, clock)("user", "unlock", "bob")
     page = signed_in.get("/audit/logins?outcome=unlocked").get_data(as_text=True)
     assert "bob" in page and "unlocked" in page
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1366, 390])
+def test_an_admin_sees_the_lock_and_unlocks_it_in_the_browser(
+        page: Page, live_server: str, admin: StaffMember, bob: StaffMember, clock: FakeClock,
+        width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server}/login")
+    page.get_by_label("User name").fill(admin.username)
+    page.get_by_label("Password").fill(admin.password)
+    page.get_by_label("Code from your authenticator app").fill(admin.code(clock()))
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server}/staff/")
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="bob"))
+    expect(row.locator(".state")).to_have_text("locked")
+    expect(row).to_contain_text("sign-in paused after failed sign-ins from 1 address, until")
+    unlock = row.get_by_role("button", name="Unlock sign-in")
+    unlock.scroll_into_view_if_needed()
+    expect(unlock).to_be_visible()
+    unlock.click()
+    expect(page.get_by_role("status")).to_contain_text("bob can sign in again")
+    expect(row.locator(".state")).to_have_text("active")
+    expect(row.get_by_role("button", name="Unlock sign-in")).to_have_count(0)
