@@ -88,6 +88,7 @@ class PasswordVerdict:
     score: int
     problem: str | None = None
     suggestion: str | None = None
+    rule: str | None = None  # too_long, too_short, user_name, listed, guessable
 
 
 def judge_password(password: str, *, username: str) -> PasswordVerdict:
@@ -105,7 +106,8 @@ def judge_password(password: str, *, username: str) -> PasswordVerdict:
 
     if len(password) > PASSWORD_MAX_LENGTH:
         return PasswordVerdict(
-            False, 0, f"the password must have at most {PASSWORD_MAX_LENGTH} characters"
+            False, 0, f"the password must have at most {PASSWORD_MAX_LENGTH} characters",
+            rule="too_long",
         )
     result = zxcvbn(password, user_inputs=[username])
     score = int(result["score"])
@@ -117,22 +119,23 @@ def judge_password(password: str, *, username: str) -> PasswordVerdict:
             False, min(score, 1),
             f"the password must have at least {PASSWORD_MIN_LENGTH} characters; "
             "a few unrelated words make a good one",
-            "a few unrelated words make a good one",
+            "a few unrelated words make a good one", "too_short",
         )  # fmt: skip
     if password.strip().lower() == username.strip().lower():
-        return PasswordVerdict(False, 0, "the password must not be the user name")
+        return PasswordVerdict(False, 0, "the password must not be the user name",
+                               rule="user_name")
     if password.lower() in _common_passwords():
         return PasswordVerdict(
             False, 0,
             "this password is on the list of common and breached passwords; choose another",
-            "a few unrelated words make a good one",
+            "a few unrelated words make a good one", "listed",
         )  # fmt: skip
     if score < PASSWORD_MIN_SCORE:
         because = f" ({warning[:1].lower() + warning[1:]})" if warning else ""
         return PasswordVerdict(
             False, score,
             f"this password is easy to guess{because}; choose another",
-            suggestion or "a few unrelated words make a good one",
+            suggestion or "a few unrelated words make a good one", "guessable",
         )  # fmt: skip
     return PasswordVerdict(True, score)
 
@@ -152,4 +155,5 @@ def check_new_password(password: str, *, username: str) -> None:
     """
     verdict = judge_password(password, username=username)
     if not verdict.acceptable:
-        raise PasswordRejectedError(verdict.problem or "this password cannot be used")
+        raise PasswordRejectedError(verdict.problem or "this password cannot be used",
+                                    rule=verdict.rule)

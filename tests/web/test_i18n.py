@@ -90,3 +90,22 @@ def test_a_failed_sign_in_says_so_in_dutch(client: FlaskClient, admin: StaffMemb
     page = sign_in(client, admin, clock, password="not the password at all", next_step=False)
     assert re.search(r"Inloggen mislukt\..*vraag een beheerder je account te deblokkeren",
                      page.get_data(as_text=True))
+
+
+def test_a_refused_password_is_explained_in_dutch_beside_the_field(
+        signed_in: FlaskClient, admin: StaffMember) -> None:
+    signed_in.post("/language", data={"csrf_token": csrf_token(signed_in, "/"), "language": "nl"})
+    page = signed_in.post("/account/password", data={
+        "csrf_token": csrf_token(signed_in, "/account/password"),
+        "current_password": "not it at all", "new_password": "password1234",
+        "confirm": "password1234"}).get_data(as_text=True)
+    assert "Het huidige wachtwoord klopt niet; typ het opnieuw." in page
+    page = signed_in.post("/account/password", data={
+        "csrf_token": csrf_token(signed_in, "/account/password"),
+        "current_password": admin.password, "new_password": "password1234",
+        "confirm": "password1234"}).get_data(as_text=True)
+    assert ("Dit wachtwoord staat op de lijst van veelgebruikte en uitgelekte wachtwoorden; "
+            "kies een ander.") in page
+    empty = signed_in.post("/account/password", data={
+        "csrf_token": csrf_token(signed_in, "/account/password")}).get_data(as_text=True)
+    assert "Vul je huidige wachtwoord in." in empty and "Kies een nieuw wachtwoord." in empty

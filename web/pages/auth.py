@@ -57,6 +57,26 @@ _CODE_ATTRS = {
 _NEW_PASSWORD_ATTRS = {"autocomplete": "new-password", "minlength": str(PASSWORD_MIN_LENGTH)}
 
 
+PASSWORD_RULES = {
+    "too_short": _l("The password must have at least %(count)s characters; a few unrelated words "
+                    "make a good one.", count=PASSWORD_MIN_LENGTH),
+    "too_long": _l("The password must have at most %(count)s characters.",
+                   count=PASSWORD_MAX_LENGTH),
+    "user_name": _l("The password must not be the user name."),
+    "listed": _l("This password is on the list of common and breached passwords; choose "
+                 "another."),
+    "guessable": _l("This password is easy to guess; choose another: a few unrelated words make "
+                    "a good one."),
+}
+"""What the panel says when a new password breaks a rule of ``judge_password``."""
+
+
+def password_refusal(error: PasswordRejectedError) -> str:
+    """The refusal of a new password, beside the field, in the reader's language."""
+    said = PASSWORD_RULES.get(error.rule or "")
+    return str(said) if said is not None else as_sentence(error)
+
+
 class LoginForm(FlaskForm):
     """User name, password and the current code, together."""
 
@@ -182,7 +202,7 @@ def change_password() -> Response | str:
         except WrongPasswordError as exc:
             form.current_password.errors = [as_sentence(exc)]
         except PasswordRejectedError as exc:
-            form.new_password.errors = [as_sentence(exc)]
+            form.new_password.errors = [password_refusal(exc)]
         else:
             audit().note("auth.change_password", target=f"staff:{user.public_id}")
             sign_in(user)  # the change ended every session; this browser gets a new one
