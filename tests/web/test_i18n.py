@@ -109,3 +109,13 @@ def test_a_refused_password_is_explained_in_dutch_beside_the_field(
     empty = signed_in.post("/account/password", data={
         "csrf_token": csrf_token(signed_in, "/account/password")}).get_data(as_text=True)
     assert "Vul je huidige wachtwoord in." in empty and "Kies een nieuw wachtwoord." in empty
+
+
+def test_no_catalogue_text_holds_markup() -> None:
+    # Translated texts are trusted as markup (Jinja marks them safe, as Flask-Babel's lazy
+    # strings are): a "<name>" in one would be swallowed as a tag, so none may hold < > &.
+    with (CATALOGUE / "messages.po").open("rb") as po:
+        texts = [str(part) for m in read_po(po) if m.id
+                 for value in (m.id, m.string)
+                 for part in (value if isinstance(value, list | tuple) else [value])]
+    assert [t for t in texts if re.search(r"[<>&]", t)] == []

@@ -59,7 +59,7 @@ class PeriodForm(FlaskForm):
 
     who = StringField(_l("User name"),
                       [Optional(), Length(max=64, message=_l("At most 64 characters."))],
-                      description=_l("Exact user name; for API tokens token:<name>."))
+                      description=_l("Exact user name; for API tokens token:NAME."))
     since = DateField(_l("From"), [Optional(), WithinDays()], description=DATE_HINT,
                       render_kw={"type": "date"}, invalid_value_message=NOT_A_DATE)
     until = DateField(_l("To (included)"), [Optional(), WithinDays()], description=DATE_HINT,
