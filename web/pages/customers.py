@@ -110,7 +110,8 @@ class CustomerForm(FlaskForm):
     grace_days = IntegerField(
         "Grace days before the purge (optional)", [Optional()],
         description="0 to 90 days; empty uses the site's setting.",
-        render_kw={"inputmode": "numeric"})
+        render_kw={"inputmode": "numeric"},
+        invalid_value_message="Enter a whole number of days from 0 to 90, or leave it empty.")
     lawful_basis = SelectField("Lawful basis for fingerprints", choices=BASIS_CHOICES, default="")
     necessity_reference = StringField(
         "Necessity assessment reference",
