@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench clean system-deps
+.PHONY: demo test lint bench clean system-deps messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy accessd firmware_bridge hardware_sim web demo
 	$(VENV)/bin/lint-imports
+
+# The panel's message catalogue (docs/translations.md): extract every marked text, merge it into
+# each language's .po, compile the .mo the panel reads (committed: a clone needs no compile).
+BABEL = $(VENV)/bin/pybabel
+MESSAGES = web/translations
+messages: $(STAMP)
+	$(BABEL) extract -F babel.cfg -k _l -k N_ -k NavLink:1 --no-location --sort-output -w 100 \
+		--project accessd --copyright-holder "accessd" -o $(MESSAGES)/messages.pot .
+	$(BABEL) update -i $(MESSAGES)/messages.pot -d $(MESSAGES) --no-fuzzy-matching --ignore-obsolete \
+		-w 100
+	$(BABEL) compile -d $(MESSAGES) --statistics
 
 bench: $(STAMP)
 	$(PY) -m tests.bench $(ARGS)

@@ -199,7 +199,13 @@ class UnknownStaffUserError(StaffError):
 
 
 class PasswordRejectedError(StaffError):
-    """A new password that does not meet the rules, or a wrong current password."""
+    """A new password that does not meet the rules, or a wrong current password; ``rule``
+    names the rule a new password broke (``accessd.staff.passwords.judge_password``), so the
+    panel can say it in the reader's language."""
+
+    def __init__(self, message: str, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class WrongPasswordError(PasswordRejectedError):

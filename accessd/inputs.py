@@ -12,7 +12,13 @@ make a query or a date computation fail further down:
   midnight moves up to a day when converted to UTC, so days near either end overflow. The
   range is far wider than any contract or history, and far from both ends;
 - **moments**: a day (its local midnight at the site) or an ISO 8601 time with an offset, on
-  a day in the same range.
+  a day in the same range;
+- **names and short texts** (a customer, a person, a requester, a witness, a reason): runs of
+  white space made one space, not empty, at most so many characters, and no invisible control
+  character: no bidi control (U+202A-202E, U+2066-2069, U+200E/U+200F, U+061C), which would
+  make "Acme<U+202E>moc.elif" show as something else in every list, audit line and CSV, and no
+  other control or format character (zero-width space, byte-order mark, soft hyphen), except
+  the zero-width joiner and non-joiner some scripts need.
 
 Each parser raises ``InvalidInputError`` naming the field and saying what would be accepted,
 which the panel shows beside the field and the API returns as a 400.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from zoneinfo import ZoneInfo
 
 from accessd.clock import day_start
@@ -109,3 +116,43 @@ def parse_moment(field: str, text: str, zone: ZoneInfo) -> dt.datetime:
                                 f"{cleaned[:19]}Z or {cleaned[:19]}+01:00")
     check_day(field, moment.date())
     return moment.astimezone(dt.UTC)
+
+
+# Format characters (category Cf) that real names need: the zero-width non-joiner and joiner
+# (Persian, Indic scripts, emoji sequences). Every other Cf is invisible or reorders text.
+_NAME_FORMAT_ALLOWED = frozenset({"\u200c", "\u200d"})
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _invisible(char: str) -> bool:
+    return unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _NAME_FORMAT_ALLOWED
+
+
+def _described(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {name}".rstrip() if name else f"U+{ord(char):04X}"
+
+
+def parse_text(field: str, text: str, *, limit: int, what: str | None = None) -> str:
+    """A name or short text as it is kept: runs of white space (tabs, new lines) made one
+    space, at most ``limit`` characters, no invisible control or bidi character.
+
+    ``what`` names the value in messages ("the name"; default: ``field`` in words).
+
+    :raises InvalidInputError: empty, too long, or holding a control character; the message
+        says which character and where, so it can be typed again without it.
+    """
+    subject = what or f"the {field.replace('_', ' ')}"
+    kept = " ".join(text.split())
+    if not kept:
+        raise InvalidInputError(field, f"{subject} must not be empty")
+    for position, char in enumerate(kept, start=1):
+        if _invisible(char):
+            raise InvalidInputError(
+                field, f"{subject} holds an invisible control character ({_described(char)}) "
+                f"at position {position}, which can make text show as something else; type "
+                "it again without it")
+    if len(kept) > limit:
+        raise InvalidInputError(
+            field, f"{subject} has {len(kept)} characters; at most {limit} fit, so shorten it")
+    return kept

@@ -8,14 +8,18 @@ and how to play the person at the door. Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -43,7 +47,8 @@ from accessd.models import (
 from hardware_sim.control import SimControl
 
 ROOT = Path("demo-data")
-PANEL = "127.0.0.1:8080"
+PANEL = os.environ.get("ACCESSD_DEMO_PANEL", "127.0.0.1:8080")
+"""Where the panel listens; ``make demo ACCESSD_DEMO_PANEL=127.0.0.1:8081`` when 8080 is taken."""
 FINGERS = (("Alice Jansen", "alice", "right_index"), ("Bob de Vries", "bob", "left_index"),
            ("Dana Kowalski", "dana", "right_index"))
 
@@ -155,64 +160,134 @@ def enrol_demo_fingers(settings: Settings, control: SimControl) -> None:
 
 
 def main() -> int:
+    """Run the demo until Ctrl-C (or SIGTERM); 0 when stopped so, 1 when a part failed."""
     if ROOT.exists():
         shutil.rmtree(ROOT)
     ROOT.mkdir()
     children: list[subprocess.Popen[str]] = []
-
-    def stop(*_: object) -> None:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    terminal = _take_terminal()
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        sim = subprocess.Popen([sys.executable, "-m", "hardware_sim.cli", "--dir",
-                                str(ROOT / "sim")], stdout=subprocess.PIPE, text=True)
-        children.append(sim)
-        assert sim.stdout is not None
-        paths = json.loads(sim.stdout.readline())
-        config = ROOT / "accessd.toml"
-        if accessd_main(["--config", str(config), "init", "--data-dir", str(ROOT / "data")]):
-            return 1
-        update_config_file(config, {"sensor.port": paths["sensor"], "door.port": paths["door"],
-                              "web.bind": PANEL})
-        settings = load_settings(config)
-        pins = seed(settings)
-        user, password, totp = add_admin(settings)
-        secret_file = ROOT / "admin-totp-secret"
-        secret_file.touch(mode=0o600)
-        secret_file.write_text(totp)
-        log = (ROOT / "daemon.log").open("w")
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "accessd.cli", "--config", str(config), "run"],
-            stderr=log, text=True))
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "accessd.cli", "--config", str(config), "web",
-             "--insecure-http"], stderr=(ROOT / "web.log").open("w"), text=True))
-        control = SimControl(paths["control"])
-        deadline = time.monotonic() + 30
-        while not control.send("state").get("door_plugged") or not _daemon_up(settings):
-            if time.monotonic() > deadline:
-                print("the daemon did not start; see demo-data/daemon.log", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
-        enrol_demo_fingers(settings, control)
-        control.close()
-        _banner(config, paths, user, password, totp, pins)
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        print("a demo process stopped; see demo-data/*.log", file=sys.stderr)
-        return 1
+        return _run(children)
     except KeyboardInterrupt:
+        print("\ndemo stopped", flush=True)
         return 0
     finally:
-        stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut the clean-up
+        _stop(children)
+        _give_back(terminal)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _start(children: list[subprocess.Popen[str]], argv: list[str],
+           **options: Any) -> subprocess.Popen[str]:
+    # Each part in a session of its own: the terminal's Ctrl-C reaches only this supervisor,
+    # which then stops the parts in order (a part that saw Ctrl-C itself would stop on its own
+    # and look like a crash).
+    child = subprocess.Popen(argv, start_new_session=True, text=True, **options)
+    children.append(child)
+    return child
+
+
+def _stop(children: list[subprocess.Popen[str]]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _take_terminal() -> tuple[int, int] | None:
+    """Make this process the terminal's foreground on its own, so that Ctrl-C interrupts it and
+    not ``make`` (which would report "Interrupt" or "Error" however cleanly the demo stops);
+    returns what to give back. Nothing to do without a terminal (CI, a pipe)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        previous = os.tcgetpgrp(fd)
+        if previous != os.getpgrp() or os.getpid() == os.getsid(0):
+            os.close(fd)
+            return None  # in the background, or a session leader: leave the terminal be
+        os.setpgid(0, 0)
+        _quietly_set_foreground(fd, os.getpgrp())
+    except OSError:
+        os.close(fd)
+        return None
+    return fd, previous
+
+
+def _give_back(terminal: tuple[int, int] | None) -> None:
+    if terminal is None:
+        return
+    fd, previous = terminal
+    try:
+        _quietly_set_foreground(fd, previous)
+    except OSError:
+        pass  # make has gone: nothing to give back to
+    finally:
+        os.close(fd)
+
+
+def _quietly_set_foreground(fd: int, group: int) -> None:
+    # A background group changing the foreground gets SIGTTOU: ignored for this call only.
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, group)
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
+def _run(children: list[subprocess.Popen[str]]) -> int:
+    sim = _start(children, [sys.executable, "-m", "hardware_sim.cli", "--dir", str(ROOT / "sim")],
+                 stdout=subprocess.PIPE)
+    assert sim.stdout is not None
+    paths = json.loads(sim.stdout.readline())
+    config = ROOT / "accessd.toml"
+    with contextlib.redirect_stdout(io.StringIO()) as said:
+        # `accessd init` tells an installer to edit the ports; here they are the simulator's.
+        failed = accessd_main(["--config", str(config), "init", "--data-dir", str(ROOT / "data")])
+    if failed:
+        print(said.getvalue(), end="", file=sys.stderr)
+        return 1
+    update_config_file(config, {"sensor.port": paths["sensor"], "door.port": paths["door"],
+                                "web.bind": PANEL})
+    print(f"installation in {ROOT}/: simulated sensor and door board, SQLite, a new keyring")
+    settings = load_settings(config)
+    pins = seed(settings)
+    user, password, totp = add_admin(settings)
+    secret_file = ROOT / "admin-totp-secret"
+    secret_file.touch(mode=0o600)
+    secret_file.write_text(totp)
+    _start(children, [sys.executable, "-m", "accessd.cli", "--config", str(config), "run"],
+           stderr=(ROOT / "daemon.log").open("w"))
+    _start(children, [sys.executable, "-m", "accessd.cli", "--config", str(config), "web",
+                      "--insecure-http"], stderr=(ROOT / "web.log").open("w"))
+    control = SimControl(paths["control"])
+    deadline = time.monotonic() + 30
+    while not control.send("state").get("door_plugged") or not _daemon_up(settings):
+        if time.monotonic() > deadline:
+            print(f"the daemon did not start; see {ROOT}/daemon.log", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    enrol_demo_fingers(settings, control)
+    control.close()
+    _banner(config, user, password, totp, pins)
+    while True:
+        for child, name in zip(children, ("simulator", "daemon", "panel"), strict=True):
+            if child.poll() is not None:
+                print(f"the {name} stopped (exit status {child.returncode}); see "
+                      f"{ROOT}/*.log", file=sys.stderr)
+                return 1
+        time.sleep(0.5)
 
 
 def _daemon_up(settings: Settings) -> bool:
@@ -227,8 +302,7 @@ def _daemon_up(settings: Settings) -> bool:
         engine.dispose()
 
 
-def _banner(config: Path, paths: dict[str, str], user: str, password: str, totp: str,
-            pins: dict[str, str]) -> None:
+def _banner(config: Path, user: str, password: str, totp: str, pins: dict[str, str]) -> None:
     ctl = ".venv/bin/accessd-sim-ctl"
     cli = f".venv/bin/accessd --config {config}"
     print(f"""
@@ -245,8 +319,10 @@ accessd demo is running (Ctrl-C stops it).
     {ctl} place finger=mallory    an unknown finger: refused, recorded without a name
     {ctl} keys digits='4711*{pins["Alice Jansen"]}#'   Alice's PIN
     {ctl} keys digits='5150*{pins["Chidi Okafor"]}#'   Chidi, who declined biometrics
-    {ctl} force_door | open_door | close_door | press_exit | tamper | state
+    {ctl} force_door              the door forced open: an alarm on the panel
+    {ctl} state                   what the simulated sensor and door board see
     {ctl} fault device=sensor kind=unplug     (then kind=replug)
+    Other requests: open_door, close_door, press_exit, tamper (README: accessd-sim)
 
   The command line:
     {cli} status

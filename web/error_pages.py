@@ -7,9 +7,11 @@ Unexpected exceptions are logged by Flask before the 500 page is shown.
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, make_response, render_template, request
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, SecurityError
 
+from accessd.labels import N_
 from accessd.models import AuditOutcome
 from web.request_audit import audit
 
@@ -17,39 +19,39 @@ bp = Blueprint("errors", __name__)
 
 _MESSAGES: dict[int, tuple[str, str]] = {
     400: (
-        "The request could not be understood",
-        "Something in what was sent is not right. Go back, reload the page and try again.",
+        N_("The request could not be understood"),
+        N_("Something in what was sent is not right. Go back, reload the page and try again."),
     ),
     401: (
-        "Sign in first",
-        "This needs a signed-in user or a valid API token.",
+        N_("Sign in first"),
+        N_("This needs a signed-in user or a valid API token."),
     ),
     403: (
-        "Not allowed",
-        "Your role does not give access to this. If you need it, ask an admin.",
+        N_("Not allowed"),
+        N_("Your role does not give access to this. If you need it, ask an admin."),
     ),
     404: (
-        "Page not found",
-        "There is nothing at this address. Check it, or start again from the dashboard.",
+        N_("Page not found"),
+        N_("There is nothing at this address. Check it, or start again from the dashboard."),
     ),
     405: (
-        "Not possible this way",
-        "This address does not accept that kind of request. Use the buttons and forms of "
-        "the panel instead of typing the address.",
+        N_("Not possible this way"),
+        N_("This address does not accept that kind of request. Use the buttons and forms of "
+        "the panel instead of typing the address."),
     ),
     413: (
-        "Too much data",
-        "What was sent is larger than the panel accepts. Send less at once.",
+        N_("Too much data"),
+        N_("What was sent is larger than the panel accepts. Send less at once."),
     ),
     500: (
-        "Something went wrong",
-        "The panel hit an error; it has been logged. Try again, and tell an admin if it "
-        "keeps happening.",
+        N_("Something went wrong"),
+        N_("The panel hit an error; it has been logged. Try again, and tell an admin if it "
+        "keeps happening."),
     ),
 }
 _CSRF_MESSAGE = (
-    "This form has expired or did not come from this panel",
-    "Forms stay valid for 30 minutes. Go back, reload the page and send it again.",
+    N_("This form has expired or did not come from this panel"),
+    N_("Forms stay valid for 30 minutes. Go back, reload the page and send it again."),
 )
 _API_401 = "send a valid API token in the header: Authorization: Bearer <token>"
 _UNTRUSTED_HOST = (
@@ -66,7 +68,8 @@ def _page(status: int, title: str, message: str) -> tuple[Response | str, int]:
         if status == 401:
             body.headers["WWW-Authenticate"] = 'Bearer realm="accessd"'
         return body, status
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+    return render_template("errors/error.html", status=status, title=gettext(title),
+                           message=gettext(message)), status
 
 
 @bp.app_errorhandler(HTTPException)

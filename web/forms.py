@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from wtforms import Field
 from wtforms.validators import ValidationError
@@ -18,9 +19,12 @@ class ActionForm(FlaskForm):
 
 
 def as_sentence(error: Exception) -> str:
-    """A service's refusal as a sentence to show beside a field."""
-    text = str(error)
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+    """A service's refusal as a sentence to show beside a field: a refused value's problem
+    alone (the field's label is right above it: "The name has 5000 characters; at most 200
+    fit, so shorten it.", not "Name: is 5000 characters"), in the panel's language."""
+    text = error.problem if isinstance(error, InvalidInputError) else str(error)
+    text = gettext(text.strip().rstrip("."))  # the service's words, where the catalogue has them
+    return text[:1].upper() + text[1:] + "."
 
 
 class WithinDays:

@@ -68,6 +68,7 @@ from accessd.history.query import (
     parse_kinds,
 )
 from accessd.inputs import parse_id
+from accessd.labels import label, reason_label
 from accessd.models import Credential, LawfulBasis, Person
 
 
@@ -438,11 +439,14 @@ def _events_list(args: argparse.Namespace, ctx: Context) -> int:
         _print_json({"events": [_event_json(e) for e in page.rows],
                      "next_before": page.next_before})
         return 0
+    # Words, not codes (accessd.labels); --json keeps the codes for programs.
     rows = [(str(e.id), ctx.clock.local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.door or "-",
-             e.customer or "-", e.person or "-", e.kind, e.method or "-",
-             (e.reason or "") + (f" (about event {e.refers_to})" if e.refers_to else ""))
+             e.customer or "-", e.person or "-", label(e.kind),
+             label(e.method) if e.method else "-",
+             reason_label(e.reason) + (f" (about event {e.refers_to})" if e.refers_to else ""))
             for e in page.rows]
-    _print_table(("ID", "TIME", "DOOR", "CUSTOMER", "PERSON", "KIND", "METHOD", "REASON"),
+    zone = ctx.clock.zone.key
+    _print_table(("ID", f"TIME ({zone})", "DOOR", "CUSTOMER", "PERSON", "WHAT", "HOW", "DETAIL"),
                  rows, empty="No events match.")
     if page.next_before is not None:
         print(f"\nMore: add --before {page.next_before}")
@@ -677,9 +681,9 @@ def _text(value: Any) -> str:
 
 
 def _print_fields(fields: Sequence[tuple[str, str]]) -> None:
-    width = max(len(label) for label, _ in fields)
-    for label, value in fields:
-        print(f"{label.ljust(width)}  {value}")
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        print(f"{name.ljust(width)}  {value}")
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,

@@ -36,6 +36,7 @@ from accessd.staff import (
     get_staff_user,
     list_api_tokens,
     list_staff_users,
+    name_locks,
     record_audit,
     reset_password,
     revoke_api_token,
@@ -207,12 +208,14 @@ def user_list(args: argparse.Namespace, ctx: StaffCliContext) -> int:
     """Print every staff account: name, role, state, second factor, last sign-in."""
     with session_scope(ctx.sessions) as db:
         users = list_staff_users(db)
+        locked = {user.id for user in users
+                  if name_locks(db, user.username, now=ctx.clock()).locked}
     if not users:
         ctx.say("No staff users yet; create the first admin: `accessd user add NAME --role admin`.")
         return 0
     ctx.say(f"{'USERNAME':<24} {'ROLE':<9} {'STATE':<9} {'2FA':<4} LAST SIGN-IN (UTC)")
     for user in users:
-        state = "disabled" if user.disabled else "active"
+        state = "disabled" if user.disabled else "locked" if user.id in locked else "active"
         second = "yes" if has_totp(user) else "no"
         last = _when(user.last_login_at)
         ctx.say(f"{user.username:<24} {user.role:<9} {state:<9} {second:<4} {last}")

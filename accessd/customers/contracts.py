@@ -29,7 +29,7 @@ from accessd.config import Settings
 from accessd.customers.collection import contract_over
 from accessd.customers.consent import ACTIVE_CONSENT
 from accessd.errors import InvalidInputError, NotFoundError
-from accessd.inputs import optional_id, parse_day
+from accessd.inputs import optional_id, parse_day, parse_text
 from accessd.models import (
     MAX_GRACE_DAYS,
     AccessEvent,
@@ -369,16 +369,13 @@ def not_found(
 
 
 def clean_name(field: str, name: str) -> str:
-    """``name`` with runs of white space made one space.
+    """``name`` with runs of white space made one space (names are matched exactly), as
+    ``accessd.inputs.parse_text`` keeps it.
 
-    :raises InvalidInputError: empty, or longer than the column holds.
+    :raises InvalidInputError: empty, longer than the column holds, or holding a control or
+        bidi character.
     """
-    cleaned = " ".join(name.split())  # one space between words: names are matched exactly
-    if not cleaned:
-        raise InvalidInputError(field, "must not be empty")
-    if len(cleaned) > NAME_MAX:
-        raise InvalidInputError(field, f"is {len(cleaned)} characters; at most {NAME_MAX}")
-    return cleaned
+    return parse_text(field, name, limit=NAME_MAX, what="the name")
 
 
 def _refuse_taken_name(session: Session, name: str) -> None:
@@ -387,7 +384,7 @@ def _refuse_taken_name(session: Session, name: str) -> None:
         select(Customer).where(func.lower(Customer.name) == name.lower())).first()
     if taken is not None:
         raise InvalidInputError(
-            "name", f"customer {taken.name!r} already exists (id {taken.id}); choose another name")
+            "name", f"a customer named {taken.name!r} already exists; choose another name")
 
 
 def _checked_basis(
@@ -409,7 +406,8 @@ def _checked_basis(
         if reference:
             raise InvalidInputError(
                 "necessity_reference",
-                "only applies to the lawful basis 'necessity'; consent is recorded per person")
+                "a necessity reference only applies to the lawful basis 'necessity'; consent is "
+                "recorded per person")
         return checked, None
     if not reference:
         raise InvalidInputError(
@@ -418,7 +416,8 @@ def _checked_basis(
             "security assessment, e.g. 'DPIA-2025-03 section 4'")
     if len(reference) > REFERENCE_MAX:
         raise InvalidInputError(
-            "necessity_reference", f"is {len(reference)} characters; at most {REFERENCE_MAX}")
+            "necessity_reference", f"the reference has {len(reference)} characters; at most "
+            f"{REFERENCE_MAX} fit, so shorten it")
     return checked, reference
 
 

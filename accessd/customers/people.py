@@ -29,7 +29,7 @@ from accessd.errors import (
     NotFoundError,
     PersonStateError,
 )
-from accessd.inputs import optional_id
+from accessd.inputs import optional_id, parse_text
 from accessd.models import (
     Consent,
     Credential,
@@ -242,10 +242,11 @@ def restrict_person(
     reason = " ".join(reason.split())
     if not reason:
         raise InvalidInputError(
-            "reason", "say why (e.g. 'request 2025-014: accuracy contested'); it is kept with "
-            "the restriction")
+            "reason", "the reason must say why (e.g. 'request 2025-014: accuracy contested'); it "
+            "is kept with the restriction")
     if len(reason) > REASON_MAX:
-        raise InvalidInputError("reason", f"is {len(reason)} characters; at most {REASON_MAX}")
+        raise InvalidInputError("reason", f"the reason has {len(reason)} characters; at "
+                                f"most {REASON_MAX} fit, so shorten it")
     if person.restricted:
         raise PersonStateError(
             f"{person.name} is already restricted since {_day(person.restricted_since)} "
@@ -334,8 +335,9 @@ def record_consent(
         raise ConsentError(
             f"customer {customer.name!r} relies on necessity ({customer.necessity_reference}), "
             "not consent; switch it to consent first if its people are to be asked")
-    version = _short_text("text_version", text_version, TEXT_VERSION_MAX)
-    witness = _short_text("witnessed_by", witnessed_by, WITNESS_MAX)
+    version = parse_text("text_version", text_version, limit=TEXT_VERSION_MAX,
+                         what="the version of the consent text")
+    witness = parse_text("witnessed_by", witnessed_by, limit=WITNESS_MAX, what="the witness")
     current = active_consent(session, person)
     if current is not None:
         raise ConsentError(
@@ -392,15 +394,6 @@ def _checked_credential(credential: Credential | str) -> Credential:
         choices = ", ".join(c.value for c in Credential)
         raise InvalidInputError(
             "credential", f"{credential!r} is not a credential; use one of {choices}") from None
-
-
-def _short_text(field: str, text: str, limit: int) -> str:
-    cleaned = text.strip()
-    if not cleaned:
-        raise InvalidInputError(field, "must not be empty")
-    if len(cleaned) > limit:
-        raise InvalidInputError(field, f"is {len(cleaned)} characters; at most {limit}")
-    return cleaned
 
 
 def _day(moment: dt.datetime | None) -> str:

@@ -165,7 +165,7 @@ class SensorJobs:
                 raise  # a real fault: the sensor thread reconnects
             return
         command_table.finish(self.sessions, command_id, ok=True,
-                             message=f"enrolled at slot {finger.sensor_slot}",
+                             message="the finger is stored on this door's sensor",
                              result={"slot": finger.sensor_slot, "finger_id": finger.id})
         # Other doors' sensors need the new template too.
         with self.sessions.begin() as session:

@@ -35,8 +35,9 @@ def check_reason(reason: str) -> str:
         raise InvalidInputError("reason", "say why the door is opened, for example "
                                 "'escorted visitor for Acme, ticket 4711'")
     if len(kept) > REASON_MAX:
-        raise InvalidInputError("reason", f"is {len(kept)} characters; at most {REASON_MAX} "
-                                "fit in the access history beside who asked, so shorten it")
+        raise InvalidInputError("reason", f"the reason has {len(kept)} characters; at most "
+                                f"{REASON_MAX} fit in the access history beside who asked, "
+                                "so shorten it")
     return kept
 
 
@@ -46,8 +47,8 @@ def check_actor(actor: str) -> str:
     :raises InvalidInputError: empty or longer than ``ACTOR_MAX`` (field ``by``).
     """
     if not actor or len(actor) > ACTOR_MAX:
-        raise InvalidInputError("by", f"is {len(actor)} characters; give a name of 1 to "
-                                f"{ACTOR_MAX} characters")
+        raise InvalidInputError("by", f"the name of who asks has {len(actor)} characters; give "
+                                f"one of 1 to {ACTOR_MAX} characters")
     return actor
 
 

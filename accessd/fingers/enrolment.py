@@ -215,7 +215,7 @@ def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider
         session.flush()
         sensor.store(slot, CHAR_BUFFER_1)
         record_slot(session, door_id, slot, finger.id)
-    progress(f"done: enrolled at slot {slot}")
+    progress("done: the finger is stored on the sensor")
     return finger
 
 

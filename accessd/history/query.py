@@ -45,6 +45,7 @@ from accessd.door.doors import door_named
 from accessd.errors import HistoryError, InvalidInputError, NotFoundError
 from accessd.history.chain import naming_person
 from accessd.inputs import optional_id
+from accessd.labels import label
 from accessd.models import AccessEvent, Customer, Door, EventKind, EventMethod, Person
 
 PAGE_MAX = 1000
@@ -54,13 +55,6 @@ REFUSED = "refused"  # a filter word: the kinds a chart counts as refused
 REFUSED_KINDS = frozenset({EventKind.DENIED, EventKind.UNKNOWN_FINGER})
 CSV_COLUMNS = ("id", "time_utc", "door", "customer", "person", "person_id", "kind", "method",
                "refers_to", "reason")
-KIND_LABELS = {
-    EventKind.PULSE_FAILED: "pulse failed: the door stayed locked",
-    EventKind.PULSE_UNKNOWN: "pulse not confirmed: the door may have opened",
-}
-"""Kinds whose name alone would not say what happened; the others read as their name."""
-
-
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events to read; every condition given must hold. ``since`` is included and
@@ -143,8 +137,8 @@ class DayCount:
 
 
 def kind_label(kind: EventKind) -> str:
-    """An event kind as people read it in the panel and the CLI."""
-    return KIND_LABELS.get(kind) or kind.value.replace("_", " ")
+    """An event kind as people read it in the panel and the CLI (``accessd.labels``)."""
+    return label(kind)
 
 
 def parse_kinds(words: Iterable[str]) -> frozenset[EventKind]:
@@ -174,8 +168,9 @@ def local_period(
     :raises InvalidInputError: ``until`` is not after ``since``.
     """
     if since is not None and until is not None and until <= since:
-        raise InvalidInputError("until", f"{until} is not after since ({since}); the period "
-                                "runs from since up to, not including, until")
+        raise InvalidInputError("until", f"the period ends on {until}, not after it starts "
+                                f"({since}); it runs from its first day up to, not "
+                                "including, the day it ends, so choose a later end")
     return (None if since is None else day_start(since, zone),
             None if until is None else day_start(until, zone))
 
@@ -278,7 +273,8 @@ def daily_counts(
     days = (until - since).days
     if not 1 <= days <= CHART_MAX_DAYS:
         raise InvalidInputError(
-            "until", f"a chart covers 1 to {CHART_MAX_DAYS} days; {since}..{until} is {days}")
+            "until", f"a chart covers 1 to {CHART_MAX_DAYS} days; {since} up to {until} is "
+            f"{days} days")
     bounds = [day_start(since + dt.timedelta(days=n), zone) for n in range(days + 1)]
     where = where or EventFilter()
     scope = {"customer": where.customer_id, "person": where.person_id, "door": where.door_id}

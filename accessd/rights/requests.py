@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accessd.config import OPEN_REQUEST_REMINDER_DAYS, RetentionPeriod
-from accessd.errors import NotFoundError, SubjectRequestError
+from accessd.errors import InvalidInputError, NotFoundError, SubjectRequestError
+from accessd.inputs import parse_text
 from accessd.models import (
     Customer,
     DataSubjectRequest,
@@ -38,6 +39,7 @@ from accessd.models import (
 
 ANSWER_MONTHS = 1
 MAX_MONTHS = 3
+REQUESTER_NAME_MAX = 200  # the column's length
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -116,6 +118,11 @@ def record_request(session: Session, kind: RequestKind, received_on: dt.date, *,
     """
     if not requester_name.strip():
         raise SubjectRequestError("name the requester (who asked): the answer goes to them")
+    try:
+        requester_name = parse_text("requester_name", requester_name, limit=REQUESTER_NAME_MAX,
+                                    what="the requester's name")
+    except InvalidInputError as exc:
+        raise SubjectRequestError(exc.problem) from None
     if person is not None and customer is not None and person.customer_id != customer.id:
         raise SubjectRequestError(f"person {person.public_id} is not one of customer "
                            f"{customer.public_id}'s people; give one of the two")
@@ -123,7 +130,7 @@ def record_request(session: Session, kind: RequestKind, received_on: dt.date, *,
         kind=kind, received_on=received_on, due_on=add_months(received_on, ANSWER_MONTHS),
         person_id=person.id if person else None,
         customer_id=person.customer_id if person else customer.id if customer else None,
-        requester_name=requester_name.strip(), requester_contact=requester_contact,
+        requester_name=requester_name, requester_contact=requester_contact,
         handled_by=handled_by, status=RequestStatus.OPEN)
     session.add(request)
     session.flush()
@@ -140,23 +147,29 @@ def extend_request(request: DataSubjectRequest, until: dt.date, reason: str, *,
         or beyond three months, or the first month has already passed.
     """
     if request.status != RequestStatus.OPEN:
-        raise SubjectRequestError(f"request {request.id} is closed; an extension no longer applies")
+        raise SubjectRequestError(f"{_this(request)} is closed; an extension no longer applies")
     if not reason.strip():
         raise SubjectRequestError("give the reason for the delay: the requester must be told why")
     limit = add_months(request.received_on, MAX_MONTHS)
     if until > limit:
         raise SubjectRequestError(
-            f"request {request.id} was received on {request.received_on}: it can "
-                           f"be extended to {limit} at the latest (three months in all)")
+            f"{_this(request)} can be extended to {limit} at the latest (three months after it "
+            "was received)")
     if until <= due_on(request):
-        raise SubjectRequestError(f"request {request.id} is already due on {due_on(request)}; an "
-                           "extension must move the date later")
+        raise SubjectRequestError(f"{_this(request)} is already due on {due_on(request)}; an "
+                                  "extension must move the date later")
     if today > request.due_on:
         raise SubjectRequestError(
-            f"the first month of request {request.id} ended on {request.due_on}: "
-                           "an extension had to be notified before then; answer it now")
+            f"the first month of {_this(request)} ended on {request.due_on}: an extension had to "
+            "be notified before then; answer it now")
     request.extended_due_on = until
     request.extension_reason = reason.strip()
+
+
+def _this(request: DataSubjectRequest) -> str:
+    # Staff know a request by its kind and the day it came in; its row id tells them nothing.
+    return (f"the {request.kind.value.replace('_', ' ')} request received on "
+            f"{request.received_on}")
 
 
 def close_request(request: DataSubjectRequest, outcome: str, *, by: str | None = None,
@@ -166,7 +179,8 @@ def close_request(request: DataSubjectRequest, outcome: str, *, by: str | None =
     :raises SubjectRequestError: already closed, or no outcome given.
     """
     if request.status != RequestStatus.OPEN:
-        raise SubjectRequestError(f"request {request.id} was already closed on {request.closed_at}")
+        raise SubjectRequestError(f"{_this(request)} was already closed on "
+                                  f"{request.closed_at:%Y-%m-%d}")
     if not outcome.strip():
         raise SubjectRequestError(
             "describe the outcome (e.g. 'export sent on 2025-03-02', 'erased')")

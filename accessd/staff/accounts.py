@@ -25,6 +25,7 @@ from accessd.errors import (
     UsernameTakenError,
     WrongPasswordError,
 )
+from accessd.labels import N_
 from accessd.models import StaffRole, StaffUser, new_public_id
 from accessd.staff.passwords import (
     check_new_password,
@@ -209,7 +210,7 @@ def confirm_password(user: StaffUser, password: str) -> None:
     :raises WrongPasswordError: ``password`` is not ``user``'s.
     """
     if not verify_password(user.password_hash, password):
-        raise WrongPasswordError("the current password is not right; type it again")
+        raise WrongPasswordError(N_("the current password is not right; type it again"))
 
 
 def replace_second_factor(

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -178,3 +179,60 @@ def _page(session: Session, model: type[Row], query: Select[Any], before: int | 
     more = len(rows) > limit
     rows = rows[:limit]
     return RecordPage(rows, rows[-1].id if more else None)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTarget:
+    """What an audit record was about, as staff read it: its kind (``person``, ``customer``,
+    ``staff``, ``request``, ``door``, ``other``) and its name now, or ``None`` when it is gone
+    (an erased person, a purged customer): the record keeps only the public id, which tells
+    staff nothing."""
+
+    kind: str
+    name: str | None
+
+
+def audit_targets(session: Session, targets: Iterable[str | None]) -> dict[str, AuditTarget]:
+    """The people, customers, staff accounts and requests that audit targets (``person:<public
+    id>`` and so on) name, read in one query per kind; a target that names nothing any more is
+    there with ``name=None``, one of another form as it was written."""
+    from accessd.models import Customer, DataSubjectRequest, Person, StaffUser
+
+    models: dict[str, tuple[Any, Any, Any]] = {
+        "person": (Person, Person.public_id, Person.name),
+        "customer": (Customer, Customer.public_id, Customer.name),
+        "staff": (StaffUser, StaffUser.public_id, StaffUser.username),
+        "request": (DataSubjectRequest, DataSubjectRequest.public_id, None),
+    }
+    wanted: dict[str, dict[uuid.UUID, str]] = {kind: {} for kind in models}
+    named: dict[str, AuditTarget] = {}
+    for target in filter(None, targets):
+        kind, _, ref = target.partition(":")
+        if kind in models:
+            try:
+                wanted[kind][uuid.UUID(ref)] = target
+                continue
+            except ValueError:
+                pass  # the CLI names staff by user name: "staff:ada"
+        if kind == "door" or kind == "staff":
+            named[target] = AuditTarget(kind, ref)
+        else:
+            named[target] = AuditTarget("other", target)
+    for kind, refs in wanted.items():
+        if not refs:
+            continue
+        model, public_id, name = models[kind]
+        found = {row.public_id: row for row in
+                 session.scalars(select(model).where(public_id.in_(list(refs))))}
+        for public, written in refs.items():
+            row = found.get(public)
+            named[written] = AuditTarget(kind, None if row is None else
+                                         _request_name(row) if name is None else getattr(
+                                             row, name.key))
+    return named
+
+
+def _request_name(request: Any) -> str:
+    from accessd.labels import label
+
+    return f"{label(request.kind)}, received {request.received_on.isoformat()}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from accessd.crypto import KeyProvider
+from accessd.labels import N_
 from accessd.models import LoginAttempt, LoginOutcome, StaffUser
 from accessd.staff.accounts import find_staff_user, rehash_password
 from accessd.staff.passwords import burn_time, needs_rehash, verify_password
@@ -24,10 +25,10 @@ from accessd.staff.totp import TotpCheck, check_totp
 
 __all__ = ["GENERIC_LOGIN_FAILURE", "LoginResult", "authenticate", "locked_until"]
 
-GENERIC_LOGIN_FAILURE = (
+GENERIC_LOGIN_FAILURE = N_(
     "Sign-in failed. Check your user name, password and the current code from your "
     "authenticator app. After many failed attempts, sign-in is paused: wait 15 minutes, "
-    "or ask an admin."
+    "or ask an admin to unlock your account."
 )
 """The one message every failed sign-in gets, whatever the reason (no user enumeration)."""
 

@@ -24,6 +24,9 @@ ARGON2_PARALLELISM = 1
 PASSWORD_MIN_LENGTH = 12
 # Long enough for any passphrase, short enough that hashing it is no denial of service.
 PASSWORD_MAX_LENGTH = 256
+# zxcvbn's estimate a new password must reach: 3 is "safely unguessable" (about 10^8 guesses
+# and more), so a variation of a listed password (password1234) or a date is refused.
+PASSWORD_MIN_SCORE = 3
 
 # Sign-in throttling (accessd.staff.throttle), counted in LoginAttempt rows so a restart does
 # not reset it. Three counters, so that a stranger cannot turn it into a denial of service:

@@ -19,6 +19,7 @@ import pyotp
 
 from accessd.crypto import KeyProvider, SealedSecret, open_staff_secret, seal_staff_secret
 from accessd.errors import CryptoError, TotpSetupError
+from accessd.labels import N_
 from accessd.models import StaffUser
 from accessd.staff.policy import (
     TOTP_DIGITS,
@@ -138,7 +139,7 @@ def open_pending_secret(
     :raises TotpSetupError: altered, made for someone else, or older than the setup lifetime.
     """
     expired = TotpSetupError(
-        "this setup page has expired or was altered; open it again and scan the new QR code"
+        N_("this setup page has expired or was altered; open it again and scan the new QR code")
     )
     try:
         blob = json.loads(base64.urlsafe_b64decode(token.encode()))
@@ -163,8 +164,8 @@ def confirm_new_totp(
     secret = open_pending_secret(user, token, provider, now)
     step = matching_step(secret, code, now)
     if step is None:
-        raise TotpSetupError(
+        raise TotpSetupError(N_(
             "that code does not match the new QR code; check the phone's clock and enter the "
             "code the app shows now"
-        )
+        ))
     store_totp_secret(user, secret, provider, accepted_step=step)

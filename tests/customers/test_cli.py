@@ -101,12 +101,18 @@ def test_list_and_show_speak_json_for_scripts(accessd: Accessd, acme: None) -> N
         (["person", "add", "Acme Hosting", "Eve", "--email", "eve-at-example"],
          "--email: 'eve-at-example' is not an e-mail address"),
         (["person", "show", "Ada"], "did you mean 'Ada Lovelace'?"),
-        (["person", "restrict", "Ada Lovelace", "--reason", " "], "--reason: say why"),
+        (["person", "add", "Acme Hosting", "Eve \u202egnp.exe"],
+         "NAME: the name holds an invisible control character (U+202E RIGHT-TO-LEFT OVERRIDE)"),
+        (["customer", "add", "Evil\u2067 Corp", "--start", "2026-01-01"],
+         "U+2067 RIGHT-TO-LEFT ISOLATE"),
+        (["person", "restrict", "Ada Lovelace", "--reason", " "],
+         "--reason: the reason must say why"),
         (["person", "rectify", "Ada Lovelace"], "give at least one of --name, --email, --notes"),
-        (["consent", "record", "Ada Lovelace", "--witness", ""], "--witness: must not be empty"),
+        (["consent", "record", "Ada Lovelace", "--witness", ""],
+         "--witness: the witness must not be empty"),
         (["events", "list", "--kind", "opened"], "--kind: 'opened' is not an event kind"),
         (["events", "list", "--since", "2025-02-01", "--until", "2025-01-01"],
-         "--until: 2025-01-01 is not after since (2025-02-01)"),
+         "--until: the period ends on 2025-01-01, not after it starts (2025-02-01)"),
         (["events", "list", "--limit", "0"], "--limit: 0 is not allowed; use 1 to 1000"),
         (["events", "list", "--door", "frnt"], "no door 'frnt'"),
         (["events", "list", "--before", "9" * 30], "is not a whole number from 1 to"),
@@ -283,7 +289,7 @@ def test_events_are_listed_a_page_at_a_time(accessd: Accessd, history: int) -> N
     assert sorted(seen, reverse=True) == seen and len(set(seen)) == history
 
     table = accessd("events", "list", "--kind", "refused", "--door", "front", "--limit", "3")
-    assert table.out.count("unknown_finger") == 3
+    assert table.out.count("unknown finger") == 3 and "unknown_finger" not in table.out
     assert "Ada" not in table.out
     assert "More: add --before" in table.out
 

@@ -338,7 +338,7 @@ def test_a_chart_covers_1_to_366_days(session: Session, since: dt.date, until: d
 def test_a_local_period_runs_from_midnight_to_midnight_excluding_the_last_day() -> None:
     assert local_period(dt.date(2025, 3, 30), dt.date(2025, 3, 31), AMSTERDAM) == (
         dt.datetime(2025, 3, 29, 23, tzinfo=dt.UTC), dt.datetime(2025, 3, 30, 22, tzinfo=dt.UTC))
-    with pytest.raises(InvalidInputError, match="not after since") as caught:
+    with pytest.raises(InvalidInputError, match="not after it starts") as caught:
         local_period(dt.date(2025, 3, 30), dt.date(2025, 3, 30), AMSTERDAM)
     assert caught.value.field == "until"
 

@@ -111,8 +111,8 @@ def test_a_reason_one_over_the_limit_is_refused_with_one_message_everywhere(
     sessions: sessionmaker[Session], accessd: Any,
 ) -> None:
     too_long = "x" * (REASON_MAX + 1)
-    message = f"reason: is {REASON_MAX + 1} characters; at most {REASON_MAX} fit in the " \
-              "access history beside who asked, so shorten it"
+    message = f"reason: the reason has {REASON_MAX + 1} characters; at most {REASON_MAX} fit " \
+              "in the access history beside who asked, so shorten it"
 
     cli, panel, api = unlock_everywhere(accessd, signed_in, operator_token, site, too_long)
 

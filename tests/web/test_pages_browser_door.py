@@ -103,7 +103,8 @@ def test_enrol_with_consent_while_the_simulator_supplies_the_finger_then_see_the
     expect(page.locator("#enrol-progress")).to_have_text("place finger", timeout=15_000)
     screenshot(page, "enrolment.png")
     _play_the_finger(page, running)
-    expect(page.locator("#enrol-result")).to_contain_text("Enrolled: enrolled at slot")
+    expect(page.locator("#enrol-result")).to_contain_text(
+        "Enrolled: the finger is stored on this door's sensor")
     with sessions() as db:
         consent = db.scalars(select(Consent).join(Person).where(
             Person.name == "Carla Smit")).one()

@@ -87,7 +87,7 @@ def test_remote_unlock_needs_a_reason_and_is_queued_and_audited(
     empty = post_form(operator, path, {"reason": ""}, form_page=path)
     assert "Say why" in error_beside(empty.get_data(as_text=True), "reason")
     long = post_form(operator, path, {"reason": "x" * 151}, form_page=path)
-    assert "is 151 characters; at most 130" in error_beside(long.get_data(as_text=True),
+    assert "the reason has 151 characters; at most 130" in error_beside(long.get_data(as_text=True),
                                                             "reason")
     with sessions() as db:
         assert db.scalars(select(DeviceCommand)).all() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
@@ -139,3 +140,17 @@ def test_the_menu_shows_staff_only_to_admins(
     page = client.get("/").get_data(as_text=True)
     assert 'href="/staff/"' not in page
     assert 'href="/" aria-current="page"' in page
+
+
+def test_states_and_last_sign_in_are_shown_in_site_time_with_the_zone(
+    signed_in: FlaskClient, clock: FakeClock, make_staff: Any
+) -> None:
+    make_staff("olga", StaffRole.OPERATOR)
+    page = signed_in.get("/staff/").get_data(as_text=True)
+    ada = re.search(r'<th scope="row">ada.*?</tr>', page, re.S)
+    olga = re.search(r'<th scope="row">olga.*?</tr>', page, re.S)
+    assert ada and olga
+    local = clock().astimezone(ZoneInfo("Europe/Amsterdam"))
+    assert f"{local:%Y-%m-%d %H:%M} {local:%Z}" in ada.group(0), "ada signed in: site time"
+    assert "UTC" not in page
+    assert "never" in olga.group(0) and ">active<" in olga.group(0)

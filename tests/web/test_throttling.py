@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -218,6 +219,25 @@ def test_an_admin_unlocks_an_account_from_the_staff_page_and_it_is_audited(
         assert record.details["paused_from"] == [OWNER]
 
 
+def _state_of(page: str, username: str) -> str:
+    row = re.search(rf"<th scope=\"row\">{username}.*?</tr>", page, re.S)
+    assert row is not None
+    state = re.search(r'<span class="state state-[a-z]+">([^<]+)</span>', row.group(0))
+    assert state is not None
+    return state.group(1)
+
+
+def test_a_locked_account_reads_locked_not_active_until_an_admin_unlocks_it(
+        signed_in: FlaskClient, bob: StaffMember, sessions: sessionmaker[Session]) -> None:
+    page = signed_in.get("/staff/").get_data(as_text=True)
+    assert _state_of(page, "bob") == "locked" and _state_of(page, "ada") == "active"
+    assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d CET", page), "site time, zone named"
+    with session_scope(sessions) as db:
+        action = f"/staff/{get_staff_user(db, 'bob').public_id}/unlock"
+    signed_in.post(action, data={"csrf_token": csrf_token(signed_in, "/staff/")})
+    assert _state_of(signed_in.get("/staff/").get_data(as_text=True), "bob") == "active"
+
+
 def test_only_admins_unlock_and_only_with_a_csrf_token(
         app: Flask, signed_in: FlaskClient, bob: StaffMember, make_staff: object,
         clock: FakeClock, sessions: sessionmaker[Session]) -> None:
@@ -237,8 +257,10 @@ def test_accessd_user_unlock_ends_the_pause_and_is_audited(
         sessions: sessionmaker[Session], keys: FileKeyProvider, clock: FakeClock,
         bob: StaffMember, app: Flask) -> None:
     cli = Cli(sessions, keys, clock)
+    assert re.search(r"bob\s+operator\s+locked", cli("user", "list")[1])
     status, out = cli("user", "unlock", "Bob")
     assert status == 0
+    assert re.search(r"bob\s+operator\s+active", cli("user", "list")[1])
     assert re.search(r"Unlocked bob: the pause from 1 address \(the last until .* UTC\) ended",
                      out), out
     assert sign_in(_client_at(app, OWNER), bob, clock).status_code == 302
@@ -264,3 +286,27 @@ def test_the_login_history_shows_the_unlock(
     Cli(sessions, keys, clock)("user", "unlock", "bob")
     page = signed_in.get("/audit/logins?outcome=unlocked").get_data(as_text=True)
     assert "bob" in page and "unlocked" in page
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1366, 390])
+def test_an_admin_sees_the_lock_and_unlocks_it_in_the_browser(
+        page: Page, live_server: str, admin: StaffMember, bob: StaffMember, clock: FakeClock,
+        width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server}/login")
+    page.get_by_label("User name").fill(admin.username)
+    page.get_by_label("Password").fill(admin.password)
+    page.get_by_label("Code from your authenticator app").fill(admin.code(clock()))
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server}/staff/")
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="bob"))
+    expect(row.locator(".state")).to_have_text("locked")
+    expect(row).to_contain_text("sign-in paused after failed sign-ins from 1 address, until")
+    unlock = row.get_by_role("button", name="Unlock sign-in")
+    unlock.scroll_into_view_if_needed()
+    expect(unlock).to_be_visible()
+    unlock.click()
+    expect(page.get_by_role("status")).to_contain_text("bob can sign in again")
+    expect(row.locator(".state")).to_have_text("active")
+    expect(row.get_by_role("button", name="Unlock sign-in")).to_have_count(0)

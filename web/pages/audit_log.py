@@ -12,17 +12,21 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, flash, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from accessd.errors import InvalidInputError
 from accessd.inputs import parse_id
+from accessd.labels import label
 from accessd.models import AuditOutcome, LoginOutcome, StaffRole
 from accessd.staff.audit import (
     AuditLogFilter,
     LoginHistoryFilter,
     RecordPage,
+    audit_targets,
     page_audit_log,
     page_login_history,
 )
@@ -36,7 +40,15 @@ bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 nav = [NavLink("Audit log", "audit_log.index", order=80),
        NavLink("Logins", "audit_log.logins", order=81)]
 
-DATE_HINT = "YYYY-MM-DD, a day at the site."
+DATE_HINT = _l("YYYY-MM-DD, a day at the site.")
+NOT_A_DATE = _l("Enter a day as YYYY-MM-DD, for example 2026-03-01.")
+NOT_A_CHOICE = _l("Choose one of the listed options.")
+TARGET_KINDS = {"person": _l("person"), "customer": _l("customer"),
+                "staff": _l("staff account"), "request": _l("request"), "door": _l("door")}
+"""What an audit record's target is, shown beside its name."""
+GONE = {"person": _l("deleted person"), "customer": _l("deleted customer"),
+        "staff": _l("deleted staff account"), "request": _l("deleted request")}
+"""What a target that no longer exists is shown as (its public id tells staff nothing)."""
 
 
 class PeriodForm(FlaskForm):
@@ -45,33 +57,37 @@ class PeriodForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that only reads
 
-    who = StringField("User name", [Optional(), Length(max=64, message="At most 64 characters.")],
-                      description="Exact user name; for API tokens token:<name>.")
-    since = DateField("From", [Optional(), WithinDays()], description=DATE_HINT,
-                      render_kw={"type": "date"})
-    until = DateField("To (included)", [Optional(), WithinDays()], description=DATE_HINT,
-                      render_kw={"type": "date"})
+    who = StringField(_l("User name"),
+                      [Optional(), Length(max=64, message=_l("At most 64 characters."))],
+                      description=_l("Exact user name; for API tokens token:NAME."))
+    since = DateField(_l("From"), [Optional(), WithinDays()], description=DATE_HINT,
+                      render_kw={"type": "date"}, invalid_value_message=NOT_A_DATE)
+    until = DateField(_l("To (included)"), [Optional(), WithinDays()], description=DATE_HINT,
+                      render_kw={"type": "date"}, invalid_value_message=NOT_A_DATE)
 
     def validate_until(self, field: DateField) -> None:
         """A period must not end before it starts."""
         if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError("The last day is before the first; swap them.")
+            raise ValidationError(_("The last day is before the first; swap them."))
 
 
 class AuditFilterForm(PeriodForm):
     """Filters of the audit log."""
 
-    action = StringField("Action", [Optional(), Length(max=64, message="At most 64 characters.")],
-                         description="The start of an action, e.g. person. or door.")
-    outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), *(
-        SelectChoice(o.value, o.value) for o in AuditOutcome)], default="")
+    action = StringField(_l("Action"),
+                         [Optional(), Length(max=64, message=_l("At most 64 characters."))],
+                         description=_l("The start of an action, e.g. person. or door."))
+    outcome = SelectField(_l("Outcome"), choices=[SelectChoice("", _l("Any")), *(
+        SelectChoice(o.value, _l(label(o))) for o in AuditOutcome)], default="",
+        invalid_choice_message=NOT_A_CHOICE)
 
 
 class LoginFilterForm(PeriodForm):
     """Filters of the login history."""
 
-    outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), *(
-        SelectChoice(o.value, o.value.replace("_", " ")) for o in LoginOutcome)], default="")
+    outcome = SelectField(_l("Outcome"), choices=[SelectChoice("", _l("Any")), *(
+        SelectChoice(o.value, _l(label(o))) for o in LoginOutcome)], default="",
+        invalid_choice_message=NOT_A_CHOICE)
 
 
 def _before() -> int | None:
@@ -80,7 +96,7 @@ def _before() -> int | None:
     try:
         return parse_id("before", text) if text else None
     except InvalidInputError as exc:
-        flash(f"{exc}; showing the newest records.", "info")
+        flash(_("%(problem)s; showing the newest records.", problem=str(exc)), "info")
         return None
 
 
@@ -105,7 +121,9 @@ def index() -> str:
         page = page_audit_log(db(), where, current_panel().site, before=_before())
         audit().note("audit_log.read", filters=_filters(form), count=len(page.rows))
     return render_template("audit/log.html", form=form, page=page, filters=_filters(form),
-                           local=_local)
+                           local=_local,
+                           targets=audit_targets(db(), (r.target for r in page.rows)),
+                           kinds=TARGET_KINDS, gone=GONE)
 
 
 @bp.get("/logins")
@@ -126,5 +144,5 @@ def logins() -> str:
 
 
 def _local(moment: dt.datetime) -> str:
-    """A stored UTC moment in the site's time, to the second."""
-    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M:%S")
+    """A stored UTC moment in the site's time, to the second, with its zone."""
+    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M:%S %Z")

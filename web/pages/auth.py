@@ -7,6 +7,8 @@ half-signed-in state to manage, and every failure gets the same message.
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
@@ -24,7 +26,12 @@ from accessd.staff import (
     seal_pending_secret,
 )
 from accessd.staff import change_password as change_own_password
-from accessd.staff.policy import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, TOTP_DIGITS
+from accessd.staff.policy import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    PASSWORD_MIN_SCORE,
+    TOTP_DIGITS,
+)
 from web.forms import as_sentence
 from web.panel import current_panel, db, source_address
 from web.qr import qr_svg
@@ -50,22 +57,42 @@ _CODE_ATTRS = {
 _NEW_PASSWORD_ATTRS = {"autocomplete": "new-password", "minlength": str(PASSWORD_MIN_LENGTH)}
 
 
+PASSWORD_RULES = {
+    "too_short": _l("The password must have at least %(count)s characters; a few unrelated words "
+                    "make a good one.", count=PASSWORD_MIN_LENGTH),
+    "too_long": _l("The password must have at most %(count)s characters.",
+                   count=PASSWORD_MAX_LENGTH),
+    "user_name": _l("The password must not be the user name."),
+    "listed": _l("This password is on the list of common and breached passwords; choose "
+                 "another."),
+    "guessable": _l("This password is easy to guess; choose another: a few unrelated words make "
+                    "a good one."),
+}
+"""What the panel says when a new password breaks a rule of ``judge_password``."""
+
+
+def password_refusal(error: PasswordRejectedError) -> str:
+    """The refusal of a new password, beside the field, in the reader's language."""
+    said = PASSWORD_RULES.get(error.rule or "")
+    return str(said) if said is not None else as_sentence(error)
+
+
 class LoginForm(FlaskForm):
     """User name, password and the current code, together."""
 
     username = StringField(
-        "User name",
-        [InputRequired("Enter your user name."), Length(max=64, message="Too long.")],
+        _l("User name"),
+        [InputRequired(_l("Enter your user name.")), Length(max=64, message=_l("Too long."))],
         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
     )
     password = PasswordField(
-        "Password",
-        [InputRequired("Enter your password."), Length(max=PASSWORD_MAX_LENGTH)],
+        _l("Password"),
+        [InputRequired(_l("Enter your password.")), Length(max=PASSWORD_MAX_LENGTH)],
         render_kw={"autocomplete": "current-password"},
     )
     code = StringField(
-        "Code from your authenticator app",
-        [InputRequired("Enter the 6-digit code your authenticator app shows now.")],
+        _l("Code from your authenticator app"),
+        [InputRequired(_l("Enter the 6-digit code your authenticator app shows now."))],
         render_kw=_CODE_ATTRS,
     )
     next = HiddenField()
@@ -75,21 +102,22 @@ class ChangePasswordForm(FlaskForm):
     """The current password, and the new one twice."""
 
     current_password = PasswordField(
-        "Current password",
-        [InputRequired("Enter your current password.")],
+        _l("Current password"),
+        [InputRequired(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
-        "New password",
-        [InputRequired("Choose a new password.")],
-        description=f"At least {PASSWORD_MIN_LENGTH} characters; a few unrelated words work well.",
+        _l("New password"),
+        [InputRequired(_l("Choose a new password."))],
+        description=_l("At least %(count)s characters, not a common or breached password; a "
+                       "few unrelated words work well.", count=PASSWORD_MIN_LENGTH),
         render_kw=_NEW_PASSWORD_ATTRS,
     )
     confirm = PasswordField(
-        "New password again",
+        _l("New password again"),
         [
-            InputRequired("Type the new password again."),
-            EqualTo("new_password", "The two new passwords differ; type them again."),
+            InputRequired(_l("Type the new password again.")),
+            EqualTo("new_password", _l("The two new passwords differ; type them again.")),
         ],
         render_kw=_NEW_PASSWORD_ATTRS,
     )
@@ -100,13 +128,13 @@ class SecondFactorForm(FlaskForm):
 
     pending = HiddenField()
     current_password = PasswordField(
-        "Current password",
-        [InputRequired("Enter your current password.")],
+        _l("Current password"),
+        [InputRequired(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
     code = StringField(
-        "Code from the new app",
-        [InputRequired("Enter the 6-digit code the app shows for this account.")],
+        _l("Code from the new app"),
+        [InputRequired(_l("Enter the 6-digit code the app shows for this account."))],
         render_kw=_CODE_ATTRS,
     )
 
@@ -153,7 +181,7 @@ def logout() -> Response:
     audit().note("auth.logout")
     sign_out()
     db().commit()
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("auth.login"))
 
 
@@ -174,14 +202,16 @@ def change_password() -> Response | str:
         except WrongPasswordError as exc:
             form.current_password.errors = [as_sentence(exc)]
         except PasswordRejectedError as exc:
-            form.new_password.errors = [as_sentence(exc)]
+            form.new_password.errors = [password_refusal(exc)]
         else:
             audit().note("auth.change_password", target=f"staff:{user.public_id}")
             sign_in(user)  # the change ended every session; this browser gets a new one
             db().commit()
-            flash("Password changed. Any other sessions of yours have been signed out.", "success")
+            flash(_("Password changed. Any other sessions of yours have been signed out."),
+                  "success")
             return redirect(url_for("dashboard.index"))
-    return render_template("auth/change_password.html", form=form)
+    return render_template("auth/change_password.html", form=form,
+                           min_length=PASSWORD_MIN_LENGTH, min_score=PASSWORD_MIN_SCORE)
 
 
 @bp.route("/account/second-factor", methods=["GET", "POST"])
@@ -208,7 +238,8 @@ def second_factor() -> Response | str:
             audit().note("auth.replace_second_factor", target=f"staff:{user.public_id}")
             sign_in(user)
             db().commit()
-            flash("Second factor replaced: from now on, use the codes of the new app.", "success")
+            flash(_("Second factor replaced: from now on, use the codes of the new app."),
+                  "success")
             return redirect(url_for("dashboard.index"))
         try:  # show the same QR code again: the person may have scanned it already
             secret = open_pending_secret(user, form.pending.data or "", panel.keys, panel.now())

@@ -86,7 +86,7 @@ BASIS_CHOICES = [
                  "Necessity: a documented security need (UAVG art. 29)"),
 ]
 CREDENTIAL_LABELS = {
-    Credential.NONE: "None yet (let in by staff)",
+    Credential.NONE: "Not chosen yet (let in by staff)",
     Credential.FINGER: "Finger",
     Credential.PIN: "PIN at the keypad",
     Credential.FINGER_OR_PIN: "Finger or PIN",
@@ -135,7 +135,8 @@ class CustomerForm(FlaskForm):
     grace_days = IntegerField(
         "Grace days before the purge (optional)", [Optional()],
         description="0 to 90 days; empty uses the site's setting.",
-        render_kw={"inputmode": "numeric"})
+        render_kw={"inputmode": "numeric"},
+        invalid_value_message="Enter a whole number of days from 0 to 90, or leave it empty.")
     lawful_basis = SelectField("Lawful basis for fingerprints", choices=BASIS_CHOICES, default="")
     necessity_reference = StringField(
         "Necessity assessment reference",

@@ -14,11 +14,13 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
+from accessd.labels import label, reason_label
 from accessd.models import EventKind
 from web.navigation import NavLink
 from web.pages.customers import local_time, read_only_session
@@ -62,12 +64,11 @@ def _event(row: EventRow) -> dict[str, Any]:
         "id": row.id,
         "time": local_time(row.at),
         "door": row.door or "",
-        "kind": kind_label(row.kind),
+        "kind": gettext(kind_label(row.kind)),
         "tone": tone,
-        "who": row.person or row.customer or ("unknown finger"
-                                              if row.kind is EventKind.UNKNOWN_FINGER else ""),
-        "method": row.method.value if row.method else "",
-        "reason": row.reason or "",
+        "who": row.person or row.customer or "",  # "unknown finger" is what happened, not who
+        "method": gettext(label(row.method)) if row.method else "",
+        "reason": gettext(reason_label(row.reason)) if row.reason else "",
     }
 
 

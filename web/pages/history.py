@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, flash, render_template, request, stream_with_context
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice, SelectField, StringField
@@ -48,10 +50,10 @@ nav = [NavLink("History", "history.index", order=30)]
 PAGE_SIZE = 50
 CHART_DAYS = 30  # the chart's period when the filter gives none
 TRAIL_MAX = 200  # cursors kept for "newer"; deeper than that, "newest" starts over
-RESULT_CHOICES = [SelectChoice("", "Any"), SelectChoice(EventKind.GRANTED.value, "Granted"),
-                  SelectChoice(REFUSED, "Refused (denied or unknown finger)")] + [
-    SelectChoice(k.value, kind_label(k).capitalize()) for k in EventKind
-    if k is not EventKind.GRANTED]
+RESULT_CHOICES = [SelectChoice("", _l("Any")),
+                  SelectChoice(EventKind.GRANTED.value, _l("Granted")),
+                  SelectChoice(REFUSED, _l("All refusals (refused or unknown finger)"))] + [
+    SelectChoice(k.value, _l(kind_label(k))) for k in EventKind if k is not EventKind.GRANTED]
 
 
 class FilterForm(FlaskForm):
@@ -60,13 +62,13 @@ class FilterForm(FlaskForm):
     class Meta:
         csrf = False  # reading only
 
-    customer = SelectField("Customer", choices=[SelectChoice("", "Any")], default="")
-    person = SelectField("Person (of the chosen customer)", choices=[SelectChoice("", "Any")],
-                         default="")
-    door = SelectField("Door", choices=[SelectChoice("", "Any")], default="")
-    result = SelectField("Result", choices=RESULT_CHOICES, default="")
-    since = StringField("From (site day, included)", render_kw={"type": "date"})
-    until = StringField("Up to (site day, not included)", render_kw={"type": "date"})
+    customer = SelectField(_l("Customer"), choices=[SelectChoice("", _l("Any"))], default="")
+    person = SelectField(_l("Person (of the chosen customer)"),
+                         choices=[SelectChoice("", _l("Any"))], default="")
+    door = SelectField(_l("Door"), choices=[SelectChoice("", _l("Any"))], default="")
+    result = SelectField(_l("Result"), choices=RESULT_CHOICES, default="")
+    since = StringField(_l("From (site day, included)"), render_kw={"type": "date"})
+    until = StringField(_l("Up to (site day, not included)"), render_kw={"type": "date"})
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class Chart:
 
 def _filter_form(session: Session) -> FilterForm:
     form = FilterForm(request.args)
-    anything = SelectChoice("", "Any")
+    anything = SelectChoice("", _l("Any"))
     # Only the chosen customer's people: listing every person of a large site on every page
     # view cost more than the query itself. A person asked for by id stays selectable.
     chosen = request.args.get("customer", "")
@@ -173,7 +175,7 @@ def _cursors() -> tuple[int | None, list[int]]:
         # 0 in the trail stands for "the newest page".
         trail = [parse_id("trail", part, low=0) for part in (trail_text or "").split(".") if part]
     except InvalidInputError as exc:
-        flash(f"{exc}; showing the newest events.", "info")
+        flash(_("%(problem)s; showing the newest events.", problem=str(exc)), "info")
         return None, []
     return before, trail[-TRAIL_MAX:]
 
@@ -216,7 +218,7 @@ def index() -> str:
                        trail=".".join(str(c) for c in trail[:-1]))
     return render_template("history/index.html", form=form, page=page, chart=plot,
                            older=older, newer=newer, filters=filters, local_time=local_time,
-                           kind_label=kind_label)
+                           zone=current_panel().site.zone.key)
 
 
 def _csv_lines(where: EventFilter) -> Iterator[str]:

@@ -7,10 +7,13 @@ stored in plain text; the page is not cached (``Cache-Control: no-store``).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
@@ -43,9 +46,11 @@ bp = Blueprint("staff_admin", __name__, url_prefix="/staff")
 nav = [NavLink("Staff", "staff_admin.index", order=90)]
 
 ROLE_CHOICES = [
-    SelectChoice(StaffRole.ADMIN.value, "Admin: everything, including staff accounts"),
-    SelectChoice(StaffRole.OPERATOR.value, "Operator: customers, persons, enrolment, requests"),
-    SelectChoice(StaffRole.AUDITOR.value, "Auditor: read-only history, audit log, register"),
+    SelectChoice(StaffRole.ADMIN.value, _l("Admin: everything, including staff accounts")),
+    SelectChoice(StaffRole.OPERATOR.value,
+                 _l("Operator: customers, persons, enrolment, requests")),
+    SelectChoice(StaffRole.AUDITOR.value,
+                 _l("Auditor: read-only history, audit log, register")),
 ]
 
 
@@ -53,18 +58,25 @@ class NewStaffForm(ActionForm):
     """A new account: its user name and role (the password is generated)."""
 
     username = StringField(
-        "User name",
-        [InputRequired("Enter a user name.")],
-        description="Lower-case letters, digits, '.', '_' or '-', for example j.devries.",
+        _l("User name"),
+        [InputRequired(_l("Enter a user name."))],
+        description=_l("Lower-case letters, digits, '.', '_' or '-', for example j.devries."),
         render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
     )
-    role = SelectField("Role", choices=ROLE_CHOICES, default=StaffRole.OPERATOR.value)
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=StaffRole.OPERATOR.value)
 
 
 class ResetForm(ActionForm):
     """Reset a password, and optionally issue a new second factor."""
 
-    new_second_factor = BooleanField("Also issue a new second factor (lost or replaced phone)")
+    new_second_factor = BooleanField(
+        _l("Also issue a new second factor (lost or replaced phone)"))
+
+
+def site_time(moment: dt.datetime) -> str:
+    """A stored UTC moment in the site's time, to the minute, with its zone: "2026-11-28 05:23
+    CET"."""
+    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _target(user: StaffUser) -> str:
@@ -91,6 +103,7 @@ def index() -> str:
         has_totp=has_totp,
         must_change_password=must_change_password,
         locks={user.id: name_locks(db(), user.username, now=now) for user in users},
+        when=site_time,
     )
 
 
@@ -130,7 +143,8 @@ def disable(public_id: uuid.UUID) -> Response:
             flash(as_sentence(exc), "error")
         else:
             db().commit()
-            flash(f"{user.username} is disabled and signed out everywhere.", "success")
+            flash(_("%(name)s is disabled and signed out everywhere.", name=user.username),
+                  "success")
     return redirect(url_for("staff_admin.index"))
 
 
@@ -146,10 +160,11 @@ def unlock(public_id: uuid.UUID) -> Response:
         audit().note(**was.audit_details())
         db().commit()
         if was.locked:
-            flash(f"{user.username} can sign in again: {was.describe()} ended.", "success")
+            flash(_("%(name)s can sign in again: the pause of their sign-in ended.",
+                    name=user.username), "success")
         else:
-            flash(f"{user.username} was not locked; failed sign-ins count from zero again.",
-                  "info")
+            flash(_("%(name)s was not locked; failed sign-ins count from zero again.",
+                    name=user.username), "info")
     return redirect(url_for("staff_admin.index"))
 
 
