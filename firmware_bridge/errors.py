@@ -115,3 +115,12 @@ class DoorTimeoutError(DoorError, BridgeTimeoutError):
 
 class DoorDisconnectedError(DoorError, DeviceDisconnectedError):
     """The door board's serial port disappeared or failed."""
+
+
+class DoorWireError(DoorError):
+    """The door board's wire did not authenticate: an unauthenticated, forged, replayed or
+    downgraded frame, or a board holding another key. Never a reason to fall back: an alarm."""
+
+
+class DoorNotProvisionedError(DoorWireError):
+    """The door board, or this installation's keyring, holds no key for the wire yet."""

@@ -78,6 +78,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--by")
     p.add_argument("--no-wait", action="store_true", help="queue it and return")
     p.set_defaults(handler=cmd_door_unlock)
+    p = door.add_parser("provision", help="give the door board a new key for its wire (once, "
+                        "at installation, with the daemon stopped)")
+    p.set_defaults(handler=cmd_door_provision)
 
     p = sub.add_parser("doctor", help="check config, keys, database and both devices")
     p.set_defaults(handler=cmd_doctor)
@@ -120,6 +123,11 @@ def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def build_daemon(settings: Settings, ctx: Context) -> Daemon:
+    """The daemon on the configured drivers.
+
+    :raises AccessdError: the door driver cannot authenticate its wire and the site did not
+        accept that in its config.
+    """
     from accessd.door.daemon import Daemon
     from firmware_bridge.registry import make_door, make_sensor
 
@@ -128,8 +136,53 @@ def build_daemon(settings: Settings, ctx: Context) -> Daemon:
     door_options: dict[str, object] = {"baud": settings.door.baud}
     if settings.door.driver == "doorboard":
         door_options["heartbeat_timeout"] = settings.door.heartbeat_timeout
+        door_options["link_key"] = ctx.keys.door_link_key()
     door = make_door(settings.door.driver, settings.door.port, **door_options)
+    if "authenticated" not in door.capabilities:
+        if not settings.door.unauthenticated_wire:
+            raise AccessdError(unauthenticated_wire_text(settings) + "; use the door board, or "
+                               "accept the risk with `unauthenticated_wire = true` in [door]")
+        logging.getLogger("accessd").warning("%s (accepted in the config)",
+                                             unauthenticated_wire_text(settings))
     return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door)
+
+
+def unauthenticated_wire_text(settings: Settings) -> str:
+    return (f"the door driver {settings.door.driver!r} cannot authenticate its wire: whoever "
+            f"reaches the cable of {settings.door.port} can open the door with a well-formed "
+            "command")
+
+
+def cmd_door_provision(args: argparse.Namespace, ctx: Context) -> int:
+    """A new random key: first into the board (which proves it stored it), then the keyring.
+    Never the key already in the keyring: a replaced board may have left with it."""
+    from accessd.crypto import FileKeyProvider
+    from firmware_bridge.doorboard import provision_board
+    from firmware_bridge.errors import BridgeError
+
+    settings = ctx.settings
+    if settings.door.driver != "doorboard":
+        raise AccessdError(f"the door driver {settings.door.driver!r} has no key to provision: "
+                           "only the door board authenticates its wire")
+    keys = ctx.keys
+    if not isinstance(keys, FileKeyProvider) or keys.read_only:
+        raise AccessdError("the keyring is read-only here (a systemd credential); provision "
+                           "with `--config` naming a config whose keyring is the source file, "
+                           "then install the new credential")
+    key = secrets.token_bytes(32)
+    try:
+        provision_board(settings.door.port, key, baud=settings.door.baud)
+    except BridgeError as exc:
+        raise AccessdError(f"{exc}; the keyring is unchanged") from exc
+    try:
+        keys.set_door_link_key(key)
+    except AccessdError as exc:
+        raise AccessdError(
+            f"the door board took its new key, but the keyring could not be written ({exc}); "
+            "fix that, close the board's provisioning jumper and run this again") from exc
+    print(f"door board on {settings.door.port}: provisioned; its wire key is in the keyring "
+          f"{keys.path}. Remove the provisioning jumper if you closed it, then start the daemon")
+    return 0
 
 
 # The daemon's allocator: glibc overwrites every freed block (MALLOC_PERTURB_; its per-thread
@@ -405,6 +458,9 @@ def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
 
     check(f"sensor on {ctx.settings.sensor.port}", sensor)
     check(f"door board on {ctx.settings.door.port}", door)
+    if "authenticated" not in daemon.door.capabilities:
+        print(f"WARN  door wire: {unauthenticated_wire_text(ctx.settings)} (accepted by "
+              "`unauthenticated_wire = true`; fit the door board to close this)")
     return 0 if ok else 1
 
 

@@ -64,6 +64,7 @@ from accessd.models import (
 from firmware_bridge.door import DoorBoard, DoorEvent, DoorEventKind
 from firmware_bridge.errors import (
     DoorError,
+    DoorWireError,
     PoorImageError,
     SensorBadPasswordError,
     SensorError,
@@ -114,7 +115,7 @@ class Daemon:
         self.door_health = DeviceHealth(
             "door board", open=self._open_door, close=self._close_door, faults=DoorError,
             monotonic=self.clock.monotonic, report=self._report, recovered="door board answers",
-            storage_failed=self._storage_failed)
+            storage_failed=self._storage_failed, on_fault=self._door_fault)
         self._next_beat = 0.0
         self._threads: list[threading.Thread] = []
         self.logic: DoorLogic | None = None
@@ -403,6 +404,12 @@ class Daemon:
     def _close_door(self) -> None:
         with self._door_lock:
             self.door.close()
+
+    def _door_fault(self, exc: Exception) -> None:
+        """A wire that does not authenticate is an alarm, not only a fault: someone may be on
+        it (the board's own reports of refused frames arrive as events: ``DoorLogic.board``)."""
+        if isinstance(exc, DoorWireError):
+            self._raise_alarm(RaiseAlarm(AlarmKind.DOOR_WIRE, str(exc)[:500]))
 
     # --- carrying out actions ---------------------------------------------------------------
 

@@ -53,16 +53,20 @@ class DeviceHealth:
     :param recovered: the recovery event's reason.
     :param storage_failed: told of a database error that escaped the work; the device stays
         open (the daemon's storage health deals with the database).
+    :param on_fault: told of each new fault after it was recorded (the door's raises an alarm
+        for a wire that does not authenticate).
     """
 
     def __init__(self, name: str, *, open: Callable[[], None], close: Callable[[], None],
                  faults: type[Exception], monotonic: Callable[[], float], report: Report,
                  recovered: str,
-                 storage_failed: Callable[[Exception], None] | None = None) -> None:
+                 storage_failed: Callable[[Exception], None] | None = None,
+                 on_fault: Callable[[Exception], None] | None = None) -> None:
         self.name = name
         self._open, self._close, self._faults = open, close, faults
         self._monotonic, self._report, self._recovered = monotonic, report, recovered
         self._storage_failed = storage_failed
+        self._on_fault = on_fault
         self.connected = False
         self.fault: str | None = None
         self.retry_at = 0.0
@@ -117,6 +121,8 @@ class DeviceHealth:
         if self._mark(str(exc)):
             log.warning("%s fault: %s", self.name, exc)
             self._report(EventKind.FAULT, f"{self.name}: {exc}"[:FAULT_TEXT_MAX])
+            if self._on_fault is not None:
+                self._on_fault(exc)
 
     def suspect(self, exc: Exception) -> None:
         """Another thread saw the device fail: its owner checks it at its next step. Safe from
