@@ -496,6 +496,12 @@ class SerialDoorBoard:
                 "`accessd door provision` once, with the board connected")
         if code == doorlink.NAK_UNSUPPORTED_VERSION:
             return self._version_error(detail)
+        if code == doorlink.NAK_BAD_KEY:
+            return DoorWireError(
+                f"door board on {self.port} holds another key than this installation's "
+                "keyring; the door stays locked. If the board was replaced or re-provisioned, "
+                "run `accessd door provision` (close its jumper if it is not new); otherwise "
+                "check that this is the right board and keyring")
         return DoorWireError(
             f"door board on {self.port} refused {name} in clear "
             f"({doorlink.NAK_NAMES.get(code, f'code {code}')}); the door stays locked. Check "

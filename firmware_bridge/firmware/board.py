@@ -309,6 +309,9 @@ class Board:
             body, _counter = doorauth.unseal(self._link_key, doorauth.TO_BOARD, frame.type,
                                              frame.seq, frame.payload)
         except doorauth.AuthError as exc:
+            # Said in clear (there is no shared key to seal under), so that the host can tell a
+            # board holding another key from a silent one; it reveals nothing of the key.
+            self._reply_clear(doorlink.NAK, frame.seq, doorlink.pack_nak(doorlink.NAK_BAD_KEY, 0))
             self._rejected(exc.reason)
             return
         try:

@@ -64,10 +64,12 @@ NAK_UNKNOWN_TYPE = 2
 NAK_UNSUPPORTED_VERSION = 3  # detail: the board's PROTOCOL_VERSION
 NAK_NOT_PROVISIONED = 4  # the board holds no key yet: `accessd door provision`
 NAK_PROVISION_REFUSED = 5  # the board holds a key; a new one needs its jumper closed
+NAK_BAD_KEY = 6  # HELLO did not authenticate under the board's key
 NAK_NAMES = {
     NAK_BAD_PAYLOAD: "bad payload", NAK_UNKNOWN_TYPE: "unknown message type",
     NAK_UNSUPPORTED_VERSION: "unsupported protocol version",
     NAK_NOT_PROVISIONED: "not provisioned", NAK_PROVISION_REFUSED: "provisioning refused",
+    NAK_BAD_KEY: "another key",
 }
 
 # Event kinds; the names are firmware_bridge.door.DoorEventKind's values.
