@@ -126,7 +126,12 @@ def test_a_forged_frame_to_the_host_ends_the_session_with_a_wire_error(
 def test_a_replayed_answer_to_the_host_ends_the_session(sim: SimulatedDoorBoard,
                                                         door: SerialDoorBoard) -> None:
     said: list[bytes] = []
-    sim.intercept_to_host(lambda f: said.append(f.encode()) or f.encode())  # a wiretap
+
+    def wiretap(frame: doorlink.Frame) -> bytes:
+        said.append(frame.encode())
+        return frame.encode()
+
+    sim.intercept_to_host(wiretap)
     door.inputs()
     wait_until(lambda: bool(said))
     sim.inject_to_host(said[-1])
