@@ -183,6 +183,12 @@ def main() -> int:
         update_config_file(config, {"sensor.port": paths["sensor"], "door.port": paths["door"],
                               "web.bind": PANEL})
         settings = load_settings(config)
+        keyring = settings.keys.master_key_file
+        assert keyring is not None
+        if FileKeyProvider(keyring).door_link_key() is None:
+            # A new board and keyring: give the wire its key, as an installer does once.
+            if accessd_main(["--config", str(config), "door", "provision"]):
+                return 1
         pins = seed(settings)
         user, password, totp = add_admin(settings)
         secret_file = ROOT / "admin-totp-secret"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import signal
 import statistics
@@ -40,14 +41,14 @@ from accessd.models import (
     Person,
 )
 from accessd.models.base import new_public_id
-from firmware_bridge.doorboard import SerialDoorBoard
+from firmware_bridge.doorboard import SerialDoorBoard, provision_board
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim import fingers
 from hardware_sim.door import SimulatedDoorBoard
 from hardware_sim.port import wire_time
 from hardware_sim.rig import RigOptions, SimRig
 from tests.bench import IDENTIFY_BYTES, Row, percentile
-from tests.installation import set_config
+from tests.installation import provision_door, set_config
 
 
 def make_installation(directory: Path, **config: object) -> tuple[Path, Settings]:
@@ -173,9 +174,13 @@ def daemon_on(settings: Settings, where: SimRig | dict[str, str]) -> Iterator[Da
     engine = create_db_engine(settings.database.url, autocheckpoint=False)  # as `accessd run`
     provider = FileKeyProvider(settings.keys.master_key_file)  # type: ignore[arg-type]
     paths = where if isinstance(where, dict) else where.paths()
+    if provider.door_link_key() is None:  # `accessd door provision`, as an installer runs it
+        key = os.urandom(32)
+        provision_board(paths["door"], key)
+        provider.set_door_link_key(key)
     daemon = Daemon(settings, engine, make_sessionmaker(engine), provider,
                     ZfmSensor(paths["sensor"], baud=settings.sensor.baud),
-                    SerialDoorBoard(paths["door"]))
+                    SerialDoorBoard(paths["door"], link_key=provider.door_link_key()))
     try:
         yield daemon
     finally:
@@ -325,6 +330,7 @@ def bench_memory(directory: Path, identifications: int = 10_000) -> Row:
     figures: list[tuple[int, float]] = []
     with SimRig(directory / "sim") as rig:
         set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path})
+        provision_door(config)
         daemon = subprocess.Popen([sys.executable, "-m", "accessd.cli", "--config",
                                    str(config), "run", "--log-level", "WARNING"],
                                   stderr=subprocess.DEVNULL)
