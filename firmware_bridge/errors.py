@@ -47,6 +47,10 @@ class SensorBadPasswordError(SensorInitError):
     """The sensor refused the configured password."""
 
 
+class SensorSwappedError(SensorInitError):
+    """The sensor is not the one this door provisioned; it is not used until staff approve it."""
+
+
 class SensorOperationError(SensorError, BridgeOperationError):
     """The sensor answered with an error code.
 

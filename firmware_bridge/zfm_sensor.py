@@ -102,6 +102,7 @@ class ZfmSensor:
         self._fp: Any = None  # PyFingerprint is untyped; its private packet layer is used below
         self._link: DeadlineSerial | None = None
         self._capacity = 0
+        self._params: tuple[int, ...] = ()
         self._packet_size = 128
         self._stale = False  # a command failed mid-answer: late bytes may still arrive
 
@@ -130,6 +131,7 @@ class ZfmSensor:
         except SensorError:
             self.close()
             raise
+        self._params = tuple(params)
         self._capacity = params[2]
         self._packet_size = PACKET_SIZES[params[5]] if params[5] < len(PACKET_SIZES) else 128
 
@@ -148,6 +150,15 @@ class ZfmSensor:
         return 0 if self._link is None else self._link.bytes_sent + self._link.bytes_received
 
     # --- library ----------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """``getSystemParameters`` but the status register (busy, matched...), which changes
+        with use: system id, capacity, security level, address, packet size, baud."""
+        self._require_open()
+        _status, system_id, capacity, security, address, packet, baud = self._params
+        size = PACKET_SIZES[packet] if packet < len(PACKET_SIZES) else f"code {packet}"
+        return (f"zfm system_id={system_id:#06x} capacity={capacity} security_level={security} "
+                f"address={address:#010x} packet_size={size} baud={baud * 9600}")
 
     def capacity(self) -> int:
         self._require_open()

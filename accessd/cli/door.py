@@ -1,5 +1,5 @@
 """The door's subcommands: init, run, enroll, status, verify-log, keys, alarm, resync, door,
-doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
+sensor, doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
 
 from __future__ import annotations
 
@@ -81,6 +81,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = door.add_parser("provision", help="give the door board a new key for its wire (once, "
                         "at installation, with the daemon stopped)")
     p.set_defaults(handler=cmd_door_provision)
+
+    sensor = sub.add_parser("sensor", help="the fingerprint sensor").add_subparsers(
+        dest="sensor_cmd", required=True)
+    p = sensor.add_parser("approve", help="approve a replaced sensor the door refused (check "
+                          "the reader first: it sits outside the door)")
+    p.add_argument("--door")
+    p.add_argument("--by", help="staff member approving it (default: your login)")
+    p.set_defaults(handler=cmd_sensor_approve)
 
     p = sub.add_parser("doctor", help="check config, keys, database and both devices")
     p.set_defaults(handler=cmd_doctor)
@@ -327,6 +335,19 @@ def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
         door = door_named(session, args.door or ctx.settings.door.name)
         command_id = request_unlock(session, door.id, args.reason, actor=_actor(args)).id
     return _follow(ctx, args, command_id, timeout=60)
+
+
+def cmd_sensor_approve(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.door.doors import door_named
+    from accessd.door.sensor_identity import approve_sensor
+
+    with ctx.sessions.begin() as session:
+        door = door_named(session, args.door or ctx.settings.door.name)
+        name = door.name
+        identity = approve_sensor(session, door.id, by=_actor(args), at=dt.datetime.now(dt.UTC))
+    print(f"door {name}: sensor approved ({identity}); its daemon takes it into use and "
+          "refills it within a second")
+    return 0
 
 
 # --- reading -------------------------------------------------------------------------------

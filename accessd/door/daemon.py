@@ -33,7 +33,7 @@ from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import check_integrity, checkpoint_wal, create_db_engine, make_sessionmaker
-from accessd.door import alarms, command_table, relay, remote_unlock, status
+from accessd.door import alarms, command_table, relay, remote_unlock, sensor_identity, status
 from accessd.door.decision import Reason
 from accessd.door.directory import SqlDirectory
 from accessd.door.doors import register_door
@@ -68,6 +68,7 @@ from firmware_bridge.errors import (
     PoorImageError,
     SensorBadPasswordError,
     SensorError,
+    SensorSwappedError,
 )
 from firmware_bridge.sensor import Sensor
 
@@ -111,7 +112,7 @@ class Daemon:
         self.sensor_health = DeviceHealth(
             "sensor", open=self._connect_sensor, close=self.sensor.close, faults=SensorError,
             monotonic=self.clock.monotonic, report=self._report, recovered="sensor answers again",
-            storage_failed=self._storage_failed)
+            storage_failed=self._storage_failed, on_fault=self._sensor_fault)
         self.door_health = DeviceHealth(
             "door board", open=self._open_door, close=self._close_door, faults=DoorError,
             monotonic=self.clock.monotonic, report=self._report, recovered="door board answers",
@@ -346,19 +347,45 @@ class Daemon:
             self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
 
     def _connect_sensor(self) -> None:
+        """Open the sensor and check it is the one this door provisioned
+        (``accessd.door.sensor_identity``).
+
+        :raises SensorSwappedError: it is not, and staff have not approved it.
+        """
         own = self.provider.sensor_password()
+        factory = False
         try:
             self._open_sensor(own)
         except SensorBadPasswordError:
+            self._open_sensor(FACTORY_PASSWORD)
+            factory = True
+        try:
+            with self.quick_sessions.begin() as session:
+                verdict = sensor_identity.check_sensor(session, self.door_id,
+                                                       self.sensor.identity(), factory=factory)
+        except SQLAlchemyError:
+            self.sensor.close()  # unchecked, unused: the next try asks the database again
+            raise
+        if verdict.refused is not None:
+            self.sensor.close()
+            raise SensorSwappedError(verdict.refused)
+        if factory:
             # A sensor still on the factory password is new (or was reset): it must not keep
             # whatever it holds, and must never stay on a password anyone can look up.
-            self._open_sensor(FACTORY_PASSWORD)
             self.sensor.wipe()
             self.sensor.set_password(own)
             forget_library(self.sessions, self.door_id)
             self._record(Record(EventKind.SENSOR_INSTALLED,
                                 reason="new sensor: library wiped, installation password set"))
+        if verdict.approved:
+            self._record(Record(EventKind.SENSOR_APPROVED,
+                                reason="a replaced sensor, approved by staff, is in use"))
         self.jobs.first(ReconcileLibrary())
+
+    def _sensor_fault(self, exc: Exception) -> None:
+        if isinstance(exc, SensorSwappedError):
+            self._record(Record(EventKind.SENSOR_SWAPPED, reason=str(exc)[:200]))
+            self._raise_alarm(RaiseAlarm(AlarmKind.SENSOR_SWAPPED, str(exc)[:500]))
 
     def _open_sensor(self, password: int) -> None:
         self.sensor.password = password

@@ -67,6 +67,7 @@ class DeviceHealth:
         self._monotonic, self._report, self._recovered = monotonic, report, recovered
         self._storage_failed = storage_failed
         self._on_fault = on_fault
+        self._fault_type: type[Exception] | None = None
         self.connected = False
         self.fault: str | None = None
         self.retry_at = 0.0
@@ -87,7 +88,7 @@ class DeviceHealth:
         self._suspected = None  # whatever was seen before this open is history
         self._open()
         had_fault = self.fault is not None
-        self.connected, self.fault = True, None
+        self.connected, self.fault, self._fault_type = True, None, None
         if had_fault:
             self._report(EventKind.RECOVERED, self._recovered)
         return True
@@ -116,9 +117,12 @@ class DeviceHealth:
             self._mark("internal error (see the log)")
 
     def failed(self, exc: Exception) -> None:
-        """Note a device fault (the owning thread only); a new one is logged and recorded as a
-        ``fault`` event."""
-        if self._mark(str(exc)):
+        """Note a device fault (the owning thread only); a new one, or one of another kind than
+        the fault before (a sensor unplugged, then another plugged in), is logged and recorded
+        as a ``fault`` event."""
+        changed = type(exc) is not self._fault_type
+        self._fault_type = type(exc)
+        if self._mark(str(exc)) or changed:
             log.warning("%s fault: %s", self.name, exc)
             self._report(EventKind.FAULT, f"{self.name}: {exc}"[:FAULT_TEXT_MAX])
             if self._on_fault is not None:
