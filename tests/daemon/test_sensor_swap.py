@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from accessd.cli.main import main as accessd_main
-from accessd.models import Alarm, AlarmKind, AuditRecord, CommandState, Door as DoorRow
+from accessd.models import Alarm, AlarmKind, AuditRecord, CommandState
+from accessd.models import Door as DoorRow
 from hardware_sim.sensor import SimulatedSensor
 from tests.daemon.conftest import Door, People, eventually
 
