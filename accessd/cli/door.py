@@ -231,13 +231,19 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    scheduler = _privacy_scheduler(settings, ctx, daemon)
     logging.getLogger("accessd").info("door %r: sensor %s, door %s", settings.door.name,
                                       settings.sensor.port, settings.door.port)
-    try:
-        daemon.run()
-    finally:
+    schedulers: list[_Stoppable] = []
+
+    def start_scheduler() -> None:
+        scheduler = _privacy_scheduler(settings, ctx, daemon)
         if scheduler is not None:
+            schedulers.append(scheduler)
+
+    try:
+        daemon.run(after_start=start_scheduler)
+    finally:
+        for scheduler in schedulers:
             scheduler.stop()
     return 0
 

@@ -213,10 +213,17 @@ class Daemon:
             thread.start()
             self._threads.append(thread)
 
-    def run(self) -> None:
+    def run(self, after_start: Callable[[], None] | None = None) -> None:
         """Run until ``stop()``: the main thread writes status, moves the reserve journal into
-        the database and polls commands; no error in one of them stops the others."""
+        the database and polls commands; no error in one of them stops the others.
+
+        :param after_start: called once the door's threads run (``accessd run`` starts the
+            privacy scheduler there, so that its imports and its catch-up never delay the
+            door's first decision).
+        """
         self.start()
+        if after_start is not None:
+            after_start()
         due = {"status": 0.0, "checkpoint": 0.0}
         try:
             while not self.stop_event.is_set():
