@@ -9,12 +9,12 @@ the whole buffer back; this driver caches the capacity and packet size read at `
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-from pyfingerprint.pyfingerprint import PyFingerprint
 
 from firmware_bridge.errors import (
     BadSlotError,
@@ -39,6 +39,27 @@ from firmware_bridge.zfm import (
     Instruction,
     Pid,
 )
+
+
+def _defer_pillow() -> None:
+    """pyfingerprint imports Pillow's ``PIL.Image`` at its top, for ``downloadImage`` alone,
+    which this driver never calls: installed as a lazy module (``importlib.util.LazyLoader``),
+    it loads only if something uses it, and the door's daemon keeps its 2 MB."""
+    if "PIL.Image" in sys.modules:
+        return
+    spec = importlib.util.find_spec("PIL.Image")
+    if spec is None or spec.loader is None:
+        return  # pyfingerprint's own import will say what is missing
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["PIL.Image"] = module
+    spec.loader.exec_module(module)
+    sys.modules["PIL"].Image = module  # type: ignore[attr-defined]
+
+
+_defer_pillow()
+
+from pyfingerprint.pyfingerprint import PyFingerprint  # noqa: E402 - after _defer_pillow
 
 T = TypeVar("T")
 
