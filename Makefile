@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench clean system-deps messages
+.PHONY: demo test lint bench soak clean system-deps messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ messages: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tests.bench $(ARGS)
+
+soak: $(STAMP)
+	ACCESSD_SOAK=1 $(PY) -m pytest tests/daemon/test_soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from firmware_bridge.door import DoorBoard
     from firmware_bridge.sensor import Sensor
 
-    OpenDevices = Callable[[Settings], tuple[Sensor, DoorBoard]]
+    OpenDevices = Callable[[Settings, FileKeyProvider], tuple[Sensor, DoorBoard]]
 
 T = TypeVar("T")
 Level = Literal["ok", "warn", "fail", "skip"]
@@ -217,6 +217,8 @@ def check_database(settings: Settings) -> Checks[Engine | None]:
     elif revision != head:
         yield fail("database", f"schema {revision or 'empty'}, this accessd needs {head}",
                    "accessd migrate (the service runs it before the daemon starts)")
+        engine.dispose()
+        return None  # the checks that read it would only repeat this in other words
     else:
         yield ok("database", f"schema {revision}")
     return engine
@@ -405,12 +407,18 @@ def check_devices(site: Site, settings: Settings, keys: FileKeyProvider,
     from firmware_bridge.errors import BridgeError
 
     try:
-        sensor, door = site.open_devices(settings)
+        sensor, door = site.open_devices(settings, keys)
     except (BridgeError, AccessdError) as exc:
         yield fail("devices", str(exc), "check sensor.driver and door.driver in the config")
         return
     yield from check_sensor(sensor, settings, keys, engine)
     yield from check_door(door, settings)
+    if "authenticated" not in door.capabilities:
+        yield warn("door wire", f"the door driver {settings.door.driver!r} cannot authenticate "
+                   f"its wire: whoever reaches the cable of {settings.door.port} can open the door "
+                   "(accepted by `unauthenticated_wire = true`)",
+                   "fit the door board (firmware_bridge/firmware/) and run "
+                   "`accessd door provision`")
 
 
 def check_sensor(sensor: Sensor, settings: Settings, keys: FileKeyProvider,
@@ -468,7 +476,7 @@ def check_sensor(sensor: Sensor, settings: Settings, keys: FileKeyProvider,
 
 
 def check_door(door: DoorBoard, settings: Settings) -> Iterator[Finding]:
-    from firmware_bridge.errors import BridgeError
+    from firmware_bridge.errors import BridgeError, DoorNotProvisionedError
 
     what = f"door board on {settings.door.port}"
     try:
@@ -477,6 +485,10 @@ def check_door(door: DoorBoard, settings: Settings) -> Iterator[Finding]:
             inputs = door.inputs()
         finally:
             door.close()
+    except DoorNotProvisionedError as exc:
+        yield fail(what, str(exc), "close the board's provisioning jumper and run "
+                   "`accessd door provision` with the daemon stopped")
+        return
     except BridgeError as exc:
         yield fail(what, str(exc), "check the board's USB cable, that it runs "
                    "firmware_bridge/firmware/, and door.driver and door.baud in the config")

@@ -262,6 +262,15 @@ def _run(children: list[subprocess.Popen[str]]) -> int:
                                 "web.bind": PANEL})
     print(f"installation in {ROOT}/: simulated sensor and door board, SQLite, a new keyring")
     settings = load_settings(config)
+    keyring = settings.keys.master_key_file
+    assert keyring is not None
+    if FileKeyProvider(keyring).door_link_key() is None:
+        # A new board and keyring: give the wire its key, as an installer does once.
+        with contextlib.redirect_stdout(io.StringIO()) as said:
+            failed = accessd_main(["--config", str(config), "door", "provision"])
+        if failed:
+            print(said.getvalue(), end="", file=sys.stderr)
+            return 1
     pins = seed(settings)
     user, password, totp = add_admin(settings)
     secret_file = ROOT / "admin-totp-secret"

@@ -19,6 +19,9 @@ class DoorEventKind(enum.Enum):
     KEY = "key"  # one keypad key; ``DoorEvent.key`` holds it ("0".."9", "*", "#")
     UNLOCKED = "unlocked"
     RELOCKED = "relocked"  # ``DoorEvent.reason``: "pulse_end", "heartbeat_lost", "command"
+    # The board ignored a frame that did not authenticate; ``DoorEvent.reason`` says why
+    # ("bad MAC", "replayed frame", ...). Someone may be on the wire.
+    WIRE_REJECTED = "wire_rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,8 @@ class DoorBoard(Protocol):
     """
 
     port: str
-    capabilities: frozenset[str]  # any of "inputs", "keypad", "autorelock"
+    # any of "inputs", "keypad", "autorelock", "authenticated" (every frame carries a MAC)
+    capabilities: frozenset[str]
 
     def open(self) -> None:
         """Open the port and greet the board (version check where the board has one)."""

@@ -6,12 +6,19 @@ apart from ``Packetizer``: ``_ReaderThread`` only moves bytes from the port to a
 
 There is deliberately no heartbeat thread in here. The daemon calls ``heartbeat()`` from its own
 loop, so that a hung daemon really stops the heartbeats and the board relocks on its own.
+
+The wire is authenticated (``firmware/doorauth.py``): ``open()`` derives a session key with the
+board from the key provisioned at installation (``provision_board``), every frame either way
+carries a counter and a MAC, and any frame that does not authenticate (in clear, forged,
+replayed, truncated, or a board answering an older protocol) ends the connection with a
+``DoorWireError``. There is no fallback to the clear: the daemon raises an alarm.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -26,11 +33,13 @@ from firmware_bridge.errors import (
     DoorDisconnectedError,
     DoorError,
     DoorInitError,
+    DoorNotProvisionedError,
     DoorOperationError,
     DoorProtocolError,
     DoorTimeoutError,
+    DoorWireError,
 )
-from firmware_bridge.firmware import doorlink
+from firmware_bridge.firmware import doorauth, doorlink
 
 log = logging.getLogger(__name__)
 
@@ -143,19 +152,31 @@ class SerialDoorBoard:
         daemon must call ``heartbeat()`` more often than this while a pulse runs.
     :param ack_timeout: seconds to wait for an answer to one try of a command.
     :param retries: how many times a command is sent before giving up.
+    :param link_key: the wire's key, provisioned into the board at installation (the keyring's
+        ``door_link_key``); ``None`` (never provisioned) makes ``open()`` fail.
     """
 
-    capabilities = frozenset({"inputs", "keypad", "autorelock"})
+    capabilities = frozenset({"inputs", "keypad", "autorelock", "authenticated"})
 
-    def __init__(self, port: str, *, baud: int = 115200, heartbeat_timeout: float = 3.0,
-                 ack_timeout: float = 0.1, retries: int = 3) -> None:
+    def __init__(self, port: str, *, link_key: bytes | None, baud: int = 115200,
+                 heartbeat_timeout: float = 3.0, ack_timeout: float = 0.1,
+                 retries: int = 3) -> None:
         heartbeat_ms = round(heartbeat_timeout * 1000)
         if not doorlink.MIN_HEARTBEAT_MS <= heartbeat_ms <= doorlink.MAX_HEARTBEAT_MS:
             raise ValueError(f"heartbeat_timeout must be {doorlink.MIN_HEARTBEAT_MS / 1000} to "
                              f"{doorlink.MAX_HEARTBEAT_MS / 1000} s, got {heartbeat_timeout}")
         if ack_timeout <= 0 or retries < 1:
             raise ValueError("ack_timeout must be positive and retries at least 1")
+        if link_key is not None and not doorauth.acceptable_key(link_key):
+            raise ValueError(f"link_key must be {doorauth.KEY_LEN} random bytes")
         self.port = port
+        self._link_key = link_key
+        self._session: bytes | None = None  # set once HELLO_REPLY authenticated
+        self._tx_counter = 0  # written under _write_lock: counters go out in the wire's order
+        self._rx_counter = 0  # the reader thread's alone
+        self._hello_nonce = b""
+        self._handshake_error: DoorWireError | None = None
+        self._pending_info: BoardInfo | None = None
         self.baud = baud
         self.board_info: BoardInfo | None = None
         self._heartbeat_ms = heartbeat_ms
@@ -179,18 +200,26 @@ class SerialDoorBoard:
     def open(self) -> None:
         """Open the port and greet the board; reopening an open driver starts afresh.
 
-        :raises DoorInitError: the port cannot be opened, the board does not answer or speaks
-            another protocol version.
+        :raises DoorInitError: the port cannot be opened or the board does not answer.
+        :raises DoorWireError: the board answered without authenticating (another protocol
+            version, another key, someone else on the wire).
+        :raises DoorNotProvisionedError: no key here, or none in the board.
         """
         self._release()
+        if self._link_key is None:
+            raise DoorNotProvisionedError(
+                f"door board on {self.port}: the keyring holds no key for its wire; run "
+                "`accessd door provision` once with the board connected")
         with wrap_serial_errors(self.port, "opening the port", DoorInitError):
+            # Exclusive: `accessd door provision` must not share the wire with a running daemon.
             port = serial.Serial(self.port, self.baud, timeout=READ_POLL,
-                                 write_timeout=WRITE_TIMEOUT)
+                                 write_timeout=WRITE_TIMEOUT, exclusive=True)
         self._serial = port
         self._parser = doorlink.Parser()
         self._failure = None
         self._events = queue.Queue()
         self._last_event = None
+        self._session, self._tx_counter, self._rx_counter = None, 0, 0
         try:
             with wrap_serial_errors(self.port, "flushing the port", DoorInitError):
                 port.reset_input_buffer()  # whatever waited there belongs to nobody now
@@ -279,21 +308,59 @@ class SerialDoorBoard:
 
     def _frames(self, frames: list[doorlink.Frame]) -> None:
         for frame in frames:
-            if frame.type == doorlink.EVENT:
-                self._event(frame)
-            elif frame.type in (doorlink.ACK, doorlink.NAK, doorlink.HELLO_REPLY,
-                                doorlink.STATE_REPLY):
-                with self._answer:
-                    if frame.seq == self._awaiting and self._reply is None:
-                        self._reply = frame
-                        self._answer.notify_all()
-            else:
-                log.debug("door board on %s sent an unexpected %r", self.port, frame)
+            if self._session is None:
+                self._handshake_frame(frame)
+                continue
+            try:
+                body, counter = doorauth.unseal(self._session, doorauth.TO_HOST, frame.type,
+                                                frame.seq, frame.payload)
+            except doorauth.AuthError as exc:
+                self._wire_fault(exc.reason, frame)
+                return
+            if counter <= self._rx_counter:
+                self._wire_fault(doorauth.REPLAYED, frame)
+                return
+            self._rx_counter = counter
+            self._dispatch(doorlink.Frame(frame.type, frame.seq, body))
+
+    def _handshake_frame(self, frame: doorlink.Frame) -> None:
+        """Before a session only the answer to HELLO matters; frames of a session before this
+        one may still be on their way, and are ignored. The session starts here, in the reader
+        thread, so that events the board sends right behind its HELLO_REPLY count."""
+        if frame.type == doorlink.HELLO_REPLY and frame.seq == self._awaiting:
+            try:
+                self._start_session(frame)
+            except DoorWireError as exc:
+                self._handshake_error = exc
+            self._dispatch(frame)
+        elif frame.type == doorlink.NAK:
+            self._dispatch(frame)
+        else:
+            log.debug("door board on %s: %r before the session; ignored", self.port, frame)
+
+    def _wire_fault(self, reason: int, frame: doorlink.Frame) -> None:
+        self.connection_lost(DoorWireError(
+            f"door board on {self.port} sent a {doorauth.REASON_NAMES[reason]} "
+            f"({doorlink.TYPE_NAMES.get(frame.type, hex(frame.type))}); the door stays locked. "
+            "Someone may be on the cable between the Pi and the board, or the board holds "
+            "another key: check the cable and the board's case, then `accessd door provision`"
+            " if the board was replaced"))
+
+    def _dispatch(self, frame: doorlink.Frame) -> None:
+        if frame.type == doorlink.EVENT:
+            self._event(frame)
+        elif frame.type in (doorlink.ACK, doorlink.NAK, doorlink.HELLO_REPLY,
+                            doorlink.STATE_REPLY):
+            with self._answer:
+                if frame.seq == self._awaiting and self._reply is None:
+                    self._reply = frame
+                    self._answer.notify_all()
+        else:
+            log.debug("door board on %s sent an unexpected %r", self.port, frame)
 
     def _event(self, frame: doorlink.Frame) -> None:
         try:
-            self._write(doorlink.encode(doorlink.ACK, frame.seq,
-                                        doorlink.pack_status(doorlink.ACK_OK)))
+            self._write_sealed(doorlink.ACK, frame.seq, doorlink.pack_status(doorlink.ACK_OK))
         except DoorError as exc:
             self.connection_lost(exc)
             return
@@ -310,19 +377,24 @@ class SerialDoorBoard:
                         "update accessd or the firmware so that they match", self.port, frame)
             return
         key = chr(value) if event_kind is DoorEventKind.KEY else None
-        reason = doorlink.REASON_NAMES.get(value, str(value)) \
-            if event_kind is DoorEventKind.RELOCKED else None
+        reason = None
+        if event_kind is DoorEventKind.RELOCKED:
+            reason = doorlink.REASON_NAMES.get(value, str(value))
+        elif event_kind is DoorEventKind.WIRE_REJECTED:
+            reason = doorauth.REASON_NAMES.get(value, str(value))
         self._events.put(DoorEvent(event_kind, time.monotonic(), key=key, reason=reason))
 
     # --- commands ----------------------------------------------------------------------------
 
     def _hello(self) -> None:
+        """Start a session: both nonces, sealed under the provisioned key, give its key."""
+        assert self._link_key is not None
+        self._session, self._handshake_error, self._pending_info = None, None, None
+        self._hello_nonce = os.urandom(doorlink.NONCE_LEN)
         try:
-            reply = self._command(doorlink.HELLO, doorlink.pack_hello(
-                doorlink.PROTOCOL_VERSION, self._heartbeat_ms))
-            version, heartbeat_ms, debounce_ms, max_pulse_ms, firmware = self._decode(
-                doorlink.unpack_hello_reply, reply)
-        except DoorInitError:
+            self._command(doorlink.HELLO, doorlink.pack_hello(
+                doorlink.PROTOCOL_VERSION, self._heartbeat_ms, self._hello_nonce))
+        except (DoorInitError, DoorWireError):
             raise
         except DoorTimeoutError as exc:
             raise DoorInitError(
@@ -331,24 +403,64 @@ class SerialDoorBoard:
                 "firmware is flashed (firmware_bridge/firmware/README.md)") from exc
         except DoorError as exc:  # refused, corrupted or gone: open() reports all as DoorInitError
             raise DoorInitError(f"door board on {self.port} could not be greeted: {exc}") from exc
-        if version != doorlink.PROTOCOL_VERSION:
-            raise self._version_error(version)
-        self.board_info = BoardInfo(version, firmware, heartbeat_ms, debounce_ms, max_pulse_ms)
-        log.info("door board on %s: %s, protocol %d", self.port, firmware, version)
+        if self._handshake_error is not None:
+            raise self._handshake_error
+        info = self._pending_info
+        assert info is not None and self._session is not None
+        self.board_info = info
+        log.info("door board on %s: %s, protocol %d, wire authenticated", self.port,
+                 info.firmware, info.protocol_version)
 
-    def _command(self, ftype: int, payload: bytes = b"") -> doorlink.Frame:
+    def _start_session(self, reply: doorlink.Frame) -> None:
+        """Check the HELLO_REPLY and derive the session from it (the reader thread).
+
+        :raises DoorWireError: another version, or it does not authenticate.
+        """
+        assert self._link_key is not None
+        if not reply.payload or reply.payload[0] != doorlink.PROTOCOL_VERSION:
+            raise self._version_error(reply.payload[0] if reply.payload else 0)
+        try:
+            body = doorauth.body_of(reply.payload)
+            version, heartbeat_ms, debounce_ms, max_pulse_ms, board_nonce, firmware = (
+                doorlink.unpack_hello_reply(body))
+            session = doorauth.session_key(self._link_key, self._hello_nonce, board_nonce)
+            _, counter = doorauth.unseal(session, doorauth.TO_HOST, reply.type, reply.seq,
+                                         reply.payload)
+        except (doorauth.AuthError, doorlink.PayloadError) as exc:
+            raise DoorWireError(
+                f"door board on {self.port} answered HELLO without authenticating ({exc}); the "
+                "door stays locked. The board holds another key (it was replaced or "
+                "re-provisioned: run `accessd door provision`), or someone else answers on "
+                "its cable") from exc
+        self._pending_info = BoardInfo(version, firmware, heartbeat_ms, debounce_ms,
+                                       max_pulse_ms)
+        self._rx_counter = counter
+        self._session = session
+
+    def _command(self, ftype: int, body: bytes = b"") -> doorlink.Frame:
         """Send one command until it is answered; returns the answer (never a NAK)."""
         name = doorlink.TYPE_NAMES[ftype]
         with self._command_lock:
             if self._serial is None:
                 raise self._not_open()
             self._seq = (self._seq + 1) & 0xFF
-            data = doorlink.encode(ftype, self._seq, payload)
+            seq = self._seq
+            if ftype == doorlink.HELLO:  # sealed under the provisioned key; its retry repeats it
+                assert self._link_key is not None
+                hello = doorlink.encode(ftype, seq, doorauth.seal(
+                    self._link_key, doorauth.TO_BOARD, ftype, seq, body, 0))
+
+                def send() -> None:
+                    self._write(hello)
+            else:  # sealed under the session, each try with a new counter
+
+                def send() -> None:
+                    self._write_sealed(ftype, seq, body)
             bad_before = self.bad_frames
             with self._answer:
-                self._awaiting, self._reply = self._seq, None
+                self._awaiting, self._reply = seq, None
             try:
-                reply = self._send_until_answered(data)
+                reply = self._send_until_answered(send)
             finally:
                 with self._answer:
                     self._awaiting = None
@@ -362,9 +474,9 @@ class SerialDoorBoard:
                 f"door board on {self.port} did not acknowledge {name} after {self._retries} "
                 "tries; check the cable and `accessd doctor`")
         if reply.type == doorlink.NAK:
-            code, detail = self._decode(doorlink.unpack_nak, reply)
-            if code == doorlink.NAK_UNSUPPORTED_VERSION:
-                raise self._version_error(detail)
+            if self._session is None:  # a refusal in clear: a fault, never a fallback
+                raise self._refused_in_clear(reply, name)
+            code, _detail = self._decode(doorlink.unpack_nak, reply)
             raise DoorOperationError(
                 f"door board on {self.port} refused {name}: "
                 f"{doorlink.NAK_NAMES.get(code, f'code {code}')}; accessd and the board's "
@@ -373,8 +485,30 @@ class SerialDoorBoard:
             raise DoorProtocolError(f"door board on {self.port} answered {name} with {reply!r}")
         return reply
 
-    def _send_until_answered(self, data: bytes) -> doorlink.Frame | None:
-        """Send ``data`` up to ``retries`` times until it is answered.
+    def _refused_in_clear(self, reply: doorlink.Frame, name: str) -> DoorWireError:
+        try:
+            code, detail = doorlink.unpack_nak(reply.payload)
+        except doorlink.PayloadError:
+            code, detail = -1, 0
+        if code == doorlink.NAK_NOT_PROVISIONED:
+            return DoorNotProvisionedError(
+                f"door board on {self.port} holds no key for its wire (a new board); run "
+                "`accessd door provision` once, with the board connected")
+        if code == doorlink.NAK_UNSUPPORTED_VERSION:
+            return self._version_error(detail)
+        if code == doorlink.NAK_BAD_KEY:
+            return DoorWireError(
+                f"door board on {self.port} holds another key than this installation's "
+                "keyring; the door stays locked. If the board was replaced or re-provisioned, "
+                "run `accessd door provision` (close its jumper if it is not new); otherwise "
+                "check that this is the right board and keyring")
+        return DoorWireError(
+            f"door board on {self.port} refused {name} in clear "
+            f"({doorlink.NAK_NAMES.get(code, f'code {code}')}); the door stays locked. Check "
+            "the cable, the firmware (firmware_bridge/firmware/README.md) and the board's key")
+
+    def _send_until_answered(self, send: Callable[[], None]) -> doorlink.Frame | None:
+        """Call ``send`` up to ``retries`` times until it is answered.
 
         A try ends at its deadline only when nothing it could be waiting for has arrived: while
         the port holds bytes the reader thread has not handed over yet (this process was not
@@ -383,7 +517,7 @@ class SerialDoorBoard:
         """
         grace_until = None
         for _ in range(self._retries):
-            self._write(data)
+            send()
             deadline = time.monotonic() + self._ack_timeout
             with self._answer:
                 while self._reply is None and self._failure is None:
@@ -403,6 +537,23 @@ class SerialDoorBoard:
                 if self._reply is not None:
                     return self._reply
         return None
+
+    def _write_sealed(self, ftype: int, seq: int, body: bytes) -> None:
+        """Seal ``body`` with the next counter and write it, both under the write lock, so that
+        counters reach the board in the order they were taken (commands and event ACKs share
+        the wire)."""
+        with self._write_lock:
+            session, port = self._session, self._serial
+            if port is None:
+                raise self._not_open()
+            if session is None:
+                raise DoorOperationError(
+                    f"door board on {self.port} has no authenticated session; reopen it")
+            self._tx_counter += 1
+            data = doorlink.encode(ftype, seq, doorauth.seal(
+                session, doorauth.TO_BOARD, ftype, seq, body, self._tx_counter))
+            with wrap_serial_errors(self.port, "writing"):
+                port.write(data)
 
     def _write(self, data: bytes) -> None:
         with self._write_lock:
@@ -436,8 +587,12 @@ class SerialDoorBoard:
     def _not_open(self) -> DoorOperationError:
         return DoorOperationError(f"door board on {self.port} is not open; call open() first")
 
-    def _lost(self) -> DoorDisconnectedError:
+    def _lost(self) -> DoorError:
         cause = self._failure
+        if isinstance(cause, DoorWireError):  # the alarm's reason, not a cable unplugged
+            error: DoorError = type(cause)(str(cause))
+            error.__cause__ = cause
+            return error
         root = cause.__cause__ if cause is not None and cause.__cause__ else cause
         error = DoorDisconnectedError(
             f"door board on {self.port} is gone ({root}); check the cable, then close() and "
@@ -445,8 +600,75 @@ class SerialDoorBoard:
         error.__cause__ = cause
         return error
 
-    def _version_error(self, theirs: int) -> DoorInitError:
-        return DoorInitError(
+    def _version_error(self, theirs: int) -> DoorWireError:
+        return DoorWireError(
             f"door board on {self.port} speaks protocol version {theirs}, this accessd speaks "
-            f"{doorlink.PROTOCOL_VERSION}; flash the firmware shipped with this accessd "
-            "(firmware_bridge/firmware/README.md)")
+            f"only {doorlink.PROTOCOL_VERSION} (authenticated) and never falls back; the door "
+            "stays locked. Flash the firmware shipped with this accessd "
+            "(firmware_bridge/firmware/README.md), or find who answers on the board's cable")
+
+
+def provision_board(port: str, key: bytes, *, baud: int = 115200, timeout: float = 0.5,
+                    retries: int = 3) -> None:
+    """Give the board on ``port`` the wire's key: once, at installation, with the daemon
+    stopped. The board accepts it only while it holds no key, or while its provisioning jumper
+    is closed; its answer is sealed under the new key, which proves it stored it. The key
+    crosses the wire in clear this once, so provision with the cable on the secure side.
+
+    :raises DoorWireError: the board refused (it holds a key and its jumper is open), or its
+        answer does not prove it holds this key.
+    :raises DoorTimeoutError: no answer after every try.
+    :raises DoorInitError: the port cannot be opened.
+    """
+    if not doorauth.acceptable_key(key):
+        raise ValueError(f"a wire key is {doorauth.KEY_LEN} random bytes")
+    with wrap_serial_errors(port, "opening the port", DoorInitError):
+        link = serial.Serial(port, baud, timeout=READ_POLL, write_timeout=WRITE_TIMEOUT,
+                             exclusive=True)
+    try:
+        with wrap_serial_errors(port, "provisioning"):
+            link.reset_input_buffer()
+            seq = 1
+            frame = doorlink.encode(doorlink.PROVISION, seq, key)
+            for _ in range(retries):
+                link.write(frame)
+                reply = _provision_answer(link, seq, time.monotonic() + timeout)
+                if reply is not None:
+                    break
+            else:
+                raise DoorTimeoutError(
+                    f"door board on {port} did not answer the provisioning after {retries} "
+                    "tries; check that it is powered, its firmware (protocol "
+                    f"{doorlink.PROTOCOL_VERSION}) and that the daemon is stopped")
+    finally:
+        with contextlib.suppress(Exception):
+            link.close()
+    if reply.type == doorlink.NAK:
+        code = reply.payload[0] if reply.payload else -1
+        if code == doorlink.NAK_PROVISION_REFUSED:
+            raise DoorWireError(
+                f"door board on {port} already holds a key and refused a new one. To replace "
+                "it, open the board's case, close its provisioning jumper (GP5 to GND), run "
+                "this again, then remove the jumper")
+        raise DoorWireError(f"door board on {port} refused the key: "
+                            f"{doorlink.NAK_NAMES.get(code, f'code {code}')}")
+    try:
+        body, counter = doorauth.unseal(key, doorauth.TO_HOST, reply.type, reply.seq,
+                                        reply.payload)
+        ok = reply.type == doorlink.ACK and counter == 0 and \
+            doorlink.unpack_status(body) == doorlink.ACK_OK
+    except (doorauth.AuthError, doorlink.PayloadError):
+        ok = False
+    if not ok:
+        raise DoorWireError(
+            f"door board on {port} answered the provisioning without proving it holds the new "
+            "key; the keyring is unchanged. Check the firmware and the cable, then try again")
+
+
+def _provision_answer(link: serial.Serial, seq: int, deadline: float) -> doorlink.Frame | None:
+    parser = doorlink.Parser()
+    while time.monotonic() < deadline:
+        for frame in parser.feed(link.read(link.in_waiting or 1)):
+            if frame.seq == seq and frame.type in (doorlink.ACK, doorlink.NAK):
+                return frame
+    return None

@@ -47,6 +47,10 @@ class SensorBadPasswordError(SensorInitError):
     """The sensor refused the configured password."""
 
 
+class SensorSwappedError(SensorInitError):
+    """The sensor is not the one this door provisioned; it is not used until staff approve it."""
+
+
 class SensorOperationError(SensorError, BridgeOperationError):
     """The sensor answered with an error code.
 
@@ -115,3 +119,12 @@ class DoorTimeoutError(DoorError, BridgeTimeoutError):
 
 class DoorDisconnectedError(DoorError, DeviceDisconnectedError):
     """The door board's serial port disappeared or failed."""
+
+
+class DoorWireError(DoorError):
+    """The door board's wire did not authenticate: an unauthenticated, forged, replayed or
+    downgraded frame, or a board holding another key. Never a reason to fall back: an alarm."""
+
+
+class DoorNotProvisionedError(DoorWireError):
+    """The door board, or this installation's keyring, holds no key for the wire yet."""

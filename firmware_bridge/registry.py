@@ -1,7 +1,7 @@
 """Drivers chosen by name from the configuration, as python-can's ``BACKENDS``.
 
 Modules are imported only when their driver is chosen, so a door with an LCUS relay never
-imports the door-board driver, and nothing imports pyfingerprint (and Pillow with it) until a
+imports the door-board driver, and nothing imports pyfingerprint until a
 sensor is opened. There is no simulator here: the simulator lives below the serial port, so the
 real drivers talk to it, and it is chosen by giving its port's path, never as a silent fallback.
 """

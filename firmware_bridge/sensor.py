@@ -52,6 +52,10 @@ class Sensor(Protocol):
     def close(self) -> None:
         """Release the port. Safe to call twice and after a failure."""
 
+    def identity(self) -> str:
+        """What the open sensor says about itself and does not change by use (the ZFM's system
+        parameters but its status register), to tell one sensor from another at start."""
+
     def capacity(self) -> int:
         """Number of slots in the library (read from the sensor, never assumed)."""
 

@@ -9,12 +9,12 @@ the whole buffer back; this driver caches the capacity and packet size read at `
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-from pyfingerprint.pyfingerprint import PyFingerprint
 
 from firmware_bridge.errors import (
     BadSlotError,
@@ -39,6 +39,27 @@ from firmware_bridge.zfm import (
     Instruction,
     Pid,
 )
+
+
+def _defer_pillow() -> None:
+    """pyfingerprint imports Pillow's ``PIL.Image`` at its top, for ``downloadImage`` alone,
+    which this driver never calls: installed as a lazy module (``importlib.util.LazyLoader``),
+    it loads only if something uses it, and the door's daemon keeps its 2 MB."""
+    if "PIL.Image" in sys.modules:
+        return
+    spec = importlib.util.find_spec("PIL.Image")
+    if spec is None or spec.loader is None:
+        return  # pyfingerprint's own import will say what is missing
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["PIL.Image"] = module
+    spec.loader.exec_module(module)
+    sys.modules["PIL"].Image = module  # type: ignore[attr-defined]
+
+
+_defer_pillow()
+
+from pyfingerprint.pyfingerprint import PyFingerprint  # noqa: E402 - after _defer_pillow
 
 T = TypeVar("T")
 
@@ -102,6 +123,7 @@ class ZfmSensor:
         self._fp: Any = None  # PyFingerprint is untyped; its private packet layer is used below
         self._link: DeadlineSerial | None = None
         self._capacity = 0
+        self._params: tuple[int, ...] = ()
         self._packet_size = 128
         self._stale = False  # a command failed mid-answer: late bytes may still arrive
 
@@ -130,6 +152,7 @@ class ZfmSensor:
         except SensorError:
             self.close()
             raise
+        self._params = tuple(params)
         self._capacity = params[2]
         self._packet_size = PACKET_SIZES[params[5]] if params[5] < len(PACKET_SIZES) else 128
 
@@ -148,6 +171,15 @@ class ZfmSensor:
         return 0 if self._link is None else self._link.bytes_sent + self._link.bytes_received
 
     # --- library ----------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """``getSystemParameters`` but the status register (busy, matched...), which changes
+        with use: system id, capacity, security level, address, packet size, baud."""
+        self._require_open()
+        _status, system_id, capacity, security, address, packet, baud = self._params
+        size = PACKET_SIZES[packet] if packet < len(PACKET_SIZES) else f"code {packet}"
+        return (f"zfm system_id={system_id:#06x} capacity={capacity} security_level={security} "
+                f"address={address:#010x} packet_size={size} baud={baud * 9600}")
 
     def capacity(self) -> int:
         self._require_open()

@@ -5,6 +5,11 @@ one source of truth for how the board behaves. Around it sits a small physical w
 driven by the relay, a door that can be pushed open only while unlocked (or forced), an exit
 button, a tamper switch and a keypad. Like gpiozero's ``MockPin`` it keeps a timestamped
 ``history`` of every change, for tests to assert.
+
+The board keeps its wire key and session high-water mark in a "flash" file beside its pty link,
+as the Pico keeps them in its own flash: a simulated board restarted in the same directory is
+still provisioned. An attacker on the cable is played by ``inject_to_board``, ``inject_to_host``
+and ``intercept_to_host`` (a man in the middle rewriting what the board says).
 """
 
 from __future__ import annotations
@@ -13,18 +18,17 @@ import collections
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_bridge.firmware import doorlink
-from firmware_bridge.firmware.board import DEFAULT_DEBOUNCE_MS, Board, Pins
+from firmware_bridge.firmware.board import DEFAULT_DEBOUNCE_MS, Board, FlashStore, Pins
 from firmware_bridge.lcus import RELAY_OFF, RELAY_ON
 from hardware_sim.errors import DoorLockedError
 from hardware_sim.port import PtyPort
 
 TICK = 0.001  # s between the board's ticks, as its main loop sleeps 1 ms
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,8 @@ class _World:
         self.lock = threading.Lock()
         self.history: list[Change] = []
         self.state: dict[str, bool | str] = {"relay_locked": True, "door_open": False,
-                                             "exit_pressed": False, "tamper": False, "key": ""}
+                                             "exit_pressed": False, "tamper": False, "key": "",
+                                             "provision_jumper": False}
         for what, value in self.state.items():
             self._record(what, value)
         self._hold_ms = hold_ms
@@ -113,10 +118,12 @@ class SimulatedDoorBoard:
 
     :param link: where the port's stable path is created.
     :param baud: when given, bytes take their wire time at this rate.
+    :param link_key: provision the board with this key now (as if done on the bench); without
+        it the board keeps what its flash file holds (nothing, for a new board).
     """
 
     def __init__(self, link: Path, *, baud: int | None = None, heartbeat_timeout_ms: int = 3000,
-                 debounce_ms: int = DEFAULT_DEBOUNCE_MS) -> None:
+                 debounce_ms: int = DEFAULT_DEBOUNCE_MS, link_key: bytes | None = None) -> None:
         self._heartbeat_ms = heartbeat_timeout_ms
         self._debounce_ms = debounce_ms
         self._world = _World(hold_ms=debounce_ms + 10)
@@ -129,7 +136,13 @@ class SimulatedDoorBoard:
         self._losing: set[int] = set()  # seqs of commands whose answer is to be lost
         self._heard = doorlink.Parser()  # a copy of what the board hears, to see command types
         self._commands: list[Command] = []
+        self._heard_frames: collections.deque[bytes] = collections.deque(maxlen=1000)
         self._said = doorlink.Parser()
+        self._intercept: Callable[[doorlink.Frame], bytes] | None = None
+        self._store = FlashStore(str(Path(link)) + ".flash")
+        if link_key is not None:
+            self._store.save(link_key, self._store.load()[1])
+        self.board: Board | None = None  # the firmware's state, while it runs
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -226,6 +239,37 @@ class SimulatedDoorBoard:
         """Open (``True``) or close the board's case."""
         self._world.set("tamper", bool(on))
 
+    def provision_jumper(self, closed: bool = True) -> None:
+        """Close (``True``) or open the provisioning jumper inside the board's case."""
+        self._world.set("provision_jumper", bool(closed))
+
+    @property
+    def provisioned(self) -> bool:
+        """Whether the board's flash holds a key for its wire."""
+        return self._store.load()[0] is not None
+
+    # --- an attacker on the cable ------------------------------------------------------------
+
+    @property
+    def heard_frames(self) -> list[bytes]:
+        """The bytes of the last 1,000 frames the board heard, oldest first (a wiretap)."""
+        with self._world.lock:
+            return list(self._heard_frames)
+
+    def inject_to_board(self, data: bytes) -> None:
+        """Bytes on the board's receive line that the host never sent."""
+        self._rx.append(bytes(data))
+
+    def inject_to_host(self, data: bytes) -> None:
+        """Bytes on the host's receive line that the board never sent."""
+        self._tx.put(bytes(data))
+
+    def intercept_to_host(self, rewrite: Callable[[doorlink.Frame], bytes] | None) -> None:
+        """Put a man in the middle: each frame the board sends reaches the host as
+        ``rewrite(frame)`` (the bytes to send instead; b"" drops it). ``None`` removes him."""
+        with self._world.lock:
+            self._intercept = rewrite
+
     def lose_answers(self, command: str, count: int) -> None:
         """Lose the answers to the next ``count`` commands of type ``command`` ("PULSE",
         "STATE", ...) on their way back: the board carries each command out, the host never
@@ -250,10 +294,12 @@ class SimulatedDoorBoard:
             tamper=lambda: state["tamper"],
             key=lambda: state["key"],
             set_relay=lambda unlocked: self._world.set("relay_locked", not unlocked),
+            provision_jumper=lambda: bool(state["provision_jumper"]),
         )
         start = time.monotonic()
         board = Board(pins, now_ms=0, heartbeat_ms=self._heartbeat_ms,
-                      debounce_ms=self._debounce_ms)
+                      debounce_ms=self._debounce_ms, store=self._store)
+        self.board = board
         while not self._stop.is_set():
             now_ms = int((time.monotonic() - start) * 1000)
             board.tick(now_ms)
@@ -265,6 +311,8 @@ class SimulatedDoorBoard:
             out = board.take_output()
             if out and self._losing:
                 out = self._without_lost(out)
+            if out and self._intercept is not None:
+                out = self._intercepted(out)
             if out:
                 self._tx.put(out)
             time.sleep(TICK)
@@ -274,6 +322,7 @@ class SimulatedDoorBoard:
         now = time.monotonic()
         with self._world.lock:
             for frame in self._heard.feed(data):
+                self._heard_frames.append(frame.encode())
                 if frame.type in doorlink.TYPE_NAMES and frame.type not in (
                         doorlink.ACK, doorlink.NAK):
                     self._commands.append(Command(now, doorlink.TYPE_NAMES[frame.type],
@@ -294,6 +343,13 @@ class SimulatedDoorBoard:
                     continue
                 kept += doorlink.encode(frame.type, frame.seq, frame.payload)
         return bytes(kept)
+
+    def _intercepted(self, out: bytes) -> bytes:
+        with self._world.lock:
+            rewrite = self._intercept
+        if rewrite is None:
+            return out
+        return b"".join(rewrite(frame) for frame in doorlink.Parser().feed(out))
 
     def _run_writer(self) -> None:
         while True:

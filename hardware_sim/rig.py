@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.firmware import doorlink
 from hardware_sim.door import SimulatedDoorBoard, SimulatedLcusRelay
 from hardware_sim.errors import ControlError
 from hardware_sim.port import PtyPort
@@ -97,6 +98,7 @@ class SimRig:
             "tamper": bool(getattr(door, "tamper_on", False)),
             "sensor_plugged": self.sensor.port.plugged,
             "door_plugged": door.port.plugged,
+            "door_provisioned": bool(getattr(door, "provisioned", False)),
         }
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -112,14 +114,15 @@ class SimRig:
                 self.sensor.place(finger, str(request.get("quality", "good")))
             elif op == "lift":
                 self.sensor.lift()
-            elif op in ("open_door", "close_door", "force_door", "press_exit", "tamper", "keys"):
+            elif op in ("open_door", "close_door", "force_door", "press_exit", "tamper", "keys",
+                        "provision_jumper", "inject", "replay"):
                 self._door_op(op, request)
             elif op == "fault":
                 self._fault(request)
             else:
                 raise ControlError(
                     f"unknown op {op!r}; use place, lift, open_door, close_door, force_door, "
-                    "press_exit, keys, tamper, fault or state")
+                    "press_exit, keys, tamper, provision_jumper, inject, replay, fault or state")
         except ControlError as exc:
             return {"ok": False, "error": str(exc)}
         except (ValueError, RuntimeError) as exc:  # the simulated world refused (door locked...)
@@ -140,6 +143,25 @@ class SimRig:
             door.press_exit()
         elif op == "tamper":
             door.tamper(bool(request.get("on", True)))
+        elif op == "provision_jumper":
+            door.provision_jumper(bool(request.get("closed", True)))
+        elif op == "inject":  # an attacker on the cable: raw bytes toward the board or the host
+            to, data = request.get("to", "board"), request.get("hex")
+            try:
+                raw = bytes.fromhex(data) if isinstance(data, str) else None
+            except ValueError:
+                raw = None
+            if raw is None or to not in ("board", "host"):
+                raise ControlError("'inject' needs \"to\": \"board\" or \"host\" and \"hex\": "
+                                   "the bytes, e.g. \"acce0401...\"")
+            (door.inject_to_board if to == "board" else door.inject_to_host)(raw)
+        elif op == "replay":  # an attacker replays the last frame of a kind the board heard
+            name = str(request.get("command", "PULSE"))
+            code = next((c for c, n in doorlink.TYPE_NAMES.items() if n == name), None)
+            heard = [f for f in door.heard_frames if code is not None and f[4] == code]
+            if not heard:
+                raise ControlError(f"the board heard no {name} frame to replay")
+            door.inject_to_board(heard[-1])
         else:
             digits = request.get("digits")
             if not isinstance(digits, str) or not digits or any(

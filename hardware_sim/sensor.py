@@ -221,6 +221,18 @@ class SimulatedSensor:
         with self._lock:
             return list(self._history)
 
+    def history_since(self, index: int) -> list[HistoryEntry]:
+        """The answers from ``index`` on (a long run's waits copy only what is new)."""
+        with self._lock:
+            return self._history[index:]
+
+    def forget_history(self) -> int:
+        """Drop the answers kept so far (a soak's memory); returns how many there were."""
+        with self._lock:
+            count = len(self._history)
+            self._history.clear()
+            return count
+
     @property
     def password(self) -> int:
         """The current password (SetPwd changes it)."""

@@ -121,6 +121,8 @@ AUDITED: dict[str, Audited] = {
     # the door's commands (accessd.cli.door, declared here so that module stays untouched)
     "enroll": Audited("enrolment.start", ("person",), ("finger", "door")),
     "door unlock": Audited("door.remote_unlock", ("door",)),
+    "door provision": Audited("door.provision_wire_key", ("door",)),
+    "sensor approve": Audited("door.approve_sensor", ("door",)),
     "resync": Audited("door.resync", ("door",)),
     "alarm clear": Audited("door.clear_alarms", ("door",)),
     "keys rotate": Audited("keys.rotate"),

@@ -1,5 +1,5 @@
 """The door's subcommands: init, run, migrate, enroll, status, verify-log, keys, alarm, resync,
-door, doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
+door, sensor, doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from accessd.errors import AccessdError
 if TYPE_CHECKING:
     from accessd.cli.main import Context
     from accessd.config import Settings
+    from accessd.crypto import KeyProvider
     from accessd.door.daemon import Daemon
     from accessd.door.status import DoorState
     from accessd.door.supervision import Supervisor
@@ -81,6 +82,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--by")
     p.add_argument("--no-wait", action="store_true", help="queue it and return")
     p.set_defaults(handler=cmd_door_unlock)
+    p = door.add_parser("provision", help="give the door board a new key for its wire (once, "
+                        "at installation, with the daemon stopped)")
+    p.set_defaults(handler=cmd_door_provision)
+
+    sensor = sub.add_parser("sensor", help="the fingerprint sensor").add_subparsers(
+        dest="sensor_cmd", required=True)
+    p = sensor.add_parser("approve", help="approve a replaced sensor the door refused (check "
+                          "the reader first: it sits outside the door)")
+    p.add_argument("--door")
+    p.add_argument("--by", help="staff member approving it (default: your login)")
+    p.set_defaults(handler=cmd_sensor_approve)
 
     p = sub.add_parser("migrate", help="bring the database's schema up to date (the service "
                                        "runs it before the daemon starts deciding)")
@@ -141,15 +153,24 @@ def cmd_migrate(args: argparse.Namespace, ctx: Context) -> int:
 
 def build_daemon(settings: Settings, ctx: Context, supervisor: Supervisor | None = None
                  ) -> Daemon:
+    """The daemon on the configured drivers.
+
+    :raises AccessdError: the door driver cannot authenticate its wire and the site did not
+        accept that in its config.
+    """
     from accessd.door.daemon import Daemon
 
-    sensor, door = make_devices(settings)
+    sensor, door = make_devices(settings, ctx.keys)
     return Daemon(settings, ctx.engine, ctx.sessions, ctx.keys, sensor, door,
                   supervisor=supervisor)
 
 
-def make_devices(settings: Settings) -> tuple[Sensor, DoorBoard]:
-    """The configured sensor and door drivers, built, not opened (the daemon and doctor)."""
+def make_devices(settings: Settings, keys: KeyProvider) -> tuple[Sensor, DoorBoard]:
+    """The configured sensor and door drivers, built, not opened (the daemon and doctor).
+
+    :raises AccessdError: the door driver cannot authenticate its wire and the site did not
+        accept that in its config.
+    """
     from firmware_bridge.registry import make_door, make_sensor
 
     sensor = make_sensor(settings.sensor.driver, settings.sensor.port, baud=settings.sensor.baud,
@@ -157,8 +178,53 @@ def make_devices(settings: Settings) -> tuple[Sensor, DoorBoard]:
     door_options: dict[str, object] = {"baud": settings.door.baud}
     if settings.door.driver == "doorboard":
         door_options["heartbeat_timeout"] = settings.door.heartbeat_timeout
+        door_options["link_key"] = keys.door_link_key()
     door = make_door(settings.door.driver, settings.door.port, **door_options)
+    if "authenticated" not in door.capabilities:
+        if not settings.door.unauthenticated_wire:
+            raise AccessdError(unauthenticated_wire_text(settings) + "; use the door board, or "
+                               "accept the risk with `unauthenticated_wire = true` in [door]")
+        logging.getLogger("accessd").warning("%s (accepted in the config)",
+                                             unauthenticated_wire_text(settings))
     return sensor, door
+
+
+def unauthenticated_wire_text(settings: Settings) -> str:
+    return (f"the door driver {settings.door.driver!r} cannot authenticate its wire: whoever "
+            f"reaches the cable of {settings.door.port} can open the door with a well-formed "
+            "command")
+
+
+def cmd_door_provision(args: argparse.Namespace, ctx: Context) -> int:
+    """A new random key: first into the board (which proves it stored it), then the keyring.
+    Never the key already in the keyring: a replaced board may have left with it."""
+    from accessd.crypto import FileKeyProvider
+    from firmware_bridge.doorboard import provision_board
+    from firmware_bridge.errors import BridgeError
+
+    settings = ctx.settings
+    if settings.door.driver != "doorboard":
+        raise AccessdError(f"the door driver {settings.door.driver!r} has no key to provision: "
+                           "only the door board authenticates its wire")
+    keys = ctx.keys
+    if not isinstance(keys, FileKeyProvider) or keys.read_only:
+        raise AccessdError("the keyring is read-only here (a systemd credential); provision "
+                           "with `--config` naming a config whose keyring is the source file, "
+                           "then install the new credential")
+    key = secrets.token_bytes(32)
+    try:
+        provision_board(settings.door.port, key, baud=settings.door.baud)
+    except BridgeError as exc:
+        raise AccessdError(f"{exc}; the keyring is unchanged") from exc
+    try:
+        keys.set_door_link_key(key)
+    except AccessdError as exc:
+        raise AccessdError(
+            f"the door board took its new key, but the keyring could not be written ({exc}); "
+            "fix that, close the board's provisioning jumper and run this again") from exc
+    print(f"door board on {settings.door.port}: provisioned; its wire key is in the keyring "
+          f"{keys.path}. Remove the provisioning jumper if you closed it, then start the daemon")
+    return 0
 
 
 # The daemon's allocator: glibc overwrites every freed block (MALLOC_PERTURB_; its per-thread
@@ -217,13 +283,19 @@ def _run_daemon(args: argparse.Namespace, ctx: Context, supervisor: Supervisor |
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    scheduler = _privacy_scheduler(settings, ctx, daemon)
     logging.getLogger("accessd").info("door %r: sensor %s, door %s", settings.door.name,
                                       settings.sensor.port, settings.door.port)
-    try:
-        daemon.run()
-    finally:
+    schedulers: list[_Stoppable] = []
+
+    def start_scheduler() -> None:
+        scheduler = _privacy_scheduler(settings, ctx, daemon)
         if scheduler is not None:
+            schedulers.append(scheduler)
+
+    try:
+        daemon.run(after_start=start_scheduler)
+    finally:
+        for scheduler in schedulers:
             scheduler.stop()
     return 0
 
@@ -323,6 +395,19 @@ def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
         door = door_named(session, args.door or ctx.settings.door.name)
         command_id = request_unlock(session, door.id, args.reason, actor=_actor(args)).id
     return _follow(ctx, args, command_id, timeout=60)
+
+
+def cmd_sensor_approve(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.door.doors import door_named
+    from accessd.door.sensor_identity import approve_sensor
+
+    with ctx.sessions.begin() as session:
+        door = door_named(session, args.door or ctx.settings.door.name)
+        name = door.name
+        identity = approve_sensor(session, door.id, by=_actor(args), at=dt.datetime.now(dt.UTC))
+    print(f"door {name}: sensor approved ({identity}); its daemon takes it into use and "
+          "refills it within a second")
+    return 0
 
 
 # --- reading -------------------------------------------------------------------------------

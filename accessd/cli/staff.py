@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-import segno
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.cli.audit import cli_actor
@@ -174,6 +173,8 @@ def _show_credentials(ctx: StaffCliContext, issued: IssuedCredentials, qr: bool)
             f"  secret: {issued.totp_secret}",
         )
         if qr:
+            import segno  # a QR code for one command: not loaded by every other, the daemon's too
+
             segno.make(uri, error="m").terminal(out=ctx.stdout, compact=True)
 
 

@@ -192,6 +192,10 @@ class DoorSettings:
         why="the board's own limit",
         why_max="the board's own limit",
     )
+    unauthenticated_wire: bool = spec(
+        False,
+        "accept a door driver that cannot authenticate its wire (the LCUS relay): whoever "
+        "reaches its cable can open the door; `accessd doctor` warns while this is set")
 
 
 @dataclass(frozen=True, slots=True)

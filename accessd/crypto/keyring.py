@@ -11,13 +11,16 @@ The keyring file (format 1) is UTF-8 JSON, mode 0600, and nothing else is accept
          "created_at": "2025-01-01T12:00:00+00:00"}
       ],
       "sensor_password": 2864434397,
-      "signing_key": "<base64 of the 32-byte Ed25519 private key>"
+      "signing_key": "<base64 of the 32-byte Ed25519 private key>",
+      "door_link_key": "<base64 of 32 random bytes>"
     }
 
 - master keys (AES-256) wrap the per-customer data keys and the staff TOTP secrets; there is
   more than one only while a rotation runs;
 - ``sensor_password`` is the fingerprint sensor's 32-bit password (never the factory 0);
-- ``signing_key`` signs purge certificates and the erasure ledger's seals (Ed25519).
+- ``signing_key`` signs purge certificates and the erasure ledger's seals (Ed25519);
+- ``door_link_key`` authenticates the wire to the door board (HMAC-SHA256); it is absent until
+  ``accessd door provision`` wrote it into the board, the only other place it lives.
 
 A format is never guessed: any deviation is refused, with what to do. Loss of this file is
 loss of every template (staff re-enrol people); keep an offline copy.
@@ -57,6 +60,7 @@ _FIELDS = {
     "sensor_password",
     "signing_key",
 }
+_OPTIONAL_FIELDS = {"door_link_key"}
 _KEY_FIELDS = {"id", "key", "created_at"}
 
 
@@ -98,6 +102,10 @@ class KeyProvider(Protocol):
         """The installation's Ed25519 public key, raw (32 bytes)."""
         ...
 
+    def door_link_key(self) -> bytes | None:
+        """The door board wire's key (32 bytes), or None before ``accessd door provision``."""
+        ...
+
 
 @runtime_checkable
 class RotatableKeyProvider(KeyProvider, Protocol):
@@ -129,6 +137,7 @@ class Keyring:
     master_keys: tuple[MasterKey, ...]
     sensor_password: int = field(repr=False)
     signing_key: bytes = field(repr=False)
+    door_link_key: bytes | None = field(default=None, repr=False)
 
     def master_key(self, key_id: str) -> MasterKey | None:
         """The master key with this id, if present."""
@@ -163,8 +172,9 @@ def parse_keyring(text: str, where: str) -> Keyring:
         raise _malformed(where, "not a JSON object")
     if data.get("format") != FORMAT_NAME or data.get("version") != FORMAT_VERSION:
         raise _malformed(where, f"expected format {FORMAT_NAME!r} version {FORMAT_VERSION}")
-    if set(data) != _FIELDS:
-        raise _malformed(where, f"expected exactly the fields {sorted(_FIELDS)}")
+    if not _FIELDS <= set(data) <= _FIELDS | _OPTIONAL_FIELDS:
+        raise _malformed(where, f"expected exactly the fields {sorted(_FIELDS)}, and "
+                                f"optionally {sorted(_OPTIONAL_FIELDS)}")
     keys = data["master_keys"]
     if not isinstance(keys, list) or not keys:
         raise _malformed(where, "master_keys must be a non-empty list")
@@ -178,7 +188,12 @@ def parse_keyring(text: str, where: str) -> Keyring:
     if type(password) is not int or not 0 <= password <= 0xFFFFFFFF:
         raise _malformed(where, "sensor_password must be an integer between 0 and 4294967295")
     signing_key = _b64(data["signing_key"], "signing_key", where)
-    return Keyring(data["active_master_key"], master_keys, password, signing_key)
+    door_link_key = None
+    if "door_link_key" in data:
+        door_link_key = _b64(data["door_link_key"], "door_link_key", where)
+        if len(set(door_link_key)) < 2:
+            raise _malformed(where, "door_link_key is not a random key")
+    return Keyring(data["active_master_key"], master_keys, password, signing_key, door_link_key)
 
 
 def _parse_master_key(item: Any, where: str) -> MasterKey:
@@ -229,6 +244,8 @@ def render_keyring(keyring: Keyring) -> str:
         "sensor_password": keyring.sensor_password,
         "signing_key": base64.b64encode(keyring.signing_key).decode("ascii"),
     }
+    if keyring.door_link_key is not None:
+        data["door_link_key"] = base64.b64encode(keyring.door_link_key).decode("ascii")
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -340,6 +357,17 @@ class FileKeyProvider:
     def signing_public_key(self) -> bytes:
         private = Ed25519PrivateKey.from_private_bytes(self._keyring.signing_key)
         return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def door_link_key(self) -> bytes | None:
+        return self._keyring.door_link_key
+
+    def set_door_link_key(self, key: bytes | None) -> None:
+        """Store (or, with None, remove) the door wire's key: ``accessd door provision``."""
+        self._refuse_if_read_only("store the door board's key")
+        self._keyring = read_keyring_file(self.path)  # never overwrite another writer's change
+        updated = replace(self._keyring, door_link_key=key)
+        write_keyring_file(self.path, updated)
+        self._keyring = updated
 
     def add_master_key(self) -> str:
         self._refuse_if_read_only("add a master key")

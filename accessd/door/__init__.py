@@ -28,7 +28,9 @@ Shared by the daemon, ``accessd`` (CLI) and the panel:
 - ``alarms``: raise (one open per door and kind), the one open-alarm query, clear;
 - ``status``: the daemon's status report (row, and file beside the database), and door states
   judged by one online threshold;
-- ``doors``: a door by name or id; the daemon registers its own.
+- ``doors``: a door by name or id; the daemon registers its own;
+- ``sensor_identity``: is the sensor the one this door provisioned? (a swapped one is refused
+  until staff approve it).
 
 The hot path (finger -> search -> decision -> event committed -> relay) runs on the sensor
 thread through ``daemon``, ``logic``, ``directory`` (two prebuilt Core statements),

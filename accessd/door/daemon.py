@@ -33,7 +33,7 @@ from accessd.clock import SiteClock
 from accessd.config import Settings
 from accessd.crypto import KeyProvider
 from accessd.db import check_integrity, checkpoint_wal, create_db_engine, make_sessionmaker
-from accessd.door import alarms, command_table, relay, remote_unlock, status
+from accessd.door import alarms, command_table, relay, remote_unlock, sensor_identity, status
 from accessd.door.decision import Reason
 from accessd.door.directory import SqlDirectory
 from accessd.door.doors import register_door
@@ -65,9 +65,11 @@ from accessd.models import (
 from firmware_bridge.door import DoorBoard, DoorEvent, DoorEventKind
 from firmware_bridge.errors import (
     DoorError,
+    DoorWireError,
     PoorImageError,
     SensorBadPasswordError,
     SensorError,
+    SensorSwappedError,
 )
 from firmware_bridge.sensor import Sensor
 
@@ -121,11 +123,11 @@ class Daemon:
         self.sensor_health = DeviceHealth(
             "sensor", open=self._connect_sensor, close=self.sensor.close, faults=SensorError,
             monotonic=self.clock.monotonic, report=self._report, recovered="sensor answers again",
-            storage_failed=self._storage_failed)
+            storage_failed=self._storage_failed, on_fault=self._sensor_fault)
         self.door_health = DeviceHealth(
             "door board", open=self._open_door, close=self._close_door, faults=DoorError,
             monotonic=self.clock.monotonic, report=self._report, recovered="door board answers",
-            storage_failed=self._storage_failed)
+            storage_failed=self._storage_failed, on_fault=self._door_fault)
         self._next_beat = 0.0
         self._threads: list[threading.Thread] = []
         self.logic: DoorLogic | None = None
@@ -223,10 +225,17 @@ class Daemon:
             thread.start()
             self._threads.append(thread)
 
-    def run(self) -> None:
+    def run(self, after_start: Callable[[], None] | None = None) -> None:
         """Run until ``stop()``: the main thread writes status, moves the reserve journal into
-        the database and polls commands; no error in one of them stops the others."""
+        the database and polls commands; no error in one of them stops the others.
+
+        :param after_start: called once the door's threads run (``accessd run`` starts the
+            privacy scheduler there, so that its imports and its catch-up never delay the
+            door's first decision).
+        """
         self.start()
+        if after_start is not None:
+            after_start()
         due = {"status": 0.0, "checkpoint": 0.0}
         ready = False
         try:
@@ -391,19 +400,45 @@ class Daemon:
             self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
 
     def _connect_sensor(self) -> None:
+        """Open the sensor and check it is the one this door provisioned
+        (``accessd.door.sensor_identity``).
+
+        :raises SensorSwappedError: it is not, and staff have not approved it.
+        """
         own = self.provider.sensor_password()
+        factory = False
         try:
             self._open_sensor(own)
         except SensorBadPasswordError:
+            self._open_sensor(FACTORY_PASSWORD)
+            factory = True
+        try:
+            with self.quick_sessions.begin() as session:
+                verdict = sensor_identity.check_sensor(session, self.door_id,
+                                                       self.sensor.identity(), factory=factory)
+        except SQLAlchemyError:
+            self.sensor.close()  # unchecked, unused: the next try asks the database again
+            raise
+        if verdict.refused is not None:
+            self.sensor.close()
+            raise SensorSwappedError(verdict.refused)
+        if factory:
             # A sensor still on the factory password is new (or was reset): it must not keep
             # whatever it holds, and must never stay on a password anyone can look up.
-            self._open_sensor(FACTORY_PASSWORD)
             self.sensor.wipe()
             self.sensor.set_password(own)
             forget_library(self.sessions, self.door_id)
             self._record(Record(EventKind.SENSOR_INSTALLED,
                                 reason="new sensor: library wiped, installation password set"))
+        if verdict.approved:
+            self._record(Record(EventKind.SENSOR_APPROVED,
+                                reason="a replaced sensor, approved by staff, is in use"))
         self.jobs.first(ReconcileLibrary())
+
+    def _sensor_fault(self, exc: Exception) -> None:
+        if isinstance(exc, SensorSwappedError):
+            self._record(Record(EventKind.SENSOR_SWAPPED, reason=str(exc)[:200]))
+            self._raise_alarm(RaiseAlarm(AlarmKind.SENSOR_SWAPPED, str(exc)[:500]))
 
     def _open_sensor(self, password: int) -> None:
         self.sensor.password = password
@@ -450,6 +485,12 @@ class Daemon:
     def _close_door(self) -> None:
         with self._door_lock:
             self.door.close()
+
+    def _door_fault(self, exc: Exception) -> None:
+        """A wire that does not authenticate is an alarm, not only a fault: someone may be on
+        it (the board's own reports of refused frames arrive as events: ``DoorLogic.board``)."""
+        if isinstance(exc, DoorWireError):
+            self._raise_alarm(RaiseAlarm(AlarmKind.DOOR_WIRE, str(exc)[:500]))
 
     # --- carrying out actions ---------------------------------------------------------------
 

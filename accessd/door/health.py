@@ -53,16 +53,21 @@ class DeviceHealth:
     :param recovered: the recovery event's reason.
     :param storage_failed: told of a database error that escaped the work; the device stays
         open (the daemon's storage health deals with the database).
+    :param on_fault: told of each new fault after it was recorded (the door's raises an alarm
+        for a wire that does not authenticate).
     """
 
     def __init__(self, name: str, *, open: Callable[[], None], close: Callable[[], None],
                  faults: type[Exception], monotonic: Callable[[], float], report: Report,
                  recovered: str,
-                 storage_failed: Callable[[Exception], None] | None = None) -> None:
+                 storage_failed: Callable[[Exception], None] | None = None,
+                 on_fault: Callable[[Exception], None] | None = None) -> None:
         self.name = name
         self._open, self._close, self._faults = open, close, faults
         self._monotonic, self._report, self._recovered = monotonic, report, recovered
         self._storage_failed = storage_failed
+        self._on_fault = on_fault
+        self._fault_type: type[Exception] | None = None
         self.connected = False
         self.fault: str | None = None
         self.retry_at = 0.0
@@ -83,7 +88,7 @@ class DeviceHealth:
         self._suspected = None  # whatever was seen before this open is history
         self._open()
         had_fault = self.fault is not None
-        self.connected, self.fault = True, None
+        self.connected, self.fault, self._fault_type = True, None, None
         if had_fault:
             self._report(EventKind.RECOVERED, self._recovered)
         return True
@@ -112,11 +117,16 @@ class DeviceHealth:
             self._mark("internal error (see the log)")
 
     def failed(self, exc: Exception) -> None:
-        """Note a device fault (the owning thread only); a new one is logged and recorded as a
-        ``fault`` event."""
-        if self._mark(str(exc)):
+        """Note a device fault (the owning thread only); a new one, or one of another kind than
+        the fault before (a sensor unplugged, then another plugged in), is logged and recorded
+        as a ``fault`` event."""
+        changed = type(exc) is not self._fault_type
+        self._fault_type = type(exc)
+        if self._mark(str(exc)) or changed:
             log.warning("%s fault: %s", self.name, exc)
             self._report(EventKind.FAULT, f"{self.name}: {exc}"[:FAULT_TEXT_MAX])
+            if self._on_fault is not None:
+                self._on_fault(exc)
 
     def suspect(self, exc: Exception) -> None:
         """Another thread saw the device fail: its owner checks it at its next step. Safe from

@@ -216,6 +216,10 @@ class DoorLogic:
                                "templates were wiped; clear the alarm to refill it")]
         if kind is DoorEventKind.TAMPER_OFF:
             return [Record(EventKind.TAMPER, reason="reader_closed")]
+        if kind is DoorEventKind.WIRE_REJECTED:
+            return [Record(EventKind.FAULT, reason=f"door board wire: {event.reason}"),
+                    RaiseAlarm(AlarmKind.DOOR_WIRE, wire_alarm_text(
+                        f"the door board refused a {event.reason} on its wire"))]
         if kind is DoorEventKind.RELOCKED:
             self.unlocked_until = min(self.unlocked_until, now)
         return []
@@ -268,3 +272,9 @@ class DoorLogic:
                 RaiseAlarm(AlarmKind.FAILURE_BACKOFF,
                            f"{self.rules.max_failures} refusals within {window:g} s; the reader "
                            f"ignores fingers and PINs for {self.rules.backoff_seconds:g} s")]
+
+
+def wire_alarm_text(what: str) -> str:
+    """The door-wire alarm's text: what happened, and what staff should do."""
+    return (f"{what}; the relay did not move. Someone may be on the cable between the Pi and "
+            "the door board: inspect the cable and the board's case, then clear the alarm")

@@ -237,6 +237,10 @@ class Door(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     location: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The sensor this door provisioned (``Sensor.identity()``), and one it refused since;
+    # ``accessd.door.sensor_identity`` owns both.
+    sensor_identity: Mapped[str | None] = mapped_column(String(200))
+    sensor_refused: Mapped[str | None] = mapped_column(String(200))
 
     customers: Mapped[list[Customer]] = relationship(
         secondary=door_customers, back_populates="doors", passive_deletes=True

@@ -53,6 +53,8 @@ class EventKind(enum.StrEnum):
     FAULT = "fault"
     RECOVERED = "recovered"  # a device came back after a fault
     SENSOR_INSTALLED = "sensor_installed"  # a sensor on its factory password was taken over
+    SENSOR_SWAPPED = "sensor_swapped"  # a sensor other than the provisioned one: refused
+    SENSOR_APPROVED = "sensor_approved"  # staff approved a replaced sensor
     ALARM = "alarm"
     ALARM_CLEARED = "alarm_cleared"
     # What the door did after an opening (granted, exit) was recorded; ``refers_to`` names it.
@@ -78,6 +80,8 @@ class AlarmKind(enum.StrEnum):
     FAULT = "fault"
     INTEGRITY = "integrity"  # the database failed its integrity check: the door stays locked
     DATABASE = "database"  # the database could not be written: events went to the reserve journal
+    DOOR_WIRE = "door_wire"  # a door-board frame did not authenticate: someone may be on the wire
+    SENSOR_SWAPPED = "sensor_swapped"  # not the sensor this door provisioned: no decisions
 
 
 class CommandKind(enum.StrEnum):

@@ -73,10 +73,15 @@ _FLOWS = [
     {"from": "fingerprint sensor", "to": "Pi (accessd daemon)",
      "over": "UART (serial line, 57600 baud), inside the reader housing and the wall",
      "data": "search result (slot, score); during enrolment and resync the template itself",
-     "protection": "sensor password (not the factory default); the line is unencrypted"},
+     "protection": "sensor password (not the factory default), and the sensor's system "
+                   "parameters checked against the ones stored when it was installed; the line "
+                   "is unencrypted"},
     {"from": "door board", "to": "Pi (accessd daemon)", "over": "serial line (framed protocol)",
      "data": "door contact, exit button, tamper, keypad digits (PIN entry); unlock pulses",
-     "protection": "fail-secure board: relocks on its own without heartbeats"},
+     "protection": "every frame authenticated (HMAC-SHA256 under a key provisioned once, a "
+                   "session key per connection, counters against replay; no fallback to the "
+                   "clear); fail-secure board: relocks on its own without heartbeats; the line "
+                   "is not encrypted, so keypad digits can be read by a tap"},
     {"from": "Pi (accessd daemon)", "to": "database",
      "over": "local SQLite file, or PostgreSQL over the network for multi-door sites",
      "data": "everything above, templates encrypted",
@@ -99,6 +104,32 @@ _RISKS = [
                      "sends only a slot number",
                      "the door board relocks without heartbeats: injecting on the line does "
                      "not hold the door open"]},
+    {"risk": "Someone on the door board's cable sends the unlock command",
+     "mitigations": ["the board obeys only frames sealed under the key provisioned at "
+                     "installation (HMAC-SHA256, 128-bit tags, a session key per connection, "
+                     "32-bit counters): forged, replayed, truncated or downgraded frames are "
+                     "refused and raise an alarm, the relay does not move",
+                     "no default key and no fallback: a new board obeys nothing until "
+                     "provisioned, and accepts a new key only with the jumper inside its case",
+                     "residual: the key crosses the cable once, in clear, at provisioning; "
+                     "provision with the cable on the secure side",
+                     "residual: an LCUS relay cannot authenticate anything; it is refused unless "
+                     "the site accepts that in its configuration"]},
+    {"risk": "The fingerprint sensor sits outside the door: it can be swapped for a device "
+             "that answers as a sensor",
+     "mitigations": ["the daemon opens the sensor with the installation's random password and "
+                     "compares its system parameters with those stored when it was installed; "
+                     "a different one, or one on its factory password, is refused (no "
+                     "fingerprint decisions, an alarm) until staff approve it "
+                     "(`accessd sensor approve`, audited)",
+                     "the tamper switch wipes the library when the reader's housing is opened",
+                     "residual: the sensor's protocol has no authentication. A device built to "
+                     "impersonate one, with the same parameters, learns the password the "
+                     "daemon sends and can then claim any enrolled person's slot; the door "
+                     "would open for whoever presents anything to it. Only the housing, its "
+                     "tamper switch and the camera watching the door stand against that; for "
+                     "a door where that is not enough, use a code plus a 1:1 finger check, "
+                     "or a reader with an authenticated link"]},
     {"risk": "SD card wear levelling keeps old blocks below the file system",
      "mitigations": ["templates are stored only encrypted, under per-customer data keys",
                      "the data key is destroyed at purge (crypto-shredding): templates left in "
@@ -179,7 +210,14 @@ def _keys(settings: Settings, session: Session, provider: KeyProvider | None) ->
         "sensor_password": (f"file {settings.sensor.password_file}"
                             if settings.sensor.password_file else "in the keyring"),
         "web_session_key": f"file {settings.web.secret_key_file}",
+        "door_link_key": ("in the keyring and in the door board's flash; authenticates the "
+                          "wire between them (HMAC-SHA256)" if settings.door.driver == "doorboard"
+                          else f"none: the {settings.door.driver!r} door driver cannot "
+                               "authenticate its wire"),
     }
+    if provider is not None and settings.door.driver == "doorboard" \
+            and provider.door_link_key() is None:
+        facts["door_link_key"] = "not provisioned yet: `accessd door provision`"
     if provider is not None:  # ids only, never key material
         facts["active_master_key_id"] = provider.active_key_id
         facts["master_key_ids"] = list(provider.key_ids())

@@ -6,24 +6,28 @@ enum, no f-strings, and ``struct`` as its only import.
 
 A frame, every integer big-endian::
 
-    AC CE | len | seq | type | payload (len <= 64) | crc16
+    AC CE | len | seq | type | payload (len <= 96) | crc16
 
 ``crc16`` is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over len, seq, type and payload.
 Each side numbers its own requests: the host its commands, the board its events. An answer
 (ACK, NAK, HELLO_REPLY, STATE_REPLY) carries the sequence number of what it answers, so a retry
 reuses its number and a late answer to an earlier try still counts. See README.md for the table.
+
+Protocol version 2 authenticates the wire: apart from PROVISION and the board's refusals before
+a session exists, every payload is sealed (``doorauth.py``: counter and MAC after the body). The
+``pack_*``/``unpack_*`` functions here build and read the bodies only.
 """
 
 import struct
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 1 was unauthenticated; a board or host of version 1 is refused
 
 SYNC = b"\xac\xce"
 SYNC0 = 0xAC
 SYNC1 = 0xCE
 HEADER_LEN = 5  # sync (2), len, seq, type
 CRC_LEN = 2
-MAX_PAYLOAD = 64  # a frame's length byte above this is line noise, not a frame
+MAX_PAYLOAD = 96  # a frame's length byte above this is line noise, not a frame
 MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
 
 # A frame still incomplete after the line was quiet this long never will be: the parser then
@@ -32,20 +36,22 @@ MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
 IDLE_RESYNC_MS = 20
 
 # --- message types ------------------------------------------------------------------------
-HELLO = 0x01  # host: version u8, heartbeat timeout ms u16
+HELLO = 0x01  # host: version u8, heartbeat timeout ms u16, nonce[16]; sealed, long-term key
 PULSE = 0x02  # host: unlock for ms u32 (the board caps it at MAX_PULSE_MS)
 LOCK = 0x03  # host: lock now
 HEARTBEAT = 0x04  # host: still alive
 STATE = 0x05  # host: report the relay and inputs
+PROVISION = 0x07  # host: key[32], in clear (once, at installation); ACK sealed under that key
 ACK = 0x06  # either side: status u8; seq = the acknowledged frame's
 NAK = 0x15  # board: code u8, detail u8; seq = the refused frame's
 EVENT = 0x10  # board: kind u8, value u8, board time ms u32; seq = the board's own
 HELLO_REPLY = 0x81  # board: version u8, heartbeat ms u16, debounce ms u16, max pulse ms u32,
-#                     firmware name (UTF-8, the rest)
+#                     nonce[16], firmware name (UTF-8, the rest)
 STATE_REPLY = 0x85  # board: flags u8, board time ms u32
 
 TYPE_NAMES = {
     HELLO: "HELLO", PULSE: "PULSE", LOCK: "LOCK", HEARTBEAT: "HEARTBEAT", STATE: "STATE",
+    PROVISION: "PROVISION",
     ACK: "ACK", NAK: "NAK", EVENT: "EVENT", HELLO_REPLY: "HELLO_REPLY",
     STATE_REPLY: "STATE_REPLY",
 }
@@ -56,9 +62,14 @@ ACK_CAPPED = 1  # PULSE accepted, shortened to MAX_PULSE_MS
 NAK_BAD_PAYLOAD = 1  # wrong length or a value out of range
 NAK_UNKNOWN_TYPE = 2
 NAK_UNSUPPORTED_VERSION = 3  # detail: the board's PROTOCOL_VERSION
+NAK_NOT_PROVISIONED = 4  # the board holds no key yet: `accessd door provision`
+NAK_PROVISION_REFUSED = 5  # the board holds a key; a new one needs its jumper closed
+NAK_BAD_KEY = 6  # HELLO did not authenticate under the board's key
 NAK_NAMES = {
     NAK_BAD_PAYLOAD: "bad payload", NAK_UNKNOWN_TYPE: "unknown message type",
     NAK_UNSUPPORTED_VERSION: "unsupported protocol version",
+    NAK_NOT_PROVISIONED: "not provisioned", NAK_PROVISION_REFUSED: "provisioning refused",
+    NAK_BAD_KEY: "another key",
 }
 
 # Event kinds; the names are firmware_bridge.door.DoorEventKind's values.
@@ -71,10 +82,12 @@ EV_TAMPER_OFF = 6
 EV_KEY = 7  # value: the key's ASCII code
 EV_UNLOCKED = 8
 EV_RELOCKED = 9  # value: a RELOCK_* reason
+EV_WIRE_REJECTED = 10  # value: why a frame was refused (doorauth's reasons)
 EVENT_NAMES = {
     EV_DOOR_OPENED: "door_opened", EV_DOOR_CLOSED: "door_closed", EV_DOOR_FORCED: "door_forced",
     EV_EXIT_PRESSED: "exit_pressed", EV_TAMPER_ON: "tamper_on", EV_TAMPER_OFF: "tamper_off",
     EV_KEY: "key", EV_UNLOCKED: "unlocked", EV_RELOCKED: "relocked",
+    EV_WIRE_REJECTED: "wire_rejected",
 }
 KEYS = "0123456789*#"
 
@@ -238,35 +251,46 @@ def _unpack(fmt, payload, what):
     return struct.unpack(fmt, payload)
 
 
-def pack_hello(version, heartbeat_ms):
-    # type: (int, int) -> bytes
-    """HELLO's payload. Its first byte is the version in every protocol version, forever."""
-    return struct.pack(">BH", version, heartbeat_ms)
+NONCE_LEN = 16
+
+
+def pack_hello(version, heartbeat_ms, nonce):
+    # type: (int, int, bytes) -> bytes
+    """HELLO's body. Its first byte is the version in every protocol version, forever."""
+    if len(nonce) != NONCE_LEN:
+        raise PayloadError("a HELLO nonce is %d bytes" % NONCE_LEN)
+    return struct.pack(">BH", version, heartbeat_ms) + bytes(nonce)
 
 
 def unpack_hello(payload):
     # type: (bytes) -> tuple
-    """(version, heartbeat_ms)."""
-    return _unpack(">BH", payload, "HELLO")
+    """(version, heartbeat_ms, nonce)."""
+    if len(payload) != 3 + NONCE_LEN:
+        raise PayloadError("HELLO body must be %d bytes, got %d" % (3 + NONCE_LEN, len(payload)))
+    return struct.unpack(">BH", payload[:3]) + (bytes(payload[3:]),)
 
 
-def pack_hello_reply(version, heartbeat_ms, debounce_ms, max_pulse_ms, firmware):
-    # type: (int, int, int, int, str) -> bytes
+def pack_hello_reply(version, heartbeat_ms, debounce_ms, max_pulse_ms, nonce, firmware):
+    # type: (int, int, int, int, bytes, str) -> bytes
+    if len(nonce) != NONCE_LEN:
+        raise PayloadError("a HELLO_REPLY nonce is %d bytes" % NONCE_LEN)
     name = firmware.encode()[:MAX_FIRMWARE_LEN]
-    return struct.pack(">BHHI", version, heartbeat_ms, debounce_ms, max_pulse_ms) + name
+    return (struct.pack(">BHHI", version, heartbeat_ms, debounce_ms, max_pulse_ms)
+            + bytes(nonce) + name)
 
 
 def unpack_hello_reply(payload):
     # type: (bytes) -> tuple
-    """(version, heartbeat_ms, debounce_ms, max_pulse_ms, firmware)."""
-    if len(payload) < 9:
-        raise PayloadError("HELLO_REPLY payload must be at least 9 bytes, got %d" % len(payload))
+    """(version, heartbeat_ms, debounce_ms, max_pulse_ms, nonce, firmware)."""
+    if len(payload) < 9 + NONCE_LEN:
+        raise PayloadError("HELLO_REPLY body must be at least %d bytes, got %d"
+                           % (9 + NONCE_LEN, len(payload)))
     fields = struct.unpack(">BHHI", payload[:9])
     try:
-        firmware = payload[9:].decode()
+        firmware = bytes(payload[9 + NONCE_LEN:]).decode()
     except UnicodeError:
         raise PayloadError("HELLO_REPLY firmware name is not UTF-8") from None
-    return fields + (firmware,)
+    return fields + (bytes(payload[9:9 + NONCE_LEN]), firmware)
 
 
 def pack_status(status):

@@ -6,11 +6,13 @@ which the simulator runs too. Pinout and flashing: README.md next to this file.
 
 import machine
 import utime
-from board import Board, Pins
+from board import Board, FlashStore, Pins
 
 UART_ID, UART_TX, UART_RX, BAUD = 0, 0, 1, 115200
 RELAY_PIN = 15  # high = relay energised = unlocked (fail-secure strike)
 DOOR_PIN, EXIT_PIN, TAMPER_PIN = 2, 3, 4  # to GND through a switch; internal pull-ups
+JUMPER_PIN = 5  # provisioning jumper inside the case, to GND: closed = a new key is accepted
+KEY_FILE = "doorlink.key"  # the wire's key and the session high-water mark (board.FlashStore)
 ROW_PINS = (6, 7, 8, 9)
 COL_PINS = (10, 11, 12)
 KEYMAP = ("123", "456", "789", "*0#")
@@ -44,6 +46,7 @@ def keypad_scanner():
 
 def main():
     door, exit_button, tamper = pulled_up(DOOR_PIN), pulled_up(EXIT_PIN), pulled_up(TAMPER_PIN)
+    jumper = pulled_up(JUMPER_PIN)
     pins = Pins(
         # The reed contact is closed (to GND) while the door is shut, so a cut wire reads "open".
         door_open=lambda: door.value() == 1,
@@ -51,12 +54,13 @@ def main():
         tamper=lambda: tamper.value() == 1,  # the case switch is closed while the lid is on
         key=keypad_scanner(),
         set_relay=lambda unlocked: relay.value(1 if unlocked else 0),
+        provision_jumper=lambda: jumper.value() == 0,
     )
     uart = machine.UART(UART_ID, baudrate=BAUD, tx=machine.Pin(UART_TX), rx=machine.Pin(UART_RX))
     wdt = machine.WDT(timeout=WATCHDOG_MS)
     # ticks_ms wraps; board.py wants a clock that never does, so accumulate the differences.
     now, last = 0, utime.ticks_ms()
-    board = Board(pins, now_ms=now)
+    board = Board(pins, now_ms=now, store=FlashStore(KEY_FILE))
     while True:
         t = utime.ticks_ms()
         now += utime.ticks_diff(t, last)

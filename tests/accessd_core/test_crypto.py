@@ -100,6 +100,9 @@ def _b64(n: int) -> str:
         (lambda d: {**d, "master_keys": [{**d["master_keys"][0], "id": "../etc"}]},
          "is not a valid id"),
         (lambda d: {**d, "master_keys": [d["master_keys"][0]] * 2}, "two master keys share"),
+        (lambda d: {**d, "door_link_key": _b64(16)}, "door_link_key must be base64 of exactly"),
+        (lambda d: {**d, "door_link_key": base64.b64encode(bytes(32)).decode()},
+         "door_link_key is not a random key"),
     ],
 )  # fmt: skip
 def test_a_malformed_keyring_is_refused_never_guessed(
@@ -208,3 +211,13 @@ def test_a_read_only_credential_refuses_rotation_saying_what_to_do(
 def test_the_active_master_key_cannot_be_retired(keyring: FileKeyProvider) -> None:
     with pytest.raises(KeyFileError, match="is the active one"):
         keyring.retire_master_key(keyring.active_key_id)
+
+
+def test_the_door_wire_key_is_kept_in_the_keyring_and_never_shown(
+        keyring: FileKeyProvider) -> None:
+    assert keyring.door_link_key() is None  # until `accessd door provision`
+    key = bytes(range(7, 39))
+    keyring.set_door_link_key(key)
+    again = FileKeyProvider(keyring.path)
+    assert again.door_link_key() == key
+    assert key.hex() not in repr(again) and str(key) not in repr(again._keyring)

@@ -143,3 +143,16 @@ def test_library_round_trip_on_any_sensor(any_sensor: ZfmSensor) -> None:
     finally:
         any_sensor.delete(slot)
     assert slot not in any_sensor.occupied_slots()
+
+
+def test_the_driver_leaves_pillow_unloaded_until_something_draws_an_image() -> None:
+    """pyfingerprint imports Pillow for downloadImage alone; the door's daemon never calls it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, firmware_bridge.zfm_sensor, pyfingerprint.pyfingerprint as p; "
+            "kind = lambda: type(sys.modules['PIL.Image']).__name__; "
+            "print(kind(), callable(p.Image.new), kind())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["_LazyModule", "True", "module"]  # not run at import; loaded once used

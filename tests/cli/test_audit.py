@@ -169,6 +169,10 @@ CASES = [
     case("resync", "--door", "nowhere", action="door.resync", outcome=REFUSED),
     case("alarm", "clear", action="door.clear_alarms", target="door:main", daemon=True),
     case("alarm", "clear", "--door", "nowhere", action="door.clear_alarms", outcome=REFUSED),
+    case("sensor", "approve", action="door.approve_sensor", outcome=REFUSED,
+         target="door:main"),  # it refused no sensor
+    case("door", "provision", action="door.provision_wire_key", outcome=REFUSED,
+         target="door:main"),  # no board on the port
     case("keys", "rotate", action="keys.rotate"),
     case("user", "add", "zoe", "--role", "operator", action="staff.create",
          target="staff:*"),  # the staff commands write their successes themselves

@@ -37,7 +37,7 @@ from accessd.models import (
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim.rig import RigOptions, SimRig
-from tests.installation import set_config
+from tests.installation import provision_door, set_config
 
 WAIT = 10.0  # seconds: only a guard against hanging; nothing here asserts speed
 
@@ -74,7 +74,8 @@ class Door:
         """``start``, with systemd's supervisor, and ``before_run`` given the daemon first."""
         s = self.settings
         sensor = ZfmSensor(s.sensor.port, timeout=s.sensor.timeout_seconds)
-        door = SerialDoorBoard(s.door.port, heartbeat_timeout=s.door.heartbeat_timeout)
+        door = SerialDoorBoard(s.door.port, heartbeat_timeout=s.door.heartbeat_timeout,
+                               link_key=self.keys.door_link_key())
         self.daemon = Daemon(s, self.engine, self.sessions, self.keys, sensor, door,
                              supervisor=supervisor)
         if before_run is not None:
@@ -163,6 +164,7 @@ def installed(tmp_path: Path, data_dir: Path | None = None,
                          str(data_dir or tmp_path / "data")]) == 0
     set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path,
                         "access.release_seconds": 3, "sensor.timeout_seconds": 0.5})
+    provision_door(config)
     settings = load_settings(config)
     engine = create_db_engine(settings.database.url)
     assert settings.keys.master_key_file is not None

@@ -30,7 +30,7 @@ from hardware_sim.door import Command, SimulatedDoorBoard
 from hardware_sim.rig import SimRig
 from tests.bench_door import make_installation, seed_site
 from tests.daemon.test_database_faults import write_lock
-from tests.installation import set_config
+from tests.installation import provision_door, set_config
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +79,7 @@ def test_killing_the_daemon_at_random_loses_no_acknowledged_event(tmp_path: Path
     log = open(tmp_path / "daemon.log", "w")  # closed in the finally
     with SimRig(tmp_path / "sim") as rig:
         set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path})
+        provision_door(config)
         command = [sys.executable, "-m", "accessd.cli", "--config", str(config), "run",
                    "--log-level", "WARNING"]
         try:

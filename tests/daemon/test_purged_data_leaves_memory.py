@@ -19,7 +19,7 @@ from accessd.db import create_db_engine, make_sessionmaker
 from accessd.models import Customer, Finger, Person
 from hardware_sim.rig import SimRig
 from tests.bench_door import make_installation, seed_site
-from tests.installation import set_config
+from tests.installation import provision_door, set_config
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +67,7 @@ def test_the_daemon_forgets_a_purged_customer(tmp_path: Path) -> None:
                 ciphertext[-16:]]
     with SimRig(tmp_path / "sim") as rig:
         set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path})
+        provision_door(config)
         daemon = subprocess.Popen([sys.executable, "-m", "accessd.cli", "--config", str(config),
                                    "run", "--log-level", "WARNING"], stderr=subprocess.DEVNULL)
         try:

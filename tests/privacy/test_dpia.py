@@ -42,10 +42,18 @@ def test_the_dpia_states_customers_flows_keys_retention_and_risks(
     assert facts["keys"]["data_keys"]["count"] == 1
     risks = " ".join(r["risk"] for r in facts["risks"])
     assert "sensor's flash" in risks and "serial line" in risks and "wear levelling" in risks
+    assert "door board's cable" in risks and "sensor sits outside the door" in risks
+    outside = next(r for r in facts["risks"] if "outside the door" in r["risk"])
+    assert any(m.startswith("residual: the sensor's protocol has no authentication")
+               for m in outside["mitigations"])
 
     document = render_json(facts) + render_markdown(facts)
+    keyring.set_door_link_key(bytes(range(1, 33)))
+    document += render_json(dpia_facts(settings, sessions(), dt.datetime(2025, 6, 1,
+                                                                         tzinfo=dt.UTC), keyring))
     keyring_file = json.loads(keyring.path.read_text())
     secrets = [keyring_file["signing_key"], str(keyring_file["sensor_password"]),
+               keyring_file["door_link_key"], bytes(range(1, 33)).hex(),
                *(k["key"] for k in keyring_file["master_keys"]),
                base64.b64encode(keyring.signing_public_key()).decode()]
     assert not [s for s in secrets if s in document]

@@ -8,12 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from firmware_bridge.doorboard import SerialDoorBoard
+from firmware_bridge.doorboard import SerialDoorBoard, provision_board
+from firmware_bridge.firmware import doorlink
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim.control import SimControl
 
@@ -48,7 +50,8 @@ def test_state_reports_relay_door_finger_and_templates(sim_process) -> None:
     with SimControl(paths["control"]) as control:
         assert control.send("state") == {
             "ok": True, "relay": "locked", "door": "closed", "finger": None, "templates": 0,
-            "tamper": False, "sensor_plugged": True, "door_plugged": True}
+            "tamper": False, "sensor_plugged": True, "door_plugged": True,
+            "door_provisioned": False}
         assert control.send("place", finger="alice-1")["finger"] == "alice-1"
         assert control.send("lift")["finger"] is None
 
@@ -68,13 +71,47 @@ def test_the_real_drivers_work_through_the_printed_paths(sim_process) -> None:
     sensor.open()
     assert sensor.capacity() == 50
     sensor.close()
-    door = SerialDoorBoard(paths["door"])
+    key = os.urandom(32)
+    with SimControl(paths["control"]) as control:
+        assert control.send("state")["door_provisioned"] is False
+    provision_board(paths["door"], key)
+    door = SerialDoorBoard(paths["door"], link_key=key)
     door.open()
     try:
         door.pulse(3)
         with SimControl(paths["control"]) as control:
             assert control.send("state")["relay"] == "unlocked"
             assert control.send("open_door")["door"] == "open"
+    finally:
+        door.close()
+
+
+def test_an_attacker_on_the_cable_is_played_through_the_control_socket(sim_process) -> None:
+    """What a demo shows an auditor: a replayed and a forged PULSE, the relay unmoved."""
+    _, paths = sim_process
+    key = os.urandom(32)
+    provision_board(paths["door"], key)
+    door = SerialDoorBoard(paths["door"], link_key=key)
+    door.open()
+    try:
+        door.pulse(0.2)
+        deadline = time.monotonic() + 5
+        with SimControl(paths["control"]) as control:
+            while control.send("state")["relay"] != "locked":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert control.send("replay", command="PULSE")["ok"]
+            forged = doorlink.encode(doorlink.PULSE, 9, doorlink.pack_pulse(30_000) + bytes(20))
+            assert control.send("inject", to="board", hex=forged.hex())["ok"]
+            reasons = []
+            while len(reasons) < 2:
+                event = door.next_event(5)
+                assert event is not None
+                if event.kind.value == "wire_rejected":
+                    reasons.append(event.reason)
+            assert sorted(reasons) == ["bad MAC", "replayed frame"]
+            assert control.send("state")["relay"] == "locked"
+            assert control.send("inject", to="moon", hex="00")["ok"] is False
     finally:
         door.close()
 

@@ -11,7 +11,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.models import Alarm, AuditRecord, CommandKind, DeviceCommand, DoorStatus, Person
+from accessd.models import (
+    Alarm,
+    AlarmKind,
+    AuditRecord,
+    CommandKind,
+    DeviceCommand,
+    Door,
+    DoorStatus,
+    Person,
+)
 from tests.web.conftest import FakeClock
 from tests.web.pages_fixtures import (
     Site,
@@ -158,3 +167,36 @@ def test_an_auditor_cannot_clear_alarms(auditor: FlaskClient, site: Site, method
         assert auditor.get(path).status_code == 403
     else:
         assert post_form(auditor, path, {"note": "x"}).status_code == 403
+
+
+def test_a_replaced_sensor_is_approved_from_the_alarms_page_with_a_note_in_the_audit_log(
+    operator: FlaskClient, auditor: FlaskClient, site: Site, sessions: sessionmaker[Session],
+    clock: FakeClock
+) -> None:
+    path = f"/doors/{site.door_id}/alarms"
+    approve = f"/doors/{site.door_id}/sensor/approve"
+    assert "Approve the new sensor" not in operator.get(path).get_data(as_text=True)
+    assert post_form(operator, approve, {"checked": "x"}, form_page=path).status_code == 302
+    assert "refused no sensor" in operator.get(path).get_data(as_text=True)  # nothing to approve
+    with sessions.begin() as db:  # what the daemon wrote when it refused the sensor
+        db.execute(update(Door).values(sensor_identity="zfm capacity=1000",
+                                       sensor_refused="zfm capacity=200"))
+        db.add(Alarm(door_id=site.door_id, kind=AlarmKind.SENSOR_SWAPPED, raised_at=clock(),
+                     detail="the sensor's parameters are not those of the sensor this door "
+                            "provisioned"))
+    assert "Approve the new sensor" in operator.get(path).get_data(as_text=True)
+    empty = post_form(operator, approve, {"checked": ""}, form_page=path)
+    assert "Say what was checked" in error_beside(empty.get_data(as_text=True), "checked")
+    assert post_form(auditor, approve, {"checked": "x"}, form_page="/").status_code == 403
+    done = post_form(operator, approve, {"checked": "replaced by us, ticket 812"},
+                     form_page=path)
+    assert done.status_code == 302
+    with sessions() as db:
+        door = db.get_one(Door, site.door_id)
+        assert door.sensor_identity is None  # the daemon adopts the sensor it finds next
+        assert not db.scalars(select(Alarm).where(Alarm.kind == AlarmKind.SENSOR_SWAPPED,
+                                                  Alarm.cleared_at.is_(None))).all()
+        record = db.scalars(select(AuditRecord).where(
+            AuditRecord.action == "door.approve_sensor")).one()
+        assert record.target == "door:Hall A" and record.actor == "someone-operator"
+        assert record.details["sensor"] == "zfm capacity=200"

@@ -1,5 +1,6 @@
-"""Door actions: remote unlock (an escorted visitor, a person without a credential) and
-clearing a door's alarms once their cause has been dealt with.
+"""Door actions: remote unlock (an escorted visitor, a person without a credential),
+clearing a door's alarms once their cause has been dealt with, and approving a replaced sensor
+the door refused (``accessd.door.sensor_identity``, as ``accessd sensor approve``).
 
 The panel never drives the door: it queues a command (``remote_unlock``, ``clear_alarm``) and
 the door's daemon carries it out and records the event (who asked, and why). The request is
@@ -19,8 +20,9 @@ from accessd.door import command_table
 from accessd.door.alarms import open_alarms
 from accessd.door.doors import get_door
 from accessd.door.remote_unlock import REASON_MAX, request_unlock
-from accessd.errors import InvalidInputError, NotFoundError
-from accessd.models import CommandKind, Door, StaffRole
+from accessd.door.sensor_identity import approve_sensor
+from accessd.errors import InvalidInputError, NotFoundError, RefusedError
+from accessd.models import AlarmKind, CommandKind, Door, StaffRole, utcnow
 from web.pages.customers import local_time
 from web.panel import db
 from web.request_audit import audit
@@ -104,4 +106,40 @@ def clear_alarms(door_id: int) -> str | Response:
               "sensor.", "success")
         return redirect(url_for("dashboard.index"))
     return render_template("doors/alarms.html", door=door, alarms=alarms, form=form,
-                           local_time=local_time)
+                           approve_form=ApproveSensorForm(), local_time=local_time,
+                           swapped=any(a.kind is AlarmKind.SENSOR_SWAPPED for a in alarms))
+
+
+class ApproveSensorForm(FlaskForm):
+    """What was checked at the reader before its new sensor is trusted: kept in the audit log."""
+
+    checked = StringField(
+        "What you checked at the reader",
+        [InputRequired("Say what was checked, for example 'sensor replaced by us, ticket 812'."),
+         Length(max=NOTE_MAX, message=f"Keep it under {NOTE_MAX} characters.")],
+        description="Kept in the audit log with your name.")
+
+
+@bp.route("/<int:door_id>/sensor/approve", methods=["POST"])
+@role_required(StaffRole.OPERATOR)
+def approve_replaced_sensor(door_id: int) -> str | Response:
+    """Approve the sensor the door refused: its daemon takes it into use and refills it."""
+    door = _door_or_404(door_id)
+    form = ApproveSensorForm()
+    if not form.validate_on_submit():
+        return render_template("doors/alarms.html", door=door, alarms=open_alarms(db(), door.id),
+                               form=ClearAlarmsForm(formdata=None), approve_form=form,
+                               local_time=local_time, swapped=True)
+    staff = current_staff()
+    assert staff is not None
+    try:
+        identity = approve_sensor(db(), door.id, by=staff.username, at=utcnow())
+    except RefusedError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("doors.clear_alarms", door_id=door.id))
+    audit().note("door.approve_sensor", target=f"door:{door.name}",
+                 reason=" ".join((form.checked.data or "").split()), sensor=identity)
+    db().commit()
+    flash(f"{door.name}: sensor approved. Its daemon takes it into use and refills it within a "
+          "second.", "success")
+    return redirect(url_for("dashboard.index"))

@@ -16,7 +16,7 @@ import pytest
 
 from firmware_bridge.door import DoorEvent, DoorEventKind
 from firmware_bridge.doorboard import SerialDoorBoard
-from firmware_bridge.firmware import doorlink
+from firmware_bridge.firmware import doorauth, doorlink
 from hardware_sim.door import SimulatedDoorBoard
 from hardware_sim.port import PtyPort
 
@@ -24,8 +24,14 @@ HANG_GUARD = 5.0  # s; only ever an upper bound against hangs, never a timing as
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[SimulatedDoorBoard]:
-    board = SimulatedDoorBoard(tmp_path / "door")
+def link_key() -> bytes:
+    """The wire's key, provisioned into the simulated board on its bench."""
+    return os.urandom(32)
+
+
+@pytest.fixture
+def sim(tmp_path: Path, link_key: bytes) -> Iterator[SimulatedDoorBoard]:
+    board = SimulatedDoorBoard(tmp_path / "door", link_key=link_key)
     board.start()
     try:
         yield board
@@ -34,8 +40,8 @@ def sim(tmp_path: Path) -> Iterator[SimulatedDoorBoard]:
 
 
 @pytest.fixture
-def door(sim: SimulatedDoorBoard) -> Iterator[SerialDoorBoard]:
-    driver = SerialDoorBoard(sim.path)
+def door(sim: SimulatedDoorBoard, link_key: bytes) -> Iterator[SerialDoorBoard]:
+    driver = SerialDoorBoard(sim.path, link_key=link_key)
     driver.open()
     try:
         yield driver
@@ -44,18 +50,21 @@ def door(sim: SimulatedDoorBoard) -> Iterator[SerialDoorBoard]:
 
 
 @pytest.fixture(params=["sim", "hardware"])
-def any_door(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SerialDoorBoard]:
-    """The driver on the simulated board, and on a real one when one is named."""
+def any_door(request: pytest.FixtureRequest, tmp_path: Path,
+             link_key: bytes) -> Iterator[SerialDoorBoard]:
+    """The driver on the simulated board, and on a real one when one is named (its key in
+    ACCESSD_TEST_DOOR_KEY, hex)."""
     sim_board = None
     if request.param == "hardware":
         port = os.environ.get("ACCESSD_TEST_DOOR_PORT")
         if not port:
             pytest.skip("no real door board: set ACCESSD_TEST_DOOR_PORT=/dev/ttyACM0 to run")
+        link_key = bytes.fromhex(os.environ.get("ACCESSD_TEST_DOOR_KEY", ""))
     else:
-        sim_board = SimulatedDoorBoard(tmp_path / "door")
+        sim_board = SimulatedDoorBoard(tmp_path / "door", link_key=link_key)
         sim_board.start()
         port = sim_board.path
-    driver = SerialDoorBoard(port)
+    driver = SerialDoorBoard(port, link_key=link_key)
     try:
         driver.open()
         yield driver
@@ -107,32 +116,58 @@ class ScriptedBoard:
     """A stand-in board on a pty that answers each frame as a test scripts it.
 
     For what the real board logic never does on purpose: speak another version, repeat an event.
+    It holds the wire's key: ``hello_reply`` starts a session as a real board does and
+    ``sealed`` builds a frame of it; ``answer(board, frame)`` sees bodies, unsealed.
     """
 
-    def __init__(self, link: Path, answer: Callable[[doorlink.Frame], list[bytes]]) -> None:
+    def __init__(self, link: Path, answer: Callable[[ScriptedBoard, doorlink.Frame], list[bytes]],
+                 key: bytes) -> None:
         self.received: list[doorlink.Frame] = []
+        self.key = key
+        self.session: bytes | None = None
+        self._counter = 0
         self._answer = answer
         self._parser = doorlink.Parser()
         self.port = PtyPort(link, self._on_bytes)
 
+    def hello_reply(self, frame: doorlink.Frame,
+                    version: int = doorlink.PROTOCOL_VERSION) -> bytes:
+        """A HELLO_REPLY; sealed (a session begins) in this protocol's version, in clear in
+        any other, as an older board would answer."""
+        nonce = os.urandom(doorlink.NONCE_LEN)
+        body = doorlink.pack_hello_reply(version, 3000, 20, doorlink.MAX_PULSE_MS, nonce,
+                                         "scripted")
+        if version != doorlink.PROTOCOL_VERSION:
+            return doorlink.encode(doorlink.HELLO_REPLY, frame.seq, body)
+        host_nonce = doorlink.unpack_hello(frame.payload)[2]
+        self.session = doorauth.session_key(self.key, host_nonce, nonce)
+        self._counter = 0
+        return self.sealed(doorlink.HELLO_REPLY, frame.seq, body)
+
+    def sealed(self, ftype: int, seq: int, body: bytes) -> bytes:
+        assert self.session is not None, "no session: answer HELLO with hello_reply first"
+        self._counter += 1
+        return doorlink.encode(ftype, seq, doorauth.seal(
+            self.session, doorauth.TO_HOST, ftype, seq, body, self._counter))
+
     def _on_bytes(self, data: bytes) -> None:
         for frame in self._parser.feed(data):
+            key = self.key if frame.type == doorlink.HELLO else self.session
+            if key is not None:
+                body, _ = doorauth.unseal(key, doorauth.TO_BOARD, frame.type, frame.seq,
+                                          frame.payload)
+                frame = doorlink.Frame(frame.type, frame.seq, body)
             self.received.append(frame)
-            for reply in self._answer(frame):
+            for reply in self._answer(self, frame):
                 self.port.write(reply)
 
 
-def hello_reply(frame: doorlink.Frame, version: int = doorlink.PROTOCOL_VERSION) -> bytes:
-    return doorlink.encode(doorlink.HELLO_REPLY, frame.seq, doorlink.pack_hello_reply(
-        version, 3000, 20, doorlink.MAX_PULSE_MS, "scripted"))
-
-
 @pytest.fixture
-def scripted(tmp_path: Path) -> Iterator[Callable[..., ScriptedBoard]]:
+def scripted(tmp_path: Path, link_key: bytes) -> Iterator[Callable[..., ScriptedBoard]]:
     boards: list[ScriptedBoard] = []
 
-    def make(answer: Callable[[doorlink.Frame], list[bytes]]) -> ScriptedBoard:
-        board = ScriptedBoard(tmp_path / f"scripted{len(boards)}", answer)
+    def make(answer: Callable[[ScriptedBoard, doorlink.Frame], list[bytes]]) -> ScriptedBoard:
+        board = ScriptedBoard(tmp_path / f"scripted{len(boards)}", answer, link_key)
         board.port.start()
         boards.append(board)
         return board

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from firmware_bridge.firmware import doorlink
+from firmware_bridge.firmware import doorauth, doorlink
 from firmware_bridge.firmware.board import (
     EVENT_QUEUE_MAX,
     EVENT_RETRY_MS,
     EVENT_TRIES,
     Board,
+    MemoryStore,
     Pins,
 )
 from firmware_bridge.firmware.doorlink import Frame
@@ -35,17 +38,81 @@ class FakePins:
                     lambda: self.key, set_relay)
 
 
-class Rig:
-    """A board, its pins, a clock, and the host's side of the wire."""
+KEY = bytes(range(1, 33))
 
-    def __init__(self, heartbeat_ms: int = 3000) -> None:
+
+class Rig:
+    """A board, its pins, a clock, and the host's side of the wire (sealing what it sends and
+    checking what it hears, as the host driver does)."""
+
+    def __init__(self, heartbeat_ms: int = 3000, *, provisioned: bool = True,
+                 store: MemoryStore | None = None) -> None:
         self.io = FakePins()
         self.io.relay_unlocked = True  # whatever the relay did before the reset
         self.now = 0
+        self.key = KEY
+        self.store = store or MemoryStore(KEY if provisioned else None)
         self.board = Board(self.io.pins(), now_ms=0, heartbeat_ms=heartbeat_ms,
-                           debounce_ms=DEBOUNCE)
+                           debounce_ms=DEBOUNCE, store=self.store)
         self.seq = 0
         self.parser = doorlink.Parser()
+        self.session: bytes | None = None
+        self.nonce = b""
+        self.tx = 0
+        self.rx = 0
+        if self.board.provisioned:
+            reply = self.hello(heartbeat_ms)
+            assert reply.type == doorlink.HELLO_REPLY, reply
+
+    def hello(self, heartbeat_ms: int = 3000, nonce: bytes | None = None) -> Frame:
+        """Start a session as the host does; returns the board's answer."""
+        self.nonce = nonce or os.urandom(doorlink.NONCE_LEN)
+        return only(self.send(doorlink.HELLO,
+                              doorlink.pack_hello(doorlink.PROTOCOL_VERSION, heartbeat_ms,
+                                                  self.nonce)))
+
+    def sealed(self, ftype: int, body: bytes = b"", seq: int | None = None) -> bytes:
+        """The bytes of a frame as the host would send it now."""
+        if seq is None:
+            self.seq = (self.seq + 1) & 0xFF
+            seq = self.seq
+        if ftype == doorlink.HELLO:
+            payload = doorauth.seal(self.key, doorauth.TO_BOARD, ftype, seq, body, 0)
+        elif ftype == doorlink.PROVISION:
+            payload = body
+        else:
+            assert self.session is not None
+            self.tx += 1
+            payload = doorauth.seal(self.session, doorauth.TO_BOARD, ftype, seq, body, self.tx)
+        return doorlink.encode(ftype, seq, payload)
+
+    def send(self, ftype: int, payload: bytes = b"", seq: int | None = None) -> list[Frame]:
+        """One frame from the host; returns the board's immediate answer frames."""
+        return self.raw(self.sealed(ftype, payload, seq))
+
+    def raw(self, data: bytes) -> list[Frame]:
+        """Bytes on the board's line; returns its immediate answers."""
+        self.board.receive(data)
+        return self.opened(self.parser.feed(self.board.take_output()))
+
+    def opened(self, frames: list[Frame]) -> list[Frame]:
+        """The board's frames with their bodies; a refusal in clear stays as it is."""
+        result = []
+        for frame in frames:
+            if frame.type == doorlink.HELLO_REPLY:
+                nonce = doorlink.unpack_hello_reply(doorauth.body_of(frame.payload))[4]
+                self.session = doorauth.session_key(self.key, self.nonce, nonce)
+                self.rx = 0
+            if len(frame.payload) < doorauth.AUTH_LEN:  # a NAK in clear (no key to seal under)
+                result.append(frame)
+                continue
+            assert self.session is not None
+            body, counter = doorauth.unseal(self.session, doorauth.TO_HOST, frame.type,
+                                            frame.seq, frame.payload)
+            assert counter > self.rx, "the board repeated a counter"
+            self.rx = counter
+            result.append(Frame(frame.type, frame.seq, body))
+        return result
 
     def run(self, ms: int, step: int = 1) -> list[Frame]:
         """Advance the clock by ``ms``, ticking every ``step``; returns what the board sent."""
@@ -53,16 +120,8 @@ class Rig:
         for _ in range(0, ms, step):
             self.now += step
             self.board.tick(self.now)
-            frames += self.parser.feed(self.board.take_output())
+            frames += self.opened(self.parser.feed(self.board.take_output()))
         return frames
-
-    def send(self, ftype: int, payload: bytes = b"", seq: int | None = None) -> list[Frame]:
-        """One frame from the host; returns the board's immediate answer frames."""
-        if seq is None:
-            self.seq = (self.seq + 1) & 0xFF
-            seq = self.seq
-        self.board.receive(doorlink.encode(ftype, seq, payload))
-        return self.parser.feed(self.board.take_output())
 
     def events(self, frames: list[Frame], ack: bool = True) -> list[tuple[str, int]]:
         """The events among ``frames`` as (name, value), acknowledging each like the host."""
@@ -169,24 +228,27 @@ def test_lock_while_locked_is_acknowledged_without_an_event() -> None:
 
 def test_hello_sets_the_heartbeat_timeout_and_reports_the_settings() -> None:
     rig = Rig()
-    reply = only(rig.send(doorlink.HELLO, doorlink.pack_hello(doorlink.PROTOCOL_VERSION, 500)))
+    reply = rig.hello(500)
     assert reply.type == doorlink.HELLO_REPLY
-    assert doorlink.unpack_hello_reply(reply.payload) == (
+    version, heartbeat, debounce, max_pulse, _nonce, firmware = doorlink.unpack_hello_reply(
+        reply.payload)
+    assert (version, heartbeat, debounce, max_pulse, firmware) == (
         doorlink.PROTOCOL_VERSION, 500, DEBOUNCE, doorlink.MAX_PULSE_MS, rig.board.firmware)
     assert rig.board.heartbeat_ms == 500
 
 
 def test_hello_in_another_version_is_refused_naming_the_boards_version() -> None:
     rig = Rig()
-    nak = only(rig.send(doorlink.HELLO, b"\x09anything"))
+    nak = only(rig.raw(doorlink.encode(doorlink.HELLO, 7, b"\x09anything")))
     assert nak.type == doorlink.NAK
     assert doorlink.unpack_nak(nak.payload) == (doorlink.NAK_UNSUPPORTED_VERSION,
                                                 doorlink.PROTOCOL_VERSION)
 
 
 @pytest.mark.parametrize(("ftype", "payload", "code"), [
-    (doorlink.HELLO, doorlink.pack_hello(doorlink.PROTOCOL_VERSION, 99), doorlink.NAK_BAD_PAYLOAD),
-    (doorlink.HELLO, doorlink.pack_hello(doorlink.PROTOCOL_VERSION, 60001),
+    (doorlink.HELLO, doorlink.pack_hello(doorlink.PROTOCOL_VERSION, 99, bytes(16)),
+     doorlink.NAK_BAD_PAYLOAD),
+    (doorlink.HELLO, doorlink.pack_hello(doorlink.PROTOCOL_VERSION, 60001, bytes(16)),
      doorlink.NAK_BAD_PAYLOAD),
     (doorlink.HELLO, b"", doorlink.NAK_UNSUPPORTED_VERSION),
     (doorlink.PULSE, b"\x01", doorlink.NAK_BAD_PAYLOAD),
@@ -217,7 +279,7 @@ def test_state_reports_lock_and_debounced_inputs() -> None:
 
 def test_noise_before_a_command_is_skipped_and_a_false_start_released_when_idle() -> None:
     rig = Rig()
-    rig.board.receive(b"\x00\xff\xac\xce\x40" + doorlink.encode(doorlink.HEARTBEAT, 5))
+    rig.board.receive(b"\x00\xff\xac\xce\x40" + rig.sealed(doorlink.HEARTBEAT, seq=5))
     assert rig.parser.feed(rig.board.take_output()) == []  # held behind the false start
     answer = rig.run(doorlink.IDLE_RESYNC_MS + 2)
     assert [(f.type, f.seq) for f in answer] == [(doorlink.ACK, 5)]

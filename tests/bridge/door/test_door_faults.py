@@ -57,10 +57,11 @@ def test_unplugging_wakes_a_waiting_next_event(sim: SimulatedDoorBoard,
     assert time.monotonic() - start < HANG_GUARD
 
 
-def test_pulled_cable_during_a_pulse_relocks_the_board_by_itself(tmp_path: Path) -> None:
-    sim = SimulatedDoorBoard(tmp_path / "door")
+def test_pulled_cable_during_a_pulse_relocks_the_board_by_itself(tmp_path: Path,
+                                                                 link_key: bytes) -> None:
+    sim = SimulatedDoorBoard(tmp_path / "door", link_key=link_key)
     sim.start()
-    driver = SerialDoorBoard(sim.path, heartbeat_timeout=0.3)
+    driver = SerialDoorBoard(sim.path, link_key=link_key, heartbeat_timeout=0.3)
     try:
         driver.open()
         driver.pulse(10)
@@ -98,9 +99,10 @@ def test_silent_board_times_out_with_advice_and_recovers_when_it_speaks(
     door.heartbeat()
 
 
-def test_silent_board_fails_open_with_an_init_error(sim: SimulatedDoorBoard) -> None:
+def test_silent_board_fails_open_with_an_init_error(sim: SimulatedDoorBoard,
+                                                    link_key: bytes) -> None:
     sim.port.faults.silent = True
-    driver = SerialDoorBoard(sim.path)
+    driver = SerialDoorBoard(sim.path, link_key=link_key)
     with within_hang_guard(), pytest.raises(DoorInitError, match="did not answer HELLO"):
         driver.open()
     driver.close()
@@ -113,8 +115,9 @@ def test_answers_slower_than_every_retry_time_out(sim: SimulatedDoorBoard,
         door.heartbeat()
 
 
-def test_a_slow_answer_within_the_retries_still_counts(sim: SimulatedDoorBoard) -> None:
-    driver = SerialDoorBoard(sim.path, ack_timeout=0.1, retries=10)
+def test_a_slow_answer_within_the_retries_still_counts(sim: SimulatedDoorBoard,
+                                                       link_key: bytes) -> None:
+    driver = SerialDoorBoard(sim.path, link_key=link_key, ack_timeout=0.1, retries=10)
     driver.open()
     try:
         sim.port.faults.slow = 0.15  # later than one try, in time for a later one (same seq)

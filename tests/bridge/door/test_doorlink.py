@@ -20,7 +20,8 @@ PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
 
 @pytest.mark.parametrize(("ftype", "seq", "payload", "wire"), [
     (doorlink.HEARTBEAT, 1, b"", "ac ce 00 01 04 bf 29"),
-    (doorlink.HELLO, 0, doorlink.pack_hello(1, 3000), "ac ce 03 00 01 01 0b b8 7b 5d"),
+    (doorlink.HELLO, 0, doorlink.pack_hello(2, 3000, bytes(16)),
+     "ac ce 13 00 01 02 0b b8" + " 00" * 16 + " a9 30"),
     (doorlink.PULSE, 1, doorlink.pack_pulse(500), "ac ce 04 01 02 00 00 01 f4 ad 81"),
     (doorlink.EVENT, 7, doorlink.pack_event(doorlink.EV_KEY, ord("5"), 1000),
      "ac ce 06 07 10 07 35 00 00 03 e8 7c 14"),
@@ -56,8 +57,9 @@ def test_encoding_an_impossible_frame_raises_payload_error(ftype: int, seq: int,
 
 
 @pytest.mark.parametrize(("pack", "unpack", "args"), [
-    (doorlink.pack_hello, doorlink.unpack_hello, (1, 3000)),
-    (doorlink.pack_hello_reply, doorlink.unpack_hello_reply, (1, 300, 20, 30000, "fw 1.0")),
+    (doorlink.pack_hello, doorlink.unpack_hello, (2, 3000, bytes(range(16)))),
+    (doorlink.pack_hello_reply, doorlink.unpack_hello_reply,
+     (2, 300, 20, 30000, bytes(range(16)), "fw 2.0")),
     (doorlink.pack_nak, doorlink.unpack_nak, (2, 7)),
     (doorlink.pack_state, doorlink.unpack_state, (0x0B, 123456)),
     (doorlink.pack_event, doorlink.unpack_event, (doorlink.EV_RELOCKED, 2, 99)),
@@ -74,7 +76,8 @@ def test_payloads_read_back_what_was_packed(pack: Callable[..., bytes],
     (doorlink.unpack_event, b""),
     (doorlink.unpack_state, bytes(6)),
     (doorlink.unpack_hello_reply, bytes(8)),
-    (doorlink.unpack_hello_reply, bytes(9) + b"\xff\xfe"),
+    (doorlink.unpack_hello_reply, bytes(24)),
+    (doorlink.unpack_hello_reply, bytes(25) + b"\xff\xfe"),
 ])
 def test_payloads_of_the_wrong_shape_raise_payload_error(unpack: Callable[[bytes], Any],
                                                          payload: bytes) -> None:

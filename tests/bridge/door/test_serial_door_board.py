@@ -9,7 +9,7 @@ import pytest
 
 from firmware_bridge.door import DoorBoard, DoorEventKind
 from firmware_bridge.doorboard import SerialDoorBoard
-from firmware_bridge.errors import DoorInitError, DoorOperationError
+from firmware_bridge.errors import DoorOperationError, DoorWireError
 from firmware_bridge.firmware import doorlink
 from hardware_sim.door import SimulatedDoorBoard
 from hardware_sim.errors import DoorLockedError
@@ -18,7 +18,6 @@ from .conftest import (
     HANG_GUARD,
     ScriptedBoard,
     collect_events,
-    hello_reply,
     wait_for_event,
     wait_until,
 )
@@ -28,12 +27,12 @@ K = DoorEventKind
 
 def test_driver_implements_the_door_board_protocol(door: SerialDoorBoard) -> None:
     assert isinstance(door, DoorBoard)
-    assert door.capabilities == {"inputs", "keypad", "autorelock"}
+    assert door.capabilities == {"inputs", "keypad", "autorelock", "authenticated"}
 
 
 def test_hello_reports_the_boards_version_and_the_agreed_heartbeat(
-        sim: SimulatedDoorBoard) -> None:
-    driver = SerialDoorBoard(sim.path, heartbeat_timeout=0.5)
+        sim: SimulatedDoorBoard, link_key: bytes) -> None:
+    driver = SerialDoorBoard(sim.path, link_key=link_key, heartbeat_timeout=0.5)
     driver.open()
     try:
         info = driver.board_info
@@ -75,8 +74,9 @@ def test_lock_ends_a_pulse_at_once(sim: SimulatedDoorBoard, door: SerialDoorBoar
     assert relocked.reason == "command"
 
 
-def test_the_board_relocks_by_itself_when_heartbeats_stop(sim: SimulatedDoorBoard) -> None:
-    driver = SerialDoorBoard(sim.path, heartbeat_timeout=0.3)
+def test_the_board_relocks_by_itself_when_heartbeats_stop(sim: SimulatedDoorBoard,
+                                                          link_key: bytes) -> None:
+    driver = SerialDoorBoard(sim.path, link_key=link_key, heartbeat_timeout=0.3)
     driver.open()
     try:
         driver.pulse(10)  # and then the daemon "hangs": no heartbeat() calls
@@ -87,8 +87,9 @@ def test_the_board_relocks_by_itself_when_heartbeats_stop(sim: SimulatedDoorBoar
         driver.close()
 
 
-def test_heartbeats_keep_a_pulse_open_past_the_heartbeat_timeout(sim: SimulatedDoorBoard) -> None:
-    driver = SerialDoorBoard(sim.path, heartbeat_timeout=1.0)
+def test_heartbeats_keep_a_pulse_open_past_the_heartbeat_timeout(
+        sim: SimulatedDoorBoard, link_key: bytes) -> None:
+    driver = SerialDoorBoard(sim.path, link_key=link_key, heartbeat_timeout=1.0)
     driver.open()
     try:
         driver.pulse(10)
@@ -179,16 +180,17 @@ def test_an_event_in_a_corrupted_frame_arrives_once_on_the_retransmission(
 
 
 def test_a_repeated_event_is_acknowledged_each_time_but_delivered_once(
-        scripted: Callable[..., ScriptedBoard]) -> None:
-    event = doorlink.encode(doorlink.EVENT, 42, doorlink.pack_event(doorlink.EV_KEY, ord("5"), 7))
+        scripted: Callable[..., ScriptedBoard], link_key: bytes) -> None:
+    event = doorlink.pack_event(doorlink.EV_KEY, ord("5"), 7)
 
-    def answer(frame: doorlink.Frame) -> list[bytes]:
-        if frame.type == doorlink.HELLO:
-            return [hello_reply(frame), event, event]  # the ACK of the first "got lost"
+    def answer(board: ScriptedBoard, frame: doorlink.Frame) -> list[bytes]:
+        if frame.type == doorlink.HELLO:  # the ACK of the first "got lost": sent again
+            return [board.hello_reply(frame), board.sealed(doorlink.EVENT, 42, event),
+                    board.sealed(doorlink.EVENT, 42, event)]
         return []
 
     board = scripted(answer)
-    driver = SerialDoorBoard(board.port.path)
+    driver = SerialDoorBoard(board.port.path, link_key=link_key)
     driver.open()
     try:
         first = driver.next_event(HANG_GUARD)
@@ -200,32 +202,33 @@ def test_a_repeated_event_is_acknowledged_each_time_but_delivered_once(
 
 
 def test_a_board_speaking_another_version_is_refused_at_open(
-        scripted: Callable[..., ScriptedBoard]) -> None:
-    board = scripted(lambda f: [doorlink.encode(doorlink.NAK, f.seq, doorlink.pack_nak(
+        scripted: Callable[..., ScriptedBoard], link_key: bytes) -> None:
+    board = scripted(lambda b, f: [doorlink.encode(doorlink.NAK, f.seq, doorlink.pack_nak(
         doorlink.NAK_UNSUPPORTED_VERSION, 9))])
-    driver = SerialDoorBoard(board.port.path)
-    with pytest.raises(DoorInitError, match="speaks protocol version 9"):
+    driver = SerialDoorBoard(board.port.path, link_key=link_key)
+    with pytest.raises(DoorWireError, match=r"speaks protocol version 9.*never falls back"):
         driver.open()
     driver.close()
 
 
-def test_a_hello_reply_in_another_version_is_refused_at_open(
-        scripted: Callable[..., ScriptedBoard]) -> None:
-    board = scripted(lambda f: [hello_reply(f, version=2)])
-    driver = SerialDoorBoard(board.port.path)
-    with pytest.raises(DoorInitError, match="version 2"):
+def test_a_hello_reply_of_the_unauthenticated_version_1_is_refused_at_open(
+        scripted: Callable[..., ScriptedBoard], link_key: bytes) -> None:
+    board = scripted(lambda b, f: [b.hello_reply(f, version=1)])
+    driver = SerialDoorBoard(board.port.path, link_key=link_key)
+    with pytest.raises(DoorWireError, match="version 1"):
         driver.open()
+    assert all(f.type == doorlink.HELLO for f in board.received)  # no command, none in clear
 
 
 def test_a_nak_becomes_an_operation_error_naming_the_command(
-        scripted: Callable[..., ScriptedBoard]) -> None:
-    def answer(frame: doorlink.Frame) -> list[bytes]:
+        scripted: Callable[..., ScriptedBoard], link_key: bytes) -> None:
+    def answer(board: ScriptedBoard, frame: doorlink.Frame) -> list[bytes]:
         if frame.type == doorlink.HELLO:
-            return [hello_reply(frame)]
-        return [doorlink.encode(doorlink.NAK, frame.seq,
-                                doorlink.pack_nak(doorlink.NAK_BAD_PAYLOAD))]
+            return [board.hello_reply(frame)]
+        return [board.sealed(doorlink.NAK, frame.seq,
+                             doorlink.pack_nak(doorlink.NAK_BAD_PAYLOAD))]
 
-    driver = SerialDoorBoard(scripted(answer).port.path)
+    driver = SerialDoorBoard(scripted(answer).port.path, link_key=link_key)
     driver.open()
     try:
         with pytest.raises(DoorOperationError, match="refused PULSE: bad payload"):
@@ -245,11 +248,11 @@ def test_a_pulse_that_is_not_positive_is_refused_before_sending(door: SerialDoor
                                     {"ack_timeout": 0}, {"retries": 0}])
 def test_settings_out_of_bounds_are_refused_at_construction(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        SerialDoorBoard("/dev/null", **kwargs)  # type: ignore[arg-type]
+        SerialDoorBoard("/dev/null", link_key=bytes(range(32)), **kwargs)  # type: ignore[arg-type]
 
 
 def test_commands_before_open_say_to_open_first() -> None:
-    driver = SerialDoorBoard("/nonexistent/door")
+    driver = SerialDoorBoard("/nonexistent/door", link_key=bytes(range(32)))
     with pytest.raises(DoorOperationError, match="call open"):
         driver.pulse(1)
     with pytest.raises(DoorOperationError, match="call open"):
