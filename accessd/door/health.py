@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from accessd.door.devices import DeviceProblem, fault_reason, problem_of
 from accessd.errors import AccessdError
 from accessd.models.enums import EventKind
 
@@ -65,6 +66,7 @@ class DeviceHealth:
         self._storage_failed = storage_failed
         self.connected = False
         self.fault: str | None = None
+        self.problem: DeviceProblem | None = None  # the fault's kind, for the status
         self.retry_at = 0.0
         self._suspected: Exception | None = None  # set by any thread, taken by the owner
 
@@ -83,7 +85,7 @@ class DeviceHealth:
         self._suspected = None  # whatever was seen before this open is history
         self._open()
         had_fault = self.fault is not None
-        self.connected, self.fault = True, None
+        self.connected, self.fault, self.problem = True, None, None
         if had_fault:
             self._report(EventKind.RECOVERED, self._recovered)
         return True
@@ -109,14 +111,16 @@ class DeviceHealth:
         except Exception:
             log.exception("unexpected error with the %s", self.name)
             self._close()
+            self.problem = DeviceProblem.FAILED
             self._mark("internal error (see the log)")
 
     def failed(self, exc: Exception) -> None:
         """Note a device fault (the owning thread only); a new one is logged and recorded as a
         ``fault`` event."""
+        problem = self.problem = problem_of(exc)
         if self._mark(str(exc)):
             log.warning("%s fault: %s", self.name, exc)
-            self._report(EventKind.FAULT, f"{self.name}: {exc}"[:FAULT_TEXT_MAX])
+            self._report(EventKind.FAULT, fault_reason(self.name, problem)[:FAULT_TEXT_MAX])
 
     def suspect(self, exc: Exception) -> None:
         """Another thread saw the device fail: its owner checks it at its next step. Safe from

@@ -31,6 +31,7 @@ from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import role_required
+from web.times import time_text
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 nav = [NavLink("Audit log", "audit_log.index", order=80),
@@ -127,4 +128,4 @@ def logins() -> str:
 
 def _local(moment: dt.datetime) -> str:
     """A stored UTC moment in the site's time, to the second."""
-    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M:%S")
+    return time_text(moment)

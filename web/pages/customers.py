@@ -54,6 +54,7 @@ from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import login_required, role_required
+from web.times import time_text
 
 if TYPE_CHECKING:
     from accessd.models import Customer, Person
@@ -91,10 +92,8 @@ def read_only_session() -> Iterator[Session]:
 
 
 def local_time(moment: dt.datetime | None) -> str:
-    """A UTC moment as the site's local time, to the second ("" for none)."""
-    if moment is None:
-        return ""
-    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M:%S")
+    """A UTC moment as the site's local time with its zone, to the second ("" for none)."""
+    return time_text(moment)
 
 
 class CustomerForm(FlaskForm):

@@ -16,15 +16,16 @@ from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from accessd.door import command_table
-from accessd.door.alarms import open_alarms
+from accessd.door.alarms import describe_alarm, open_alarms
 from accessd.door.doors import get_door
 from accessd.door.remote_unlock import REASON_MAX, request_unlock
 from accessd.errors import InvalidInputError, NotFoundError
 from accessd.models import CommandKind, Door, StaffRole
-from web.pages.customers import local_time
+from accessd.staff import role_allows
 from web.panel import db
 from web.request_audit import audit
-from web.security import current_staff, role_required
+from web.security import current_staff, login_required, role_required
+from web.times import time_text
 
 bp = Blueprint("doors", __name__, url_prefix="/doors")
 
@@ -57,6 +58,17 @@ def _door_or_404(door_id: int) -> Door:
         return get_door(db(), door_id)
     except NotFoundError:
         abort(404)
+
+
+@bp.get("/alarms")
+@login_required
+def alarms() -> str:
+    """Every open alarm of the site, by door (the header's indicator links here)."""
+    alarms = open_alarms(db())
+    staff = current_staff()
+    may_clear = staff is not None and role_allows(staff.role, (StaffRole.OPERATOR,))
+    return render_template("doors/open_alarms.html", alarms=alarms, may_clear=may_clear,
+                           describe=describe_alarm, time_text=time_text)
 
 
 @bp.route("/<int:door_id>/unlock", methods=["GET", "POST"])
@@ -104,4 +116,4 @@ def clear_alarms(door_id: int) -> str | Response:
               "sensor.", "success")
         return redirect(url_for("dashboard.index"))
     return render_template("doors/alarms.html", door=door, alarms=alarms, form=form,
-                           local_time=local_time)
+                           describe=describe_alarm, time_text=time_text)

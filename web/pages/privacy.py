@@ -73,6 +73,7 @@ from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import current_staff, role_required
+from web.times import time_text
 
 if TYPE_CHECKING:
     from accessd.models import Customer, DataSubjectRequest, Person
@@ -152,9 +153,7 @@ def _today() -> dt.date:
 
 
 def _local(moment: dt.datetime | None) -> str:
-    if moment is None:
-        return ""
-    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M")
+    return time_text(moment, seconds=False)
 
 
 def _by() -> str:
