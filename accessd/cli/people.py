@@ -414,7 +414,7 @@ def _events_list(args: argparse.Namespace, ctx: Context) -> int:
         _print_json({"events": [_event_json(e) for e in page.rows],
                      "next_before": page.next_before})
         return 0
-    rows = [(str(e.id), ctx.clock.local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.door or "-",
+    rows = [(str(e.id), ctx.clock.label(e.at), e.door or "-",
              e.customer or "-", e.person or "-", e.kind, e.method or "-",
              (e.reason or "") + (f" (about event {e.refers_to})" if e.refers_to else ""))
             for e in page.rows]
