@@ -36,8 +36,12 @@ def describe_alarm(alarm: Alarm, label: Callable[[dt.datetime], str]) -> str:
     and its detail. "Raised at", not "since": the detail tells what happened then, and stays
     true however long the alarm waits for staff to clear it."""
     detail = f": {alarm.detail}" if alarm.detail else ""
-    what = ALARM_LABELS.get(alarm.kind, str(alarm.kind))
-    return f"{what}, raised {label(alarm.raised_at)}{detail}"
+    return f"{alarm_label(alarm)}, raised {label(alarm.raised_at)}{detail}"
+
+
+def alarm_label(alarm: Alarm) -> str:
+    """What the alarm is called where people read it ("door forced open")."""
+    return ALARM_LABELS.get(alarm.kind, str(alarm.kind))
 
 
 def _open(door_id: int | None = None, kind: AlarmKind | None = None) -> Select[Alarm]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, flash, render_template, request
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
@@ -31,7 +32,7 @@ from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import role_required
-from web.times import time_text
+from web.times import site_time
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 nav = [NavLink("Audit log", "audit_log.index", order=80),
@@ -126,6 +127,6 @@ def logins() -> str:
                            local=_local)
 
 
-def _local(moment: dt.datetime) -> str:
-    """A stored UTC moment in the site's time, to the second."""
-    return time_text(moment)
+def _local(moment: dt.datetime) -> Markup:
+    """A stored UTC moment in the site's time with its zone, to the second, on one line."""
+    return site_time(moment)

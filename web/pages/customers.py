@@ -54,7 +54,7 @@ from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import login_required, role_required
-from web.times import time_text
+from web.times import site_time, time_text
 
 if TYPE_CHECKING:
     from accessd.models import Customer, Person
@@ -315,7 +315,7 @@ def _person_page(person: Person, **forms: FlaskForm) -> str:
         "customers/person.html", person=person, summary=person_summary(db(), person),
         closed=closed,
         consent=active_consent(db(), person), restrict=forms.get("restrict") or RestrictForm(),
-        pin=forms.get("pin") or PinForm(), action=ActionForm(), local_time=local_time)
+        pin=forms.get("pin") or PinForm(), action=ActionForm(), local_time=site_time)
 
 
 @bp.get("/persons/<uuid:public_id>")

@@ -19,7 +19,7 @@ from flask import Blueprint, jsonify, render_template
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from accessd.door.alarms import describe_alarm, open_alarm_count
+from accessd.door.alarms import alarm_label, open_alarm_count
 from accessd.door.devices import Device, devices
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
@@ -53,7 +53,9 @@ def _door(door: DoorState) -> dict[str, Any]:
         else "open" if door.door_open else "closed",
         "sensor": "online" if door.sensor_online else "offline",
         "devices": [_device(device) for device in devices(door)],
-        "alarms": [describe_alarm(a, time_text) for a in door.alarms],
+        "alarms": [{"what": alarm_label(a), "raised": time_text(a.raised_at),
+                    "raised_iso": _iso(a.raised_at), "detail": a.detail or ""}
+                   for a in door.alarms],
     }
 
 

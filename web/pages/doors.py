@@ -16,7 +16,7 @@ from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from accessd.door import command_table
-from accessd.door.alarms import describe_alarm, open_alarms
+from accessd.door.alarms import alarm_label, open_alarms
 from accessd.door.doors import get_door
 from accessd.door.remote_unlock import REASON_MAX, request_unlock
 from accessd.errors import InvalidInputError, NotFoundError
@@ -25,7 +25,6 @@ from accessd.staff import role_allows
 from web.panel import db
 from web.request_audit import audit
 from web.security import current_staff, login_required, role_required
-from web.times import time_text
 
 bp = Blueprint("doors", __name__, url_prefix="/doors")
 
@@ -68,7 +67,7 @@ def alarms() -> str:
     staff = current_staff()
     may_clear = staff is not None and role_allows(staff.role, (StaffRole.OPERATOR,))
     return render_template("doors/open_alarms.html", alarms=alarms, may_clear=may_clear,
-                           describe=describe_alarm, time_text=time_text)
+                           what=alarm_label)
 
 
 @bp.route("/<int:door_id>/unlock", methods=["GET", "POST"])
@@ -116,4 +115,4 @@ def clear_alarms(door_id: int) -> str | Response:
               "sensor.", "success")
         return redirect(url_for("dashboard.index"))
     return render_template("doors/alarms.html", door=door, alarms=alarms, form=form,
-                           describe=describe_alarm, time_text=time_text)
+                           what=alarm_label)

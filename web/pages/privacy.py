@@ -26,6 +26,7 @@ from flask import (
     send_file,
     url_for,
 )
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
@@ -73,7 +74,7 @@ from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import current_staff, role_required
-from web.times import time_text
+from web.times import site_time
 
 if TYPE_CHECKING:
     from accessd.models import Customer, DataSubjectRequest, Person
@@ -152,8 +153,9 @@ def _today() -> dt.date:
     return current_panel().site.today()
 
 
-def _local(moment: dt.datetime | None) -> str:
-    return time_text(moment, seconds=False)
+def _local(moment: dt.datetime | None) -> Markup:
+    """A moment in the site's time with its zone, on one line (templates only)."""
+    return site_time(moment, seconds=False)
 
 
 def _by() -> str:

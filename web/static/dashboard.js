@@ -52,7 +52,12 @@
     if (door.alarms.length) {
       var alarms = el("ul", null, "door-alarms");
       alarms.setAttribute("aria-label", "Open alarms");
-      door.alarms.forEach(function (text) { alarms.appendChild(el("li", text, "alarm")); });
+      door.alarms.forEach(function (alarm) {
+        var item = el("li", alarm.what + ", raised ", "alarm");
+        item.appendChild(timeEl(alarm.raised, alarm.raised_iso));
+        if (alarm.detail) { item.appendChild(document.createTextNode(": " + alarm.detail)); }
+        alarms.appendChild(item);
+      });
       li.appendChild(alarms);
     }
     var list = el("dl", null, "devices");
