@@ -27,7 +27,7 @@ from accessd.staff.audit import (
     page_audit_log,
     page_login_history,
 )
-from web.forms import WithinDays
+from web.forms import DATE_HINT, WithinDays
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
@@ -38,7 +38,6 @@ bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 nav = [NavLink("Audit log", "audit_log.index", order=80),
        NavLink("Logins", "audit_log.logins", order=81)]
 
-DATE_HINT = "YYYY-MM-DD, a day at the site."
 
 
 class PeriodForm(FlaskForm):

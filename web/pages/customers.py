@@ -49,7 +49,7 @@ from accessd.customers.people import (
 from accessd.db import read_only_engine
 from accessd.errors import AccessdError, InvalidInputError
 from accessd.models import Credential, LawfulBasis, StaffRole
-from web.forms import ActionForm, as_sentence
+from web.forms import DATE_HINT, ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
@@ -63,7 +63,6 @@ bp = Blueprint("customers", __name__, url_prefix="/customers")
 nav = [NavLink("Customers", "customers.index", order=20)]
 
 CHANGERS = (StaffRole.OPERATOR,)  # admins pass every role check
-DATE_HINT = "YYYY-MM-DD, for example 2026-06-30."
 BASIS_CHOICES = [
     SelectChoice("", "Not decided yet (enrolment is refused until it is recorded)"),
     SelectChoice(LawfulBasis.CONSENT.value, "Consent: each person agrees, witnessed by staff"),

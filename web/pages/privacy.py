@@ -69,7 +69,7 @@ from accessd.rights.requests import (
     request_overview,
     request_subjects,
 )
-from web.forms import ActionForm, as_sentence
+from web.forms import DATE_HINT, ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
@@ -87,7 +87,6 @@ ACT = (StaffRole.OPERATOR,)  # admins pass every role check
 READ = (StaffRole.OPERATOR, StaffRole.AUDITOR)
 CLOSED_SHOWN = 50
 SPOOL_BYTES = 8 * 1024 * 1024  # a person's export beyond this goes to a temporary file
-DATE_HINT = "YYYY-MM-DD."
 KIND_CHOICES = [SelectChoice(k.value, k.value.replace("_", " ")) for k in RequestKind]
 
 
