@@ -1,8 +1,9 @@
 """The dashboard tells the truth about each device of a door (issue 12, findings 1 and 2), in
 headless Chromium at 1366 px and at 390 px, with the door's daemon running in-process against
-the hardware simulator: unplug the sensor, unplug the door board, stop the daemon, lock the
-database, force the door, and each time the card of that door says which device is down, when
-it last answered, what happened in plain words and what to do; the others keep their state.
+the hardware simulator: unplug the sensor, unplug the door board, stop the daemon, force the
+door (a full database: ``test_dashboard_database_browser``), and each time the card of that
+door says which device is down, when it last answered, what happened in plain words and what
+to do; the others keep their state.
 ``accessd status`` says the same about the board outage. Screenshots for the README go to
 docs/screenshots/dashboard-*.png.
 """
@@ -20,7 +21,6 @@ from playwright.sync_api import Locator, Page, expect
 from accessd.cli.main import main as accessd_main
 from accessd.crypto import FileKeyProvider
 from tests.daemon.conftest import Door, door
-from tests.daemon.test_database_faults import write_lock
 from tests.web.conftest import FakeClock, StaffMember
 from tests.web.pages_fixtures import browser_sign_in, console, policy_violations, screenshot
 
@@ -166,20 +166,6 @@ def test_a_stopped_daemon_is_said_so_and_its_devices_are_unknown(
     expect(dashboard.locator(".door-lock")).to_contain_text("Lock unknown")
     screenshot(dashboard, "dashboard-daemon-stopped.png")
     on_a_phone(dashboard, "dashboard-daemon-stopped")
-
-
-def test_a_database_the_door_cannot_write_is_said_so(
-    dashboard: Page, running: Door,
-) -> None:
-    database = running.settings.database.url.removeprefix("sqlite:///")
-    with write_lock(database, 8):
-        expect_device(dashboard, "database", "failing",
-                      "The door cannot write to its database",
-                      "the door keeps deciding", "What to do: Free disk space")
-        expect_device(dashboard, "daemon", "running")
-        expect_device(dashboard, "board", "online")
-        screenshot(dashboard, "dashboard-database-failing.png")
-    expect_device(dashboard, "database", "online")
 
 
 def test_a_forced_door_shows_its_alarm_on_the_card_and_in_the_header(

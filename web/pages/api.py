@@ -37,9 +37,9 @@ from accessd.customers.people import (
     list_persons,
     person_summary,
 )
+from accessd.door.devices import devices
 from accessd.door.doors import door_named
 from accessd.door.remote_unlock import ACTOR_MAX, request_unlock
-from accessd.door.devices import devices
 from accessd.door.status import door_states
 from accessd.errors import ContractOverError, HistoryError, InvalidInputError, NotFoundError
 from accessd.history.query import PAGE_MAX, EventFilter, page_events, parse_kinds
