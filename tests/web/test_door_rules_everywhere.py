@@ -27,7 +27,7 @@ from accessd.models import AccessEvent, CommandKind, DeviceCommand, DoorStatus, 
 from accessd.staff import create_api_token
 from tests.customers.conftest import Run, accessd
 from tests.web.conftest import FakeClock
-from tests.web.pages_fixtures import Site, error_beside, post_form, site
+from tests.web.pages_fixtures import Site, add_events, error_beside, post_form, site
 
 __all__ = ["accessd", "site"]
 
@@ -123,6 +123,20 @@ def test_a_board_outage_reads_the_same_in_accessd_status_and_on_the_dashboard(
     assert "Errno" not in page and "accessd doctor" not in page
     assert re.search(r"ALARM door held open, raised 2026-03-02 09:55:\d\d CET: held 90 s", out)
     assert "times in the site's zone (Europe/Amsterdam)" in out
+
+
+def test_the_cli_and_the_panel_show_the_same_times_with_the_same_zone(
+    signed_in: FlaskClient, site: Site, sessions: sessionmaker[Session], cli_clock: FakeClock,
+    accessd: Any,
+) -> None:
+    add_events(sessions, site, cli_clock() - dt.timedelta(hours=1), 1)
+    (event,) = signed_in.get("/dashboard/state.json").get_json()["events"]
+    assert re.fullmatch(r"2026-03-02 \d\d:\d\d:\d\d CET", event["time"])
+    listed = accessd("events", "list").out
+    assert event["time"] in listed  # site time, zone said, in both
+    staff_page = signed_in.get("/staff/").get_data(as_text=True)
+    assert re.search(r'<time class="site-time" datetime="2026-03-02T\d\d:\d\d:\d\dZ">'
+                     r"2026-03-02 \d\d:\d\d CET</time>", staff_page)
 
 
 def unlock_everywhere(accessd: Any, client: FlaskClient, token: dict[str, str], site: Site,
