@@ -149,11 +149,18 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-def _open_alarm_count() -> int:
+def _open_alarm_count() -> int | None:
     """The header's alarm indicator: open alarms of the whole site (a read that takes no
-    lock, on every page a signed-in person sees)."""
+    lock, on every page a signed-in person sees); None when the database cannot say, so that
+    an error page still renders."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from accessd.door.alarms import open_alarm_count
     from web.pages.customers import read_only_session
 
-    with read_only_session() as session:
-        return open_alarm_count(session)
+    try:
+        with read_only_session() as session:
+            return open_alarm_count(session)
+    except SQLAlchemyError as exc:
+        logging.getLogger(__name__).warning("cannot count the open alarms: %s", exc)
+        return None
