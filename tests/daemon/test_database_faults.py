@@ -67,6 +67,14 @@ def read(door: Door) -> Session:
     return Session(read_only_engine(door.engine))
 
 
+def database_alarm(door: Door) -> Alarm | None:
+    """The database alarm, read in a transaction of its own: one reading transaction keeps
+    the snapshot of its first query, and would never see an alarm written after it (the
+    daemon moves the journal first, then writes the alarm)."""
+    with read(door) as session:
+        return session.scalars(select(Alarm).where(Alarm.kind == AlarmKind.DATABASE)).first()
+
+
 def granted_count(door: Door) -> int:
     with read(door) as session:
         return session.scalar(select(func.count()).select_from(AccessEvent)
@@ -99,10 +107,9 @@ def test_a_10_s_write_lock_held_by_another_process_ends_nothing_and_loses_nothin
     assert all(t is not None and t.is_alive() for t in threads)
     eventually(lambda: journal.pending == 0, what="the journal to be moved")
     assert granted_count(door) == before + 3
+    alarm = eventually(lambda: database_alarm(door), what="the database alarm")
+    assert "database is locked" in (alarm.detail or "")  # type: ignore[union-attr]
     with read(door) as session:
-        alarm = eventually(lambda: session.scalars(select(Alarm).where(
-            Alarm.kind == AlarmKind.DATABASE)).first(), what="the database alarm")
-        assert "database is locked" in (alarm.detail or "")  # type: ignore[union-attr]
         state = door_states(session, daemon.clock.now())[0]
         assert state.online
     assert accessd_main(["--config", str(door.config), "verify-log"]) == 0
@@ -172,10 +179,8 @@ def test_a_full_disk_keeps_the_door_recording_into_the_reserve_and_moves_it_once
         filler.unlink()
         eventually(lambda: journal.pending == 0, what="the journal to be moved")
         assert granted_count(door) == before + 3
-        with read(door) as session:
-            alarm = eventually(lambda: session.scalars(select(Alarm).where(
-                Alarm.kind == AlarmKind.DATABASE)).first(), what="the database alarm")
-            assert "full" in (alarm.detail or "")  # type: ignore[union-attr]
+        alarm = eventually(lambda: database_alarm(door), what="the database alarm")
+        assert "full" in (alarm.detail or "")  # type: ignore[union-attr]
         assert accessd_main(["--config", str(door.config), "verify-log"]) == 0
         with door.engine.connect() as conn:
             assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
