@@ -63,6 +63,12 @@ class SiteClock:
         """``moment`` in the site's zone."""
         return moment.astimezone(self.zone)
 
+    def label(self, moment: dt.datetime, *, seconds: bool = True) -> str:
+        """``moment`` as people read it, in the site's time with its zone said:
+        "2026-03-02 10:55:12 CET" (the one way every page, message and command shows a time).
+        """
+        return time_label(moment, self.zone, seconds=seconds)
+
     def day_start(self, day: dt.date) -> dt.datetime:
         """The first moment (UTC) of local day ``day`` at the site (midnight, whatever its
         offset that day)."""
@@ -72,3 +78,10 @@ class SiteClock:
 def day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     """The first moment (UTC) of a local day in ``zone``."""
     return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+
+
+def time_label(moment: dt.datetime, zone: ZoneInfo, *, seconds: bool = True) -> str:
+    """``moment`` (aware) in ``zone`` with the zone's abbreviation ("CET", "CEST", "UTC"; a
+    zone without one shows its offset, "+03"): a time is never shown without its zone."""
+    local = moment.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")

@@ -30,6 +30,7 @@ from web.request_audit import init_audit
 from web.routing import CONVERTERS
 from web.secret import choose_secret_key
 from web.security import check_declared_access, current_staff, init_security
+from web.times import site_time, time_text
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +140,29 @@ def _register_areas(app: Flask) -> None:
 
 
 def _template_globals() -> dict[str, Any]:
+    staff = current_staff()
     return {
-        "staff": current_staff(),
+        "staff": staff,
         "nav_links": visible_links(),
         "insecure_http": current_panel().insecure_http,
+        "open_alarms": _open_alarm_count() if staff is not None else 0,
+        "site_time": site_time,
+        "time_text": time_text,
     }
+
+
+def _open_alarm_count() -> int | None:
+    """The header's alarm indicator: open alarms of the whole site (a read that takes no
+    lock, on every page a signed-in person sees); None when the database cannot say, so that
+    an error page still renders."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from accessd.door.alarms import open_alarm_count
+    from web.pages.customers import read_only_session
+
+    try:
+        with read_only_session() as session:
+            return open_alarm_count(session)
+    except SQLAlchemyError as exc:
+        logging.getLogger(__name__).warning("cannot count the open alarms: %s", exc)
+        return None

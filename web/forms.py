@@ -13,6 +13,10 @@ from wtforms.validators import ValidationError
 from accessd.errors import InvalidInputError
 from accessd.inputs import check_day
 
+DATE_HINT = "Pick the day in the calendar."
+"""The hint of every date field (``type="date"``): the browser shows its own date picker, in
+the order of its language (mm/dd/yyyy, dd-mm-jjjj...), so no hint names a format (issue 12)."""
+
 
 class ActionForm(FlaskForm):
     """A button that changes something (disable, reset): a POST with its CSRF token only."""

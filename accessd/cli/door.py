@@ -21,6 +21,7 @@ from accessd.errors import AccessdError
 
 if TYPE_CHECKING:
     from accessd.cli.main import Context
+    from accessd.clock import SiteClock
     from accessd.config import Settings
     from accessd.crypto import KeyProvider
     from accessd.door.daemon import Daemon
@@ -418,9 +419,11 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
     from accessd.clock import SiteClock
     from accessd.db import read_only_engine
+    from accessd.door.alarms import describe_alarm
     from accessd.door.status import overview
 
-    now = SiteClock.of(ctx.settings).now()
+    clock = SiteClock.of(ctx.settings)
+    now = clock.now()
     # Reading only: a deferred transaction, so that status answers while another process
     # holds the database's write lock (which is when it is needed most).
     with Session(read_only_engine(ctx.engine)) as session:
@@ -428,32 +431,44 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         if not site.doors:
             print("no doors yet: start `accessd run`")
         for door in site.doors:
-            print(_door_line(door, now))
+            print("\n".join(_door_lines(door, clock)))
         for alarm in site.alarms:
-            print(f"ALARM {alarm.kind.value} since {alarm.raised_at:%Y-%m-%d %H:%M:%S} UTC: "
-                  f"{alarm.detail or ''}")
-    print(f"{site.unfinished_commands} command(s) pending, {site.events} events on record")
+            print(f"ALARM {describe_alarm(alarm, clock.label)}")
+    print(f"{site.unfinished_commands} command(s) pending, {site.events} events on record; "
+          f"times in the site's zone ({ctx.settings.access.timezone})")
     return 0
 
 
-def _door_line(door: DoorState, now: dt.datetime) -> str:
+def _door_lines(door: DoorState, clock: SiteClock) -> list[str]:
     """One door as ``accessd status`` shows it: online or OFFLINE by the same rule as the
-    panel and the API, then what its daemon last reported."""
+    panel and the API, then each device as the dashboard shows it (``accessd.door.devices``),
+    and the devices' own words for a technician."""
+    from accessd.door.devices import Health, devices
+
     report = door.report
     if report is None:
-        return f"door {door.name}: never reported"
-    fault = f"; fault: {report.fault}" if report.fault else ""
-    if not door.reporting:
-        silent = (now - report.at).total_seconds()
-        return (f"door {door.name}: OFFLINE, daemon silent for {silent:.0f} s (last report "
-                f"{report.at:%Y-%m-%d %H:%M:%S} UTC){fault}")
-    devices = (f"board {'online' if report.board_online else 'OFFLINE'}, "
-               f"sensor {'online' if report.sensor_online else 'OFFLINE'}")
-    if not door.online:
-        return f"door {door.name}: OFFLINE, daemon running; {devices}{fault}"
-    return (f"door {door.name}: online, daemon running; {devices}, "
-            f"{'locked' if report.locked else 'UNLOCKED'}, "
-            f"{_contact(report.door_open)}{fault}")
+        head = f"door {door.name}: OFFLINE, never reported"
+    elif not door.reporting:
+        head = f"door {door.name}: OFFLINE, daemon not running"
+    elif not door.online:
+        head = f"door {door.name}: OFFLINE, daemon running; lock and door contact unknown"
+    else:
+        head = (f"door {door.name}: online, daemon running; "
+                f"{'locked' if report.locked else 'UNLOCKED'}, {_contact(report.door_open)}")
+    lines = [head]
+    for device in devices(door):
+        seen = ("never" if device.last_contact is None
+                else clock.label(device.last_contact))
+        state = device.state if device.health is not Health.DOWN else device.state.upper()
+        line = f"  {device.label.lower()}: {state}, last contact {seen}"
+        if device.problem:
+            line += f". {device.problem}"
+        if device.action:
+            line += f" What to do: {device.action}"
+        lines.append(line)
+    if report is not None and report.fault:
+        lines.append(f"  detail for a technician: {report.fault}")
+    return lines
 
 
 def _contact(door_open: bool | None) -> str:

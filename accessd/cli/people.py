@@ -440,7 +440,7 @@ def _events_list(args: argparse.Namespace, ctx: Context) -> int:
                      "next_before": page.next_before})
         return 0
     # Words, not codes (accessd.labels); --json keeps the codes for programs.
-    rows = [(str(e.id), ctx.clock.local(e.at).strftime("%Y-%m-%d %H:%M:%S"), e.door or "-",
+    rows = [(str(e.id), ctx.clock.label(e.at), e.door or "-",
              e.customer or "-", e.person or "-", label(e.kind),
              label(e.method) if e.method else "-",
              reason_label(e.reason) + (f" (about event {e.refers_to})" if e.refers_to else ""))

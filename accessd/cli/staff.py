@@ -19,10 +19,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.cli.audit import cli_actor
+from accessd.clock import SiteClock, time_label
 from accessd.crypto import KeyProvider
 from accessd.db import session_scope
 from accessd.errors import ApiTokenError, PasswordRejectedError
@@ -57,6 +59,7 @@ class StaffCliContext:
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     actor: str = field(default_factory=cli_actor)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # the site's, for times
 
     def say(self, *lines: str) -> None:
         """Print lines to the command's output."""
@@ -73,12 +76,15 @@ class _MainContext(Protocol):
     @property
     def keys(self) -> KeyProvider: ...
 
+    @property
+    def clock(self) -> SiteClock: ...
+
 
 def staff_context(ctx: StaffCliContext | _MainContext) -> StaffCliContext:
     """The staff commands' view of the main CLI's context (tests pass their own)."""
     if isinstance(ctx, StaffCliContext):
         return ctx
-    return StaffCliContext(ctx.sessions, ctx.keys)
+    return StaffCliContext(ctx.sessions, ctx.keys, zone=ctx.clock.zone)
 
 
 def register(subparsers: Any) -> None:
@@ -214,11 +220,11 @@ def user_list(args: argparse.Namespace, ctx: StaffCliContext) -> int:
     if not users:
         ctx.say("No staff users yet; create the first admin: `accessd user add NAME --role admin`.")
         return 0
-    ctx.say(f"{'USERNAME':<24} {'ROLE':<9} {'STATE':<9} {'2FA':<4} LAST SIGN-IN (UTC)")
+    ctx.say(f"{'USERNAME':<24} {'ROLE':<9} {'STATE':<9} {'2FA':<4} LAST SIGN-IN")
     for user in users:
         state = "disabled" if user.disabled else "locked" if user.id in locked else "active"
         second = "yes" if has_totp(user) else "no"
-        last = _when(user.last_login_at)
+        last = _when(user.last_login_at, ctx.zone)
         ctx.say(f"{user.username:<24} {user.role:<9} {state:<9} {second:<4} {last}")
     return 0
 
@@ -279,7 +285,8 @@ def token_add_command(args: argparse.Namespace, ctx: StaffCliContext) -> int:
         )
         _audit(ctx, db, "token.create", f"token:{row.name}", role=args.role)
     ctx.say(
-        f"Created API token {row.name} ({row.role}); expires: {_when(row.expires_at)}.",
+        f"Created API token {row.name} ({row.role}); "
+        f"expires: {_when(row.expires_at, ctx.zone)}.",
         "Token (shown once; send it as `Authorization: Bearer <token>`):",
         f"  {token}",
     )
@@ -296,7 +303,8 @@ def token_list_command(args: argparse.Namespace, ctx: StaffCliContext) -> int:
     ctx.say(f"{'NAME':<24} {'ROLE':<9} {'STATE':<8} LAST USED (UTC)")
     for row in rows:
         state = "revoked" if row.revoked_at is not None else "active"
-        ctx.say(f"{row.name:<24} {row.role:<9} {state:<8} {_when(row.last_used_at)}")
+        used = _when(row.last_used_at, ctx.zone)
+        ctx.say(f"{row.name:<24} {row.role:<9} {state:<8} {used}")
     return 0
 
 
@@ -313,5 +321,6 @@ def _target(user: StaffUser) -> str:
     return f"staff:{user.public_id}"
 
 
-def _when(moment: dt.datetime | None) -> str:
-    return "never" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+def _when(moment: dt.datetime | None, zone: ZoneInfo) -> str:
+    """A moment in the site's time with its zone ("never" for none)."""
+    return "never" if moment is None else time_label(moment, zone, seconds=False)

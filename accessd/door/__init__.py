@@ -25,9 +25,13 @@ Shared by the daemon, ``accessd`` (CLI) and the panel:
 
 - ``command_table``: how the CLI and the panel ask a door's daemon for hardware work;
 - ``remote_unlock``: ``request_unlock``, the reason's limit and message;
-- ``alarms``: raise (one open per door and kind), the one open-alarm query, clear;
+- ``alarms``: raise (one open per door and kind), the one open-alarm query and count, clear,
+  what each kind is called and one alarm in a line;
 - ``status``: the daemon's status report (row, and file beside the database), and door states
   judged by one online threshold;
+- ``devices``: each device of a door (daemon, sensor, door board, database) in the words
+  ``accessd status``, the dashboard and the API all show: state, last contact, the problem
+  in plain words and what to do; ``problem_of`` sorts a driver's fault for the report;
 - ``doors``: a door by name or id; the daemon registers its own;
 - ``sensor_identity``: is the sensor the one this door provisioned? (a swapped one is refused
   until staff approve it).

@@ -12,12 +12,36 @@ Services add to the caller's session; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from accessd.models import Alarm, AlarmKind
+
+ALARM_LABELS = {
+    AlarmKind.FAILURE_BACKOFF: "too many refusals",
+    AlarmKind.TAMPER: "reader housing opened",
+    AlarmKind.DOOR_FORCED: "door forced open",
+    AlarmKind.DOOR_HELD_OPEN: "door held open",
+    AlarmKind.FAULT: "device fault",
+    AlarmKind.INTEGRITY: "database damaged",
+    AlarmKind.DATABASE: "database could not be written",
+}
+"""What each kind of alarm is called where people read it."""
+
+
+def describe_alarm(alarm: Alarm, label: Callable[[dt.datetime], str]) -> str:
+    """One alarm in a line: what, when it was raised (``label`` says the time with its zone)
+    and its detail. "Raised at", not "since": the detail tells what happened then, and stays
+    true however long the alarm waits for staff to clear it."""
+    detail = f": {alarm.detail}" if alarm.detail else ""
+    return f"{alarm_label(alarm)}, raised {label(alarm.raised_at)}{detail}"
+
+
+def alarm_label(alarm: Alarm) -> str:
+    """What the alarm is called where people read it ("door forced open")."""
+    return ALARM_LABELS.get(alarm.kind, str(alarm.kind))
 
 
 def _open(door_id: int | None = None, kind: AlarmKind | None = None) -> Select[Alarm]:
@@ -33,6 +57,11 @@ def _open(door_id: int | None = None, kind: AlarmKind | None = None) -> Select[A
 def open_alarms(session: Session, door_id: int | None = None) -> list[Alarm]:
     """Open alarms, oldest first: of one door, or of the whole site."""
     return list(session.scalars(_open(door_id)))
+
+
+def open_alarm_count(session: Session) -> int:
+    """How many alarms are open at the site (the panel's header shows it on every page)."""
+    return len(session.scalars(_open().with_only_columns(Alarm.id)).all())
 
 
 def by_door(alarms: Iterable[Alarm]) -> dict[int | None, list[Alarm]]:

@@ -35,6 +35,7 @@ from accessd.crypto import KeyProvider
 from accessd.db import check_integrity, checkpoint_wal, create_db_engine, make_sessionmaker
 from accessd.door import alarms, command_table, relay, remote_unlock, sensor_identity, status
 from accessd.door.decision import Reason
+from accessd.door.devices import DeviceProblem
 from accessd.door.directory import SqlDirectory
 from accessd.door.doors import register_door
 from accessd.door.health import DeviceHealth
@@ -76,6 +77,7 @@ from firmware_bridge.sensor import Sensor
 log = logging.getLogger("accessd.door.daemon")
 
 FACTORY_PASSWORD = 0
+_STOPPED = DeviceProblem.SILENT  # a device not yet connected, or closed at shutdown
 LIFT_TIMEOUT = 10.0
 COMMAND_POLL = 0.25
 CHECKPOINT_INTERVAL = 10.0
@@ -129,6 +131,7 @@ class Daemon:
             monotonic=self.clock.monotonic, report=self._report, recovered="door board answers",
             storage_failed=self._storage_failed, on_fault=self._door_fault)
         self._next_beat = 0.0
+        self._seen: dict[str, dt.datetime] = {}  # when the sensor and the board last answered
         self._threads: list[threading.Thread] = []
         self.logic: DoorLogic | None = None
         self.recorder: EventRecorder | None = None
@@ -648,13 +651,28 @@ class Daemon:
         logic = self.logic
         storage = self.recorder.fault_text() if self.recorder is not None else None
         faults = [self.sensor_health.fault, self.door_health.fault, storage]
+        now = self.clock.now()
+        sensor, board = self.sensor_health, self.door_health
+        board_online = board.connected if online is None else online
+        sensor_online = sensor.connected and online is not False
+        if sensor_online:
+            self._seen["sensor"] = now
+        if board_online:
+            self._seen["board"] = now
+        database, kept, database_seen = (self.recorder.database_problem()
+                                         if self.recorder is not None else (None, 0, now))
         report = status.Report(
-            at=self.clock.now(),
-            board_online=self.door_health.connected if online is None else online,
-            sensor_online=self.sensor_health.connected and online is not False,
+            at=now,
+            board_online=board_online,
+            sensor_online=sensor_online,
             locked=logic is None or logic.unlocked_until <= self.clock.monotonic(),
             door_open=None if logic is None else logic.door_open_since is not None,
-            fault="; ".join(f for f in faults if f) or None)
+            fault="; ".join(f for f in faults if f) or None,
+            sensor_problem=None if sensor_online else (sensor.problem or _STOPPED),
+            sensor_seen_at=self._seen.get("sensor"),
+            board_problem=None if board_online else (board.problem or _STOPPED),
+            board_seen_at=self._seen.get("board"),
+            database_problem=database, database_seen_at=database_seen, journal_pending=kept)
         if self.status_file is not None:
             try:
                 self.status_file.write(report)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from accessd.door.devices import DeviceProblem, fault_reason, problem_of
 from accessd.errors import AccessdError
 from accessd.models.enums import EventKind
 
@@ -70,6 +71,7 @@ class DeviceHealth:
         self._fault_type: type[Exception] | None = None
         self.connected = False
         self.fault: str | None = None
+        self.problem: DeviceProblem | None = None  # the fault's kind, for the status
         self.retry_at = 0.0
         self._suspected: Exception | None = None  # set by any thread, taken by the owner
 
@@ -88,7 +90,7 @@ class DeviceHealth:
         self._suspected = None  # whatever was seen before this open is history
         self._open()
         had_fault = self.fault is not None
-        self.connected, self.fault, self._fault_type = True, None, None
+        self.connected, self.fault, self.problem, self._fault_type = True, None, None, None
         if had_fault:
             self._report(EventKind.RECOVERED, self._recovered)
         return True
@@ -114,6 +116,7 @@ class DeviceHealth:
         except Exception:
             log.exception("unexpected error with the %s", self.name)
             self._close()
+            self.problem = DeviceProblem.FAILED
             self._mark("internal error (see the log)")
 
     def failed(self, exc: Exception) -> None:
@@ -122,9 +125,10 @@ class DeviceHealth:
         as a ``fault`` event."""
         changed = type(exc) is not self._fault_type
         self._fault_type = type(exc)
+        problem = self.problem = problem_of(exc)
         if self._mark(str(exc)) or changed:
             log.warning("%s fault: %s", self.name, exc)
-            self._report(EventKind.FAULT, f"{self.name}: {exc}"[:FAULT_TEXT_MAX])
+            self._report(EventKind.FAULT, fault_reason(self.name, problem)[:FAULT_TEXT_MAX])
             if self._on_fault is not None:
                 self._on_fault(exc)
 

@@ -270,8 +270,11 @@ class DoorLogic:
         self.backoff_until = now + self.rules.backoff_seconds
         return [Record(EventKind.ALARM, reason=AlarmKind.FAILURE_BACKOFF.value),
                 RaiseAlarm(AlarmKind.FAILURE_BACKOFF,
+                           # Past tense: the alarm stays open until staff clear it, long
+                           # after the pause is over (issue 12).
                            f"{self.rules.max_failures} refusals within {window:g} s; the reader "
-                           f"ignores fingers and PINs for {self.rules.backoff_seconds:g} s")]
+                           f"then ignored fingers and PINs for "
+                           f"{self.rules.backoff_seconds:g} s")]
 
 
 def wire_alarm_text(what: str) -> str:

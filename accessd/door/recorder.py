@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from accessd.door import alarms
+from accessd.door.devices import DeviceProblem
 from accessd.door.journal import JournalEntry, ReserveJournal
 from accessd.door.logic import Record
 from accessd.errors import JournalError
@@ -134,6 +135,17 @@ class EventRecorder:
     @property
     def healthy(self) -> bool:
         return self._failing_since is None and not self._journaling
+
+    def database_problem(self) -> tuple[DeviceProblem | None, int, dt.datetime]:
+        """The database as the status reports it: its problem (None while healthy), how many
+        events wait in the reserve journal, and when it last took a write (now, if healthy)."""
+        kept = self.journal.pending if self.journal is not None else 0
+        failing_since = self._failing_since_at
+        if failing_since is not None:
+            problem = (DeviceProblem.DB_FAILING if self.journal is not None
+                       else DeviceProblem.DB_NO_RESERVE)
+            return problem, kept, failing_since
+        return (DeviceProblem.DB_CATCHING_UP if kept else None), kept, self._now()
 
     def fault_text(self) -> str | None:
         """What the status says about the database; None while it is healthy."""

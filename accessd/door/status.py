@@ -57,7 +57,17 @@ class Report:
     sensor_online: bool
     locked: bool
     door_open: bool | None  # None: no door contact (LCUS relay), or not known yet
-    fault: str | None = None
+    fault: str | None = None  # the devices' own words, for the log and the API
+    # Each device apart: what is wrong with it (an ``accessd.door.devices.DeviceProblem``
+    # value; None while it works) and when it last answered (None: not since the daemon
+    # started). Older status files and rows lack them: then only the booleans above say.
+    sensor_problem: str | None = None
+    sensor_seen_at: dt.datetime | None = None
+    board_problem: str | None = None
+    board_seen_at: dt.datetime | None = None
+    database_problem: str | None = None
+    database_seen_at: dt.datetime | None = None
+    journal_pending: int = 0  # events kept in the reserve journal, waiting for the database
 
 
 def write_report(session: Session, door_id: int, report: Report) -> None:
@@ -72,6 +82,11 @@ def write_report(session: Session, door_id: int, report: Report) -> None:
     status.door_open = report.door_open
     status.fault = report.fault[:FAULT_MAX] if report.fault else None
     status.heartbeat_at = report.at
+    status.sensor_problem, status.sensor_seen_at = report.sensor_problem, report.sensor_seen_at
+    status.board_problem, status.board_seen_at = report.board_problem, report.board_seen_at
+    status.database_problem = report.database_problem
+    status.database_seen_at = report.database_seen_at
+    status.journal_pending = report.journal_pending
 
 
 # --- the status file ------------------------------------------------------------------------
@@ -156,7 +171,9 @@ def read_status_file(path: Path) -> Report | None:
 
 def _encode_report(report: Report) -> bytes:
     fields = asdict(report)
-    fields["at"] = report.at.astimezone(dt.UTC).isoformat()
+    for name in _MOMENTS:
+        moment = fields[name]
+        fields[name] = None if moment is None else moment.astimezone(dt.UTC).isoformat()
     room = _SLOT - _SLOT_HEAD.size
     data = json.dumps(fields).encode()
     while len(data) > room and fields["fault"]:  # a long fault is cut, never the report
@@ -167,8 +184,13 @@ def _encode_report(report: Report) -> bytes:
 
 def _decode_report(data: bytes) -> Report:
     fields = json.loads(data)
-    fields["at"] = dt.datetime.fromisoformat(fields["at"])
+    for name in _MOMENTS:
+        if fields.get(name) is not None:
+            fields[name] = dt.datetime.fromisoformat(fields[name])
     return Report(**fields)
+
+
+_MOMENTS = ("at", "sensor_seen_at", "board_seen_at", "database_seen_at")
 
 
 def _url(url: str) -> URL | None:
@@ -199,6 +221,7 @@ class DoorState:
     report: Report | None  # None: its daemon never reported
     reporting: bool
     alarms: tuple[Alarm, ...]
+    judged_at: dt.datetime
 
     @property
     def online(self) -> bool:
@@ -206,7 +229,8 @@ class DoorState:
 
     @property
     def sensor_online(self) -> bool:
-        return self.online and self.report is not None and self.report.sensor_online
+        """The sensor answers its daemon, which reports (whatever the door board does)."""
+        return self.reporting and self.report is not None and self.report.sensor_online
 
     @property
     def locked(self) -> bool | None:
@@ -253,7 +277,8 @@ def _door_states(session: Session, now: dt.datetime, alarms: list[Alarm]) -> lis
     for door in session.scalars(select(Door).order_by(Door.name)):
         report = _newer(reports.get(door.id), status_file_path(url, door.id))
         states.append(DoorState(door.id, door.name, door.location, report,
-                                reporting(report, now), tuple(grouped.get(door.id, ()))))
+                                reporting(report, now), tuple(grouped.get(door.id, ())),
+                                now))
     return states
 
 
@@ -261,7 +286,9 @@ def _report(status: DoorStatus) -> Report | None:
     if status.heartbeat_at is None:
         return None
     return Report(status.heartbeat_at, status.online, status.sensor_online, status.locked,
-                  status.door_open, status.fault)
+                  status.door_open, status.fault, status.sensor_problem, status.sensor_seen_at,
+                  status.board_problem, status.board_seen_at, status.database_problem,
+                  status.database_seen_at, status.journal_pending or 0)
 
 
 def _newer(row: Report | None, file: Path | None) -> Report | None:

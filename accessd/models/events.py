@@ -186,6 +186,15 @@ class DoorStatus(Base):
     sensor_online: Mapped[bool] = mapped_column(default=False)
     fault: Mapped[str | None] = mapped_column(String(500))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Each device apart (``accessd.door.status.Report``): what is wrong with it (a
+    # ``DeviceProblem`` value, None while it works) and when it last answered.
+    sensor_problem: Mapped[str | None] = mapped_column(String(20))
+    sensor_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    board_problem: Mapped[str | None] = mapped_column(String(20))
+    board_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    database_problem: Mapped[str | None] = mapped_column(String(20))
+    database_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    journal_pending: Mapped[int | None] = mapped_column()  # events kept in the reserve journal
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     door: Mapped[Door] = relationship()

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.cli.staff import StaffCliContext, register
 from accessd.crypto import FileKeyProvider
 from accessd.db import session_scope
 from accessd.errors import AccessdError
-from accessd.models import AuditRecord, StaffRole
+from accessd.models import AuditRecord, StaffRole, StaffUser
 from accessd.staff import get_staff_user, must_change_password, verify_api_token
 from accessd.staff.passwords import verify_password
 from tests.web.conftest import FakeClock
@@ -183,3 +185,18 @@ def test_the_main_accessd_command_runs_them_on_its_configuration(
     assert "otpauth://totp/accessd:root-admin" in capsys.readouterr().out
     assert main(["--config", str(config), "user", "disable", "root-admin"]) == 1
     assert "last active admin" in capsys.readouterr().err
+
+
+def test_user_list_shows_the_last_sign_in_in_site_time_with_its_zone(
+    cli: Cli, sessions: sessionmaker[Session], keys: FileKeyProvider, clock: FakeClock
+) -> None:
+    cli("user", "add", "ada", "--role", "admin")
+    with session_scope(sessions) as db:
+        db.execute(update(StaffUser).values(
+            last_login_at=dt.datetime(2026, 7, 1, 8, 30, tzinfo=dt.UTC)))
+    out = io.StringIO()
+    ctx = StaffCliContext(sessions, keys, clock, io.StringIO(), out, actor="cli:tester",
+                          zone=ZoneInfo("Europe/Amsterdam"))
+    args = cli.parser.parse_args(["user", "list"])
+    assert args.handler(args, ctx) == 0
+    assert re.search(r"ada\s+admin\s+active\s+yes\s+2026-07-01 10:30 CEST", out.getvalue())

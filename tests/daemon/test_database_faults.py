@@ -68,8 +68,9 @@ def read(door: Door) -> Session:
 
 
 def database_alarm(door: Door) -> Alarm | None:
-    """The database alarm, read in a session of its own: one session would keep reading the
-    snapshot of its first query, and never see an alarm written after it."""
+    """The database alarm, read in a transaction of its own: one reading transaction keeps
+    the snapshot of its first query, and would never see an alarm written after it (the
+    daemon moves the journal first, then writes the alarm)."""
     with read(door) as session:
         return session.scalars(select(Alarm).where(Alarm.kind == AlarmKind.DATABASE)).first()
 

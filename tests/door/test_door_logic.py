@@ -102,6 +102,9 @@ def test_k_failures_within_t_back_off_the_reader_and_raise_an_alarm(door: DoorLo
     assert door.finger(0, 10.0) == [Record(EventKind.DENIED, EventMethod.FINGER,
                                            "reader_backoff")]
     assert door.accepting(32.0)
+    # The alarm stays open until staff clear it: its words stay true after the pause ends.
+    (alarm,) = [a for a in third if isinstance(a, RaiseAlarm)]
+    assert "ignores" not in alarm.detail and "then ignored fingers and PINs for" in alarm.detail
     assert door.finger(0, 32.0)[-1] == Pulse(5)
 
 

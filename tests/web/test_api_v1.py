@@ -189,12 +189,19 @@ def test_doors_report_their_state(client: FlaskClient, site: Site, bearer: Any,
                                   clock: FakeClock) -> None:
     clock.now = START
     (door,) = client.get("/api/v1/doors", headers=bearer()).json["doors"]
+    devices = door.pop("devices")
     assert door == {"name": "main", "location": "hall", "online": True, "locked": True,
                     "door_open": False, "sensor_online": True, "fault": None,
                     "heartbeat_at": "2026-03-02T09:00:00Z", "alarms": []}
+    assert [(d["device"], d["state"], d["problem"]) for d in devices] == [
+        ("daemon", "running", None), ("sensor", "online", None), ("board", "online", None),
+        ("database", "online", None)]
     clock.advance(minutes=5)
     (stale,) = client.get("/api/v1/doors", headers=bearer()).json["doors"]
     assert stale["online"] is False and stale["locked"] is None
+    daemon = stale["devices"][0]
+    assert (daemon["state"], daemon["last_contact"]) == ("not running", "2026-03-02T09:00:00Z")
+    assert daemon["problem"] == "The door's daemon has not reported for 5 minutes."
 
 
 def test_an_operator_token_unlocks_a_door_with_a_reason(

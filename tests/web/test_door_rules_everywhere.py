@@ -27,7 +27,7 @@ from accessd.models import AccessEvent, CommandKind, DeviceCommand, DoorStatus, 
 from accessd.staff import create_api_token
 from tests.customers.conftest import Run, accessd
 from tests.web.conftest import FakeClock
-from tests.web.pages_fixtures import Site, error_beside, post_form, site
+from tests.web.pages_fixtures import Site, add_events, error_beside, post_form, site
 
 __all__ = ["accessd", "site"]
 
@@ -85,6 +85,58 @@ def test_the_cli_the_dashboard_and_the_api_agree_whether_a_door_is_online(
     assert shown["connection"] == ("online" if online else "offline")
     assert listed["online"] is online
     assert (shown["lock"], listed["locked"]) == (("locked", True) if online else ("unknown", None))
+
+
+def test_a_board_outage_reads_the_same_in_accessd_status_and_on_the_dashboard(
+    signed_in: FlaskClient, site: Site, sessions: sessionmaker[Session], cli_clock: FakeClock,
+    accessd: Any,
+) -> None:
+    now = cli_clock()
+    with sessions.begin() as db:  # the daemon's report: its board unplugged two minutes ago
+        db.execute(update(DoorStatus).values(
+            heartbeat_at=now, online=False, sensor_online=True, board_problem="unplugged",
+            board_seen_at=now - dt.timedelta(minutes=2), sensor_seen_at=now,
+            database_seen_at=now,
+            fault="door board on /dev/ttyACM0: open failed ([Errno 2] No such file); check "
+                  "that it is plugged in (`accessd doctor` shows the ports)"))
+
+    out = accessd("status").out
+    (shown,) = signed_in.get("/dashboard/state.json").get_json()["doors"]
+
+    states = {device["key"]: device["state"] for device in shown["devices"]}
+    assert states == {"daemon": "running", "sensor": "online", "board": "offline",
+                      "database": "online"}
+    assert shown["lock"] == "unknown"
+    assert out.startswith("door Hall A: OFFLINE, daemon running; lock and door contact unknown")
+    for device in shown["devices"]:  # each device in the same words, at the same time
+        state = device["state"].upper() if device["health"] == "down" else device["state"]
+        assert (f"  {device['label'].lower()}: {state}, last contact {device['last_contact']}"
+                in out), out
+        assert device["problem"] in out and device["action"] in out
+    board = next(d for d in shown["devices"] if d["key"] == "board")
+    local = (now - dt.timedelta(minutes=2) + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    assert board["last_contact"] == f"{local} CET"  # UTC + 1 h: the site's time, zone said
+    assert "What to do: Check the board's cable" in out
+    # The device's own words are for a technician, in the CLI only; never on the page.
+    assert "detail for a technician: door board on /dev/ttyACM0" in out
+    page = signed_in.get("/").get_data(as_text=True)
+    assert "Errno" not in page and "accessd doctor" not in page
+    assert re.search(r"ALARM door held open, raised 2026-03-02 09:55:\d\d CET: held 90 s", out)
+    assert "times in the site's zone (Europe/Amsterdam)" in out
+
+
+def test_the_cli_and_the_panel_show_the_same_times_with_the_same_zone(
+    signed_in: FlaskClient, site: Site, sessions: sessionmaker[Session], cli_clock: FakeClock,
+    accessd: Any,
+) -> None:
+    add_events(sessions, site, cli_clock() - dt.timedelta(hours=1), 1)
+    (event,) = signed_in.get("/dashboard/state.json").get_json()["events"]
+    assert re.fullmatch(r"2026-03-02 \d\d:\d\d:\d\d CET", event["time"])
+    listed = accessd("events", "list").out
+    assert event["time"] in listed  # site time, zone said, in both
+    staff_page = signed_in.get("/staff/").get_data(as_text=True)
+    assert re.search(r'<time class="site-time" datetime="2026-03-02T\d\d:\d\d:\d\dZ">'
+                     r"2026-03-02 \d\d:\d\d CET</time>", staff_page)
 
 
 def unlock_everywhere(accessd: Any, client: FlaskClient, token: dict[str, str], site: Site,

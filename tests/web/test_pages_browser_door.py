@@ -112,7 +112,7 @@ def test_enrol_with_consent_while_the_simulator_supplies_the_finger_then_see_the
 
     # The dashboard, open and untouched, shows the door opening for Carla by itself.
     page.goto(f"{live_server}/")
-    expect(page.locator("#door-rows")).to_contain_text("online")
+    expect(page.locator("#door-cards")).to_contain_text("online")
     page.evaluate("window.notReloaded = true")
     before = running.last_event_id()
     running.present(FINGER)

@@ -4,6 +4,7 @@ field, the end-contract confirmation, persons, restriction and a PIN shown only 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -131,13 +132,14 @@ def test_a_last_day_in_the_past_says_when_the_purge_really_runs(
     # The purge moment (2026-02-27 00:00) has passed: the next hourly check runs it; the
     # clock says 09:00 UTC, 10:00 in Amsterdam, so by 11:00 site time at the latest.
     assert "already over" in preview
-    assert '<strong class="purge-by">2026-03-02 11:00 (Europe/Amsterdam)</strong>' in preview
+    assert re.search(r'<strong class="purge-by"><time[^>]*>2026-03-02 11:00 CET</time></strong>',
+                     preview)
     assert "every 60 minutes" in preview
     assert "at 00:00" not in preview and "can still be moved" not in preview
     response = post_form(operator, base, {"last_day": "2026-02-26"},
                          form_page=f"{base}?last_day=2026-02-26")
     detail = operator.get(response.location).get_data(as_text=True)
-    assert "purged at the next purge check, by 2026-03-02 11:00 (Europe/Amsterdam)" in detail
+    assert "purged at the next purge check, by 2026-03-02 11:00 CET at the latest" in detail
 
 
 def test_a_future_last_day_names_the_midnight_and_the_check_after_it(
@@ -146,7 +148,7 @@ def test_a_future_last_day_names_the_midnight_and_the_check_after_it(
     preview = operator.get(f"/customers/{site.customer_public_id}/end?last_day=2026-03-31"
                            ).get_data(as_text=True)
     assert "at 00:00 site time (at the first purge check from then, by 2026-04-01 01:00 " \
-        "(Europe/Amsterdam))" in preview
+        "CEST)" in re.sub(r"<[^>]+>", "", preview)
     assert "can still be moved" in preview and "already over" not in preview
 
 

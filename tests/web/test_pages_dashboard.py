@@ -40,9 +40,10 @@ def test_the_dashboard_shows_each_door_its_alarms_and_the_latest_events(
 ) -> None:
     add_events(sessions, site, clock() - dt.timedelta(minutes=1), 2)
     html = signed_in.get("/").get_data(as_text=True)
-    door = html.split('data-door="')[1].split("</tr>")[0]
-    assert "Hall A" in door and "badge-online" in door and "badge-locked" in door
-    assert re.search(r"door held open since 2026-03-02 09:55:\d\d: held 90 s", door)  # CET
+    door = html.split('data-door="')[1].split("</li>\n  ")[0]
+    assert "Hall A" in door and "badge-ok" in door and "badge-locked" in door
+    assert re.search(r'door held open, raised <time class="site-time" datetime="2026-03-02T08:55:'
+                     r'\d\dZ">2026-03-02 09:55:\d\d CET</time>: held 90 s', door)
     assert "Unlock" in door
     events = html.split('id="event-rows"')[1]
     assert "Alice Jansen" in events and "unknown finger" in events
@@ -69,19 +70,29 @@ def test_a_door_whose_daemon_went_quiet_is_shown_offline(
     clock.advance(minutes=5)
     (door,) = signed_in.get("/dashboard/state.json").get_json()["doors"]
     assert (door["connection"], door["lock"], door["sensor"]) == ("offline", "unknown", "offline")
+    daemon, *others = door["devices"]
+    assert (daemon["label"], daemon["state"]) == ("Door daemon", "not running")
+    assert daemon["problem"] == "The door's daemon has not reported for 5 minutes."
+    assert re.fullmatch(r"2026-03-02 10:\d\d:\d\d CET", daemon["last_contact"])
+    assert {device["state"] for device in others} == {"unknown"}
 
 
 def test_a_fault_is_shown_and_names_are_text_not_html(
     signed_in: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
 ) -> None:
     with sessions.begin() as db:
-        db.execute(update(DoorStatus).values(fault="sensor: no answer <b>x</b>"))
+        db.execute(update(DoorStatus).values(
+            sensor_online=False, sensor_problem="unplugged",
+            fault="sensor on /dev/ttyX: open failed ([Errno 2] No such file) <b>x</b>"))
         db.execute(update(Person).where(Person.id == site.alice_id)
                    .values(name="<img src=x onerror=alert(1)>"))
     add_events(sessions, site, clock(), 1)
     html = signed_in.get("/").get_data(as_text=True)
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert "sensor: no answer &lt;b&gt;x&lt;/b&gt;" in html
+    # The device's own words stay in the log and the API: the page says it plainly.
+    assert "Errno" not in html and "/dev/ttyX" not in html and "&lt;b&gt;" not in html
+    assert "The fingerprint reader is not connected" in html
+    assert "What to do: Check the reader&#39;s cable" in html
 
 
 def test_the_json_needs_a_signed_in_user(client: FlaskClient) -> None:

@@ -37,6 +37,7 @@ from accessd.customers.people import (
     list_persons,
     person_summary,
 )
+from accessd.door.devices import devices
 from accessd.door.doors import door_named
 from accessd.door.remote_unlock import ACTOR_MAX, request_unlock
 from accessd.door.status import door_states
@@ -317,12 +318,18 @@ def events() -> Response:
 @bp.get("/doors", merge_slashes=False)
 @token_required()
 def doors() -> Response:
-    """Every door's state as its daemon last reported it (``online`` false when stale)."""
+    """Every door's state as its daemon last reported it (``online`` false when stale), and
+    each of its devices as the dashboard and ``accessd status`` show them."""
     return jsonify({"doors": [{
         "name": door.name, "location": door.location, "online": door.online,
         "locked": door.locked, "door_open": door.door_open, "sensor_online": door.sensor_online,
         "fault": door.fault, "heartbeat_at": _iso(door.report.at) if door.report else None,
         "alarms": sorted(alarm.kind.value for alarm in door.alarms),
+        "devices": [{
+            "device": device.key, "state": device.state, "health": device.health.value,
+            "last_contact": _iso(device.last_contact), "problem": device.problem,
+            "action": device.action,
+        } for device in devices(door)],
     } for door in door_states(db(), current_panel().now())]})
 
 

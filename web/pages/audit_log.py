@@ -15,6 +15,7 @@ from flask import Blueprint, flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
@@ -30,17 +31,17 @@ from accessd.staff.audit import (
     page_audit_log,
     page_login_history,
 )
-from web.forms import WithinDays
+from web.forms import DATE_HINT, WithinDays
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import role_required
+from web.times import site_time
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 nav = [NavLink("Audit log", "audit_log.index", order=80),
        NavLink("Logins", "audit_log.logins", order=81)]
 
-DATE_HINT = _l("YYYY-MM-DD, a day at the site.")
 NOT_A_DATE = _l("Enter a day as YYYY-MM-DD, for example 2026-03-01.")
 NOT_A_CHOICE = _l("Choose one of the listed options.")
 TARGET_KINDS = {"person": _l("person"), "customer": _l("customer"),
@@ -143,6 +144,6 @@ def logins() -> str:
                            local=_local)
 
 
-def _local(moment: dt.datetime) -> str:
-    """A stored UTC moment in the site's time, to the second, with its zone."""
-    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+def _local(moment: dt.datetime) -> Markup:
+    """A stored UTC moment in the site's time with its zone, to the second, on one line."""
+    return site_time(moment)

@@ -65,11 +65,12 @@ from accessd.fingers.enrolment import early_refusal
 from accessd.models import Credential, LawfulBasis, StaffRole
 from accessd.rights.actions import preview_withdrawal
 from accessd.rights.requests import open_requests_about
-from web.forms import ActionForm, as_sentence
+from web.forms import DATE_HINT, ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import login_required, role_required
+from web.times import site_time, time_text
 
 if TYPE_CHECKING:
     from accessd.models import Customer, Person
@@ -78,7 +79,6 @@ bp = Blueprint("customers", __name__, url_prefix="/customers")
 nav = [NavLink("Customers", "customers.index", order=20)]
 
 CHANGERS = (StaffRole.OPERATOR,)  # admins pass every role check
-DATE_HINT = "YYYY-MM-DD, for example 2026-06-30."
 BASIS_CHOICES = [
     SelectChoice("", "Not decided yet (enrolment is refused until it is recorded)"),
     SelectChoice(LawfulBasis.CONSENT.value, "Consent: each person agrees, witnessed by staff"),
@@ -107,19 +107,9 @@ def read_only_session() -> Iterator[Session]:
         yield session
 
 
-def site_time(moment: dt.datetime | None) -> str:
-    """A UTC moment as the site's wall time to the minute, with the zone's name."""
-    if moment is None:
-        return ""
-    site = current_panel().site
-    return f"{site.local(moment):%Y-%m-%d %H:%M} ({site.zone.key})"
-
-
 def local_time(moment: dt.datetime | None) -> str:
-    """A UTC moment as the site's local time, to the second ("" for none)."""
-    if moment is None:
-        return ""
-    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M:%S")
+    """A UTC moment as the site's local time with its zone, to the second ("" for none)."""
+    return time_text(moment)
 
 
 class CustomerForm(FlaskForm):
@@ -317,8 +307,8 @@ def end_confirmed(public_id: uuid.UUID) -> str | Response:
             db().commit()
             if plan.already_due:
                 flash(f"The contract of {customer.name} ended on {plan.last_day}; its data is "
-                      f"purged at the next purge check, by {site_time(plan.runs_by)} at the "
-                      "latest.", "success")
+                      "purged at the next purge check, by "
+                      f"{time_text(plan.runs_by, seconds=False)} at the latest.", "success")
             else:
                 flash(f"The contract of {customer.name} ends on {plan.last_day}; its data is "
                       f"purged on {plan.purge_on}.", "success")
@@ -381,7 +371,7 @@ def _person_page(person: Person, **forms: FlaskForm) -> str:
         requests=open_requests_about(db(), person, site.today()),
         credential_label=CREDENTIAL_LABELS[Credential(person.credential)],
         restrict=forms.get("restrict") or RestrictForm(), pin=pin_form.for_person(person),
-        action=ActionForm(), local_time=local_time, local_day=local_day)
+        action=ActionForm(), local_time=site_time, local_day=local_day)
 
 
 def local_day(moment: dt.datetime | None) -> str:

@@ -1,11 +1,13 @@
 """The dashboard: every door's state and the latest events, updating by itself.
 
 The page is rendered complete (a snapshot that works without JavaScript); ``static/
-dashboard.js`` then polls ``/dashboard/state.json`` every 2 s and rewrites the two tables with
-``textContent`` only. Both use ``snapshot()``, so the first render and every update show the
-same words. A door whose daemon has not written its status within
-``accessd.door.status.ONLINE_WITHIN`` is shown offline, whatever its last row says: the daemon
-may be gone (``accessd status`` and the API judge it the same way).
+dashboard.js`` then polls ``/dashboard/state.json`` every 2 s and rewrites the door cards and
+the events table with ``textContent`` only. Each door is a card (it fits a 390 px phone): its
+alarms first, then each device apart (``accessd.door.devices``, which ``accessd status`` prints
+too) with its last contact, what is wrong and what to do. Both use ``snapshot()``, so the
+first render and every update show the same words. A door whose daemon has not written its
+status within ``accessd.door.status.ONLINE_WITHIN`` is shown offline, whatever its last row
+says: the daemon may be gone (``accessd status`` and the API judge it the same way).
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from flask_babel import gettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from accessd.door.alarms import alarm_label, open_alarm_count
+from accessd.door.devices import Device, devices
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
 from accessd.labels import label, reason_label
 from accessd.models import EventKind
 from web.navigation import NavLink
-from web.pages.customers import local_time, read_only_session
+from web.pages.customers import read_only_session
 from web.panel import current_panel
 from web.security import current_staff, login_required
+from web.times import time_text
 
 bp = Blueprint("dashboard", __name__)
 nav = [NavLink("Dashboard", "dashboard.index", order=0)]
@@ -39,7 +44,6 @@ ALERTS = frozenset({EventKind.DOOR_FORCED, EventKind.DOOR_HELD_OPEN, EventKind.T
 
 def _door(door: DoorState) -> dict[str, Any]:
     online = door.online
-    report = door.report
     return {
         "id": door.id,
         "name": door.name,
@@ -50,11 +54,29 @@ def _door(door: DoorState) -> dict[str, Any]:
         "contact": "unknown" if not online else "no contact" if door.door_open is None
         else "open" if door.door_open else "closed",
         "sensor": "online" if door.sensor_online else "offline",
-        "fault": door.fault or "",
-        "last_seen": local_time(report.at) if report is not None else "",
-        "alarms": [f"{a.kind.value.replace('_', ' ')} since {local_time(a.raised_at)}"
-                   + (f": {a.detail}" if a.detail else "") for a in door.alarms],
+        "devices": [_device(device) for device in devices(door)],
+        "alarms": [{"what": alarm_label(a), "raised": time_text(a.raised_at),
+                    "raised_iso": _iso(a.raised_at), "detail": a.detail or ""}
+                   for a in door.alarms],
     }
+
+
+def _device(device: Device) -> dict[str, Any]:
+    return {
+        "key": device.key,
+        "label": device.label,
+        "state": device.state,
+        "health": device.health.value,
+        "last_contact": time_text(device.last_contact) or "never",
+        "last_contact_iso": _iso(device.last_contact),
+        "problem": device.problem or "",
+        "action": device.action or "",
+    }
+
+
+def _iso(moment: dt.datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(dt.UTC).isoformat().replace(
+        "+00:00", "Z")
 
 
 def _event(row: EventRow) -> dict[str, Any]:
@@ -62,7 +84,8 @@ def _event(row: EventRow) -> dict[str, Any]:
             else "alert" if row.kind in ALERTS else "info")
     return {
         "id": row.id,
-        "time": local_time(row.at),
+        "time": time_text(row.at),
+        "time_iso": _iso(row.at),
         "door": row.door or "",
         "kind": gettext(kind_label(row.kind)),
         "tone": tone,
@@ -82,7 +105,8 @@ def _snapshot(session: Session, now: dt.datetime) -> dict[str, Any]:
     doors = [_door(door) for door in door_states(session, now)]
     events = page_events(session, EventFilter(), limit=LATEST_EVENTS).rows
     return {"doors": doors, "events": [_event(e) for e in events],
-            "updated": local_time(now)}
+            "updated": time_text(now), "updated_iso": _iso(now),
+            "open_alarms": open_alarm_count(session)}
 
 
 @bp.get("/")

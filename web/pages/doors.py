@@ -17,16 +17,16 @@ from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from accessd.door import command_table
-from accessd.door.alarms import open_alarms
+from accessd.door.alarms import alarm_label, open_alarms
 from accessd.door.doors import get_door
 from accessd.door.remote_unlock import REASON_MAX, request_unlock
 from accessd.door.sensor_identity import approve_sensor
 from accessd.errors import InvalidInputError, NotFoundError, RefusedError
 from accessd.models import AlarmKind, CommandKind, Door, StaffRole, utcnow
-from web.pages.customers import local_time
+from accessd.staff import role_allows
 from web.panel import db
 from web.request_audit import audit
-from web.security import current_staff, role_required
+from web.security import current_staff, login_required, role_required
 
 bp = Blueprint("doors", __name__, url_prefix="/doors")
 
@@ -59,6 +59,17 @@ def _door_or_404(door_id: int) -> Door:
         return get_door(db(), door_id)
     except NotFoundError:
         abort(404)
+
+
+@bp.get("/alarms")
+@login_required
+def alarms() -> str:
+    """Every open alarm of the site, by door (the header's indicator links here)."""
+    alarms = open_alarms(db())
+    staff = current_staff()
+    may_clear = staff is not None and role_allows(staff.role, (StaffRole.OPERATOR,))
+    return render_template("doors/open_alarms.html", alarms=alarms, may_clear=may_clear,
+                           what=alarm_label)
 
 
 @bp.route("/<int:door_id>/unlock", methods=["GET", "POST"])
@@ -106,7 +117,7 @@ def clear_alarms(door_id: int) -> str | Response:
               "sensor.", "success")
         return redirect(url_for("dashboard.index"))
     return render_template("doors/alarms.html", door=door, alarms=alarms, form=form,
-                           approve_form=ApproveSensorForm(), local_time=local_time,
+                           approve_form=ApproveSensorForm(), what=alarm_label,
                            swapped=any(a.kind is AlarmKind.SENSOR_SWAPPED for a in alarms))
 
 
@@ -129,7 +140,7 @@ def approve_replaced_sensor(door_id: int) -> str | Response:
     if not form.validate_on_submit():
         return render_template("doors/alarms.html", door=door, alarms=open_alarms(db(), door.id),
                                form=ClearAlarmsForm(formdata=None), approve_form=form,
-                               local_time=local_time, swapped=True)
+                               what=alarm_label, swapped=True)
     staff = current_staff()
     assert staff is not None
     try:

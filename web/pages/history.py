@@ -39,10 +39,11 @@ from accessd.history.query import (
 from accessd.inputs import optional_id, parse_day, parse_id
 from accessd.models import EventKind
 from web.navigation import NavLink
-from web.pages.customers import local_time, place_error, read_only_session
+from web.pages.customers import place_error, read_only_session
 from web.panel import current_panel
 from web.request_audit import audit
 from web.security import login_required
+from web.times import site_time
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 nav = [NavLink("History", "history.index", order=30)]
@@ -217,8 +218,8 @@ def index() -> str:
         newer = _query(filters, before=back or None,
                        trail=".".join(str(c) for c in trail[:-1]))
     return render_template("history/index.html", form=form, page=page, chart=plot,
-                           older=older, newer=newer, filters=filters, local_time=local_time,
-                           zone=current_panel().site.zone.key)
+                           older=older, newer=newer, filters=filters, local_time=site_time,
+                           zone=current_panel().site.zone.key, kind_label=kind_label)
 
 
 def _csv_lines(where: EventFilter) -> Iterator[str]:

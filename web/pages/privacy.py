@@ -27,6 +27,7 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
@@ -68,11 +69,12 @@ from accessd.rights.requests import (
     request_overview,
     request_subjects,
 )
-from web.forms import ActionForm, as_sentence
+from web.forms import DATE_HINT, ActionForm, as_sentence
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
 from web.security import current_staff, role_required
+from web.times import site_time
 
 if TYPE_CHECKING:
     from accessd.models import Customer, DataSubjectRequest, Person
@@ -84,7 +86,7 @@ nav = [NavLink("Privacy", "privacy.index", order=60),
 ACT = (StaffRole.OPERATOR,)  # admins pass every role check
 READ = (StaffRole.OPERATOR, StaffRole.AUDITOR)
 CLOSED_SHOWN = 50
-DATE_HINT = "YYYY-MM-DD."
+SPOOL_BYTES = 8 * 1024 * 1024  # a person's export beyond this goes to a temporary file
 KIND_CHOICES = [SelectChoice(k.value, k.value.replace("_", " ")) for k in RequestKind]
 
 
@@ -156,10 +158,9 @@ def _today() -> dt.date:
     return current_panel().site.today()
 
 
-def _local(moment: dt.datetime | None) -> str:
-    if moment is None:
-        return ""
-    return current_panel().site.local(moment).strftime("%Y-%m-%d %H:%M")
+def _local(moment: dt.datetime | None) -> Markup:
+    """A moment in the site's time with its zone, on one line (templates only)."""
+    return site_time(moment, seconds=False)
 
 
 def _by() -> str:

@@ -1,5 +1,5 @@
-// Keeps the dashboard current: polls its JSON snapshot every 2 s and rebuilds the door and
-// event tables. Text goes in through textContent only: no name or fault text can inject HTML.
+// Keeps the dashboard current: polls its JSON snapshot every 2 s and rebuilds the door cards,
+// the event table and the header's alarm count. Text goes in through textContent only: no name or fault text can inject HTML.
 (function () {
   "use strict";
   var root = document.getElementById("dashboard");
@@ -7,7 +7,7 @@
   var url = root.getAttribute("data-state-url");
   var unlockUrl = root.getAttribute("data-unlock-url");
   var alarmsUrl = root.getAttribute("data-alarms-url");
-  var doorRows = document.getElementById("door-rows");
+  var doorCards = document.getElementById("door-cards");
   var eventRows = document.getElementById("event-rows");
   var updated = document.getElementById("dashboard-updated");
   var live = document.getElementById("dashboard-live");
@@ -27,40 +27,81 @@
     return td;
   }
 
-  function badge(word) { return el("span", word, "badge badge-" + word); }
+  function badge(word, tone) { return el("span", word, "badge badge-" + (tone || word)); }
 
-  function doorRow(door) {
-    var tr = el("tr");
-    tr.setAttribute("data-door", String(door.id));
-    var th = cell(tr, "th", door.name);
-    th.setAttribute("scope", "row");
-    if (door.location) { th.appendChild(el("span", " " + door.location, "hint")); }
-    cell(tr, "td", badge(door.connection));
-    cell(tr, "td", badge(door.lock));
-    cell(tr, "td", door.contact);
-    cell(tr, "td", badge(door.sensor));
-    var problems = cell(tr, "td");
-    if (door.fault) { problems.appendChild(el("span", door.fault, "warning-text")); }
-    door.alarms.forEach(function (text) { problems.appendChild(el("span", text, "alarm")); });
-    if (!door.fault && door.alarms.length === 0) { problems.textContent = "none"; }
+  function timeEl(text, iso) {
+    var node = el("time", text, "site-time");
+    if (iso) { node.setAttribute("datetime", iso); }
+    return node;
+  }
+
+  // One door as a card, the same as the page's first render (dashboard.html).
+  function doorCard(door) {
+    var li = el("li", null, "door-card" + (door.alarms.length ? " door-card-alarm" : ""));
+    li.setAttribute("data-door", String(door.id));
+    var head = el("div", null, "door-card-head");
+    var title = el("h3", door.name);
+    if (door.location) { title.appendChild(el("span", " " + door.location, "hint")); }
+    head.appendChild(title);
+    var lock = el("p", "Lock ", "door-lock");
+    lock.appendChild(badge(door.lock));
+    lock.appendChild(document.createTextNode(" \u00b7 door contact "));
+    lock.appendChild(el("span", door.contact, "door-contact"));
+    head.appendChild(lock);
+    li.appendChild(head);
+    if (door.alarms.length) {
+      var alarms = el("ul", null, "door-alarms");
+      alarms.setAttribute("aria-label", "Open alarms");
+      door.alarms.forEach(function (alarm) {
+        var item = el("li", alarm.what + ", raised ", "alarm");
+        item.appendChild(timeEl(alarm.raised, alarm.raised_iso));
+        if (alarm.detail) { item.appendChild(document.createTextNode(": " + alarm.detail)); }
+        alarms.appendChild(item);
+      });
+      li.appendChild(alarms);
+    }
+    var list = el("dl", null, "devices");
+    door.devices.forEach(function (device) {
+      var item = el("div", null, "device device-" + device.health);
+      item.setAttribute("data-device", device.key);
+      item.appendChild(el("dt", device.label));
+      var dd = el("dd");
+      dd.appendChild(badge(device.state, device.health));
+      dd.appendChild(document.createTextNode(" "));
+      var seen = el("span", "last contact ", "last-contact");
+      if (device.last_contact_iso) {
+        seen.appendChild(timeEl(device.last_contact, device.last_contact_iso));
+      } else { seen.appendChild(document.createTextNode("never")); }
+      dd.appendChild(seen);
+      if (device.problem) { dd.appendChild(el("span", device.problem, "device-problem")); }
+      if (device.action) {
+        dd.appendChild(el("span", "What to do: " + device.action, "device-action"));
+      }
+      item.appendChild(dd);
+      list.appendChild(item);
+    });
+    li.appendChild(list);
     if (unlockUrl) {
+      var actions = el("p", null, "door-actions");
       var link = el("a", "Unlock\u2026");
       link.href = unlockUrl.replace("/0/", "/" + door.id + "/");
-      var actions = cell(tr, "td", link);
+      actions.appendChild(link);
       if (alarmsUrl && door.alarms.length > 0) {
         var clear = el("a", "Clear alarms\u2026");
         clear.href = alarmsUrl.replace("/0/", "/" + door.id + "/");
         actions.appendChild(document.createTextNode(" "));
         actions.appendChild(clear);
       }
+      li.appendChild(actions);
     }
-    return tr;
+    return li;
   }
 
   function eventRow(event) {
     var tr = el("tr", null, "event-" + event.tone);
     tr.setAttribute("data-event", String(event.id));
-    [event.time, event.door, event.kind, event.who, event.method, event.reason]
+    cell(tr, "td", timeEl(event.time, event.time_iso)).className = "time-cell";
+    [event.door, event.kind, event.who, event.method, event.reason]
       .forEach(function (text) { cell(tr, "td", text); });
     return tr;
   }
@@ -78,13 +119,26 @@
   }
 
   function show(state) {
-    var doors = state.doors.map(doorRow);
-    fill(doorRows, doors.length ? doors : [empty(unlockUrl ? 7 : 6,
-      "No door has reported yet. Start the door's daemon with accessd run.")]);
+    var doors = state.doors.map(doorCard);
+    fill(doorCards, doors.length ? doors : [el("li",
+      "No door has reported yet. Its daemon reports once the door's computer runs the door " +
+      "service.", "door-card")]);
     var events = state.events.map(eventRow);
     fill(eventRows, events.length ? events : [empty(6, "No events yet.")]);
     updated.textContent = state.updated;
+    updated.setAttribute("datetime", state.updated_iso);
     live.textContent = " (live, every 2 s)";
+    showAlarmCount(state.open_alarms);
+  }
+
+  // The header's indicator (base.html), kept current with the cards.
+  function showAlarmCount(count) {
+    var indicator = document.getElementById("alarm-indicator");
+    var number = document.getElementById("alarm-count");
+    if (!indicator || !number) { return; }
+    number.textContent = String(count);
+    indicator.className = "alarm-indicator" + (count > 0 ? " alarm-indicator-on" : "");
+    indicator.setAttribute("aria-label", count === 1 ? "1 open alarm" : count + " open alarms");
   }
 
   function poll() {

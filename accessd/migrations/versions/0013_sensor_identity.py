@@ -2,7 +2,7 @@
 it refused since, so that a swapped sensor is refused until staff approve it.
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0009
 Create Date: 2026-11-28
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
