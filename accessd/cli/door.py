@@ -4,6 +4,7 @@ door, doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import logging
@@ -256,29 +257,40 @@ def _door_id(ctx: Context, name: str | None) -> int:
 
 def _queue_and_follow(ctx: Context, args: argparse.Namespace, door: str | None, kind: str,
                       *, person_id: int | None = None, timeout: float = 60,
-                      **fields: object) -> int:
+                      counting: tuple[str, str] | None = None,
+                      fields: dict[str, object] | None = None) -> int:
     from accessd.door import command_table
     from accessd.models import CommandKind
 
     door_id = _door_id(ctx, door)
     with ctx.sessions.begin() as session:
         command = command_table.request(session, door_id, CommandKind(kind),
-                                        created_by=_actor(args), person_id=person_id, **fields)
+                                        created_by=_actor(args), person_id=person_id,
+                                        **(fields or {}))
         command_id = command.id
-    return _follow(ctx, args, command_id, timeout=timeout)
+    return _follow(ctx, args, command_id, timeout=timeout, counting=counting)
 
 
-def _follow(ctx: Context, args: argparse.Namespace, command_id: int, *, timeout: float) -> int:
+def _follow(ctx: Context, args: argparse.Namespace, command_id: int, *, timeout: float,
+            counting: tuple[str, str] | None = None) -> int:
+    """Wait for a command, printing its messages; ``counting`` (what, unit): long work
+    whose counts the daemon reports, shown as a bar on a terminal, as lines elsewhere."""
+    from accessd.cli.progress_bar import progress_for
     from accessd.door import command_table
     from accessd.models import CommandState
 
     if getattr(args, "no_wait", False):
         print(f"queued command {command_id}")
         return 0
-    done = command_table.wait(ctx.sessions, command_id, timeout=timeout,
-                              on_progress=lambda text: print(f"  {text}", flush=True))
+    with contextlib.ExitStack() as stack:
+        on_count = (stack.enter_context(progress_for(*counting)) if counting else None)
+        done = command_table.wait(ctx.sessions, command_id, timeout=timeout,
+                                  on_progress=lambda text: print(f"  {text}", flush=True),
+                                  on_count=on_count)
     if done.state is CommandState.FAILED:
         raise AccessdError(done.progress or "the daemon reported a failure")
+    if counting and done.progress:
+        print(done.progress)
     return 0
 
 
@@ -302,7 +314,7 @@ def cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     if args.captures:
         fields["captures"] = args.captures
     return _queue_and_follow(ctx, args, args.door, "enroll", person_id=person_id,
-                             timeout=args.timeout, **fields)
+                             timeout=args.timeout, fields=fields)
 
 
 def cmd_alarm_clear(args: argparse.Namespace, ctx: Context) -> int:
@@ -310,7 +322,8 @@ def cmd_alarm_clear(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_resync(args: argparse.Namespace, ctx: Context) -> int:
-    return _queue_and_follow(ctx, args, args.door, "resync", timeout=600)
+    return _queue_and_follow(ctx, args, args.door, "resync", timeout=600,
+                             counting=("resync", "templates"))
 
 
 def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
@@ -400,10 +413,13 @@ def cmd_verify_log(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.housekeeping import key_resealer
+    from accessd.cli.progress_bar import progress_for
     from accessd.crypto import rotate_master_key
 
-    result = rotate_master_key(ctx.keys, ctx.sessions,
-                               before_retire=key_resealer(ctx.settings, ctx.keys))
+    with progress_for("key rotation", "keys") as progress:
+        result = rotate_master_key(ctx.keys, ctx.sessions,
+                                   before_retire=key_resealer(ctx.settings, ctx.keys),
+                                   progress=progress)
     print(result)
     return 0
 

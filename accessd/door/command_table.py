@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.errors import CommandTimeoutError
 from accessd.models import CommandKind, CommandState, DeviceCommand, Door
+from accessd.progress import describe
 
 FINISHED = (CommandState.DONE, CommandState.FAILED)
 UNFINISHED = (CommandState.PENDING, CommandState.RUNNING)
@@ -55,20 +57,29 @@ def unfinished_count(session: Session) -> int:
 
 
 def wait(sessions: sessionmaker[Session], command_id: int, *, timeout: float,
-         on_progress: Callable[[str], None] | None = None, poll: float = 0.2) -> DeviceCommand:
-    """Follow a command until it finishes, reporting each new progress message.
+         on_progress: Callable[[str], None] | None = None,
+         on_count: Callable[[int, int | None], None] | None = None,
+         poll: float = 0.2) -> DeviceCommand:
+    """Follow a command until it finishes, reporting each new progress message, and to
+    ``on_count`` (an ``accessd.progress.Progress``) each new count of long work; a command
+    that reports counts reports its text through them only.
 
     :raises CommandTimeoutError: not finished within ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
     last: str | None = None
+    last_count: tuple[int | None, int | None] = (None, None)
     while True:
         with sessions() as session:
             command = session.get_one(DeviceCommand, command_id)
             session.expunge(command)
-        if command.progress and command.progress != last and on_progress:
+        count = (command.progress_done, command.progress_total)
+        if command.progress_done is not None and on_count is not None:
+            if count != last_count:
+                on_count(command.progress_done, command.progress_total)
+        elif command.progress and command.progress != last and on_progress:
             on_progress(command.progress)
-        last = command.progress
+        last, last_count = command.progress, count
         if command.state in FINISHED:
             return command
         if time.monotonic() >= deadline:
@@ -102,6 +113,36 @@ def report(sessions: sessionmaker[Session], command_id: int, progress: str) -> N
     with sessions.begin() as session:
         session.execute(update(DeviceCommand).where(DeviceCommand.id == command_id)
                         .values(progress=progress[:200]))
+
+
+@dataclass
+class CommandProgress:
+    """A ``Progress`` that writes a command's counts on its row (and the same in words in
+    ``progress``), at most every ``every`` seconds, and at the end."""
+
+    sessions: sessionmaker[Session]
+    command_id: int
+    what: str
+    unit: str
+    every: float = 0.5
+    monotonic: Callable[[], float] = time.monotonic
+    _started: float = field(default=0.0, init=False)
+    _written: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self.monotonic()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = self.monotonic()
+        if (self._written is not None and now - self._written < self.every
+                and done != total):
+            return
+        self._written = now
+        text = describe(self.what, self.unit, done, total, now - self._started)
+        with self.sessions.begin() as session:
+            session.execute(update(DeviceCommand).where(DeviceCommand.id == self.command_id)
+                            .values(progress=text[:200], progress_done=done,
+                                    progress_total=total))
 
 
 def finish(sessions: sessionmaker[Session], command_id: int, *, ok: bool, message: str,
