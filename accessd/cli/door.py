@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from accessd.cli.main import Context
     from accessd.config import Settings
     from accessd.door.daemon import Daemon
+    from accessd.door.metrics import MetricsServer
     from accessd.door.status import DoorState
     from accessd.door.supervision import Supervisor
     from firmware_bridge.door import DoorBoard
@@ -40,8 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("run", help="run the door daemon (sensor, door board, commands)")
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
-    p.set_defaults(handler=cmd_run)
+    p.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="default: [log] level in the config")
+    p.set_defaults(handler=cmd_run, configures_logging=True)
 
     p = sub.add_parser("enroll", help="enrol a person's finger at a door's reader")
     p.add_argument("person", help="person id or public id")
@@ -182,11 +184,12 @@ def _with_scrubbing_allocator(ctx: Context) -> None:
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.cli.main import log_settings
     from accessd.door.supervision import Heartbeats, Supervisor
+    from accessd.logs import configure_logging
 
     _with_scrubbing_allocator(ctx)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(*log_settings(args, ctx, args.log_level))
     # Under systemd (Type=notify): READY=1 once every loop turned, WATCHDOG=1 while they do.
     supervisor = Supervisor.from_environ(Heartbeats())
     try:
@@ -219,14 +222,37 @@ def _run_daemon(args: argparse.Namespace, ctx: Context, supervisor: Supervisor |
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     scheduler = _privacy_scheduler(settings, ctx, daemon)
+    metrics = _serve_metrics(settings, daemon, scheduler)
     logging.getLogger("accessd").info("door %r: sensor %s, door %s", settings.door.name,
                                       settings.sensor.port, settings.door.port)
     try:
         daemon.run()
     finally:
+        if metrics is not None:
+            metrics.close()
         if scheduler is not None:
             scheduler.stop()
     return 0
+
+
+def _serve_metrics(settings: Settings, daemon: Daemon, scheduler: object) -> MetricsServer | None:
+    """The daemon's /metrics, with what only this process knows: the privacy scheduler's
+    jobs and the newest backup's age."""
+    if not settings.metrics.enabled:
+        return None
+    from accessd.backup.housekeeping import newest_backup_age
+    from accessd.door.metrics import JobRuns, SchedulerCollector, serve
+
+    daemon.metrics.gauge("accessd_backup_age_seconds",
+                         "Seconds since the newest backup was written (none: no backup)",
+                         lambda: newest_backup_age(settings, dt.datetime.now(dt.UTC)))
+    stats = getattr(scheduler, "job_stats", None)
+    if stats is not None:
+        daemon.metrics.add(SchedulerCollector(lambda: {
+            job: JobRuns(s.succeeded, s.failed,
+                         s.last_success.timestamp() if s.last_success else None)
+            for job, s in list(stats.items())}))
+    return serve(daemon.metrics.registry, settings.metrics.daemon_bind)
 
 
 class _Stoppable(Protocol):

@@ -50,10 +50,14 @@ def request_resync_everywhere(session: Session, *, created_by: str, why: str,
     return len(doors)
 
 
-def unfinished_count(session: Session) -> int:
-    """Commands at every door still waiting for, or being carried out by, their daemon."""
-    return session.scalar(select(func.count()).select_from(DeviceCommand)
-                          .where(DeviceCommand.state.in_(UNFINISHED))) or 0
+def unfinished_count(session: Session, door_id: int | None = None) -> int:
+    """Commands at every door (or at ``door_id``) still waiting for, or being carried out
+    by, their daemon."""
+    query = (select(func.count()).select_from(DeviceCommand)
+             .where(DeviceCommand.state.in_(UNFINISHED)))
+    if door_id is not None:
+        query = query.where(DeviceCommand.door_id == door_id)
+    return session.scalar(query) or 0
 
 
 def wait(sessions: sessionmaker[Session], command_id: int, *, timeout: float,

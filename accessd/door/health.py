@@ -53,13 +53,17 @@ class DeviceHealth:
     :param recovered: the recovery event's reason.
     :param storage_failed: told of a database error that escaped the work; the device stays
         open (the daemon's storage health deals with the database).
+    :param counted: told ``(name, "fault")`` of each new fault and ``(name, "reconnect")``
+        of each recovery (the daemon's metrics).
     """
 
     def __init__(self, name: str, *, open: Callable[[], None], close: Callable[[], None],
                  faults: type[Exception], monotonic: Callable[[], float], report: Report,
                  recovered: str,
-                 storage_failed: Callable[[Exception], None] | None = None) -> None:
+                 storage_failed: Callable[[Exception], None] | None = None,
+                 counted: Callable[[str, str], None] = lambda name, what: None) -> None:
         self.name = name
+        self._counted = counted
         self._open, self._close, self._faults = open, close, faults
         self._monotonic, self._report, self._recovered = monotonic, report, recovered
         self._storage_failed = storage_failed
@@ -85,6 +89,7 @@ class DeviceHealth:
         had_fault = self.fault is not None
         self.connected, self.fault = True, None
         if had_fault:
+            self._counted(self.name, "reconnect")
             self._report(EventKind.RECOVERED, self._recovered)
         return True
 
@@ -115,6 +120,7 @@ class DeviceHealth:
         """Note a device fault (the owning thread only); a new one is logged and recorded as a
         ``fault`` event."""
         if self._mark(str(exc)):
+            self._counted(self.name, "fault")
             log.warning("%s fault: %s", self.name, exc)
             self._report(EventKind.FAULT, f"{self.name}: {exc}"[:FAULT_TEXT_MAX])
 
