@@ -115,7 +115,10 @@ def _runs(slots: list[int]) -> list[tuple[int, int]]:
 
 def _upload(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider,
             door_id: int, slot: int, finger_id: int) -> None:
-    with sessions.begin() as session:
+    # The serial transfer (a tenth of a second and more) happens outside any transaction:
+    # holding SQLite's write lock through a resync of 1,000 templates would starve every other
+    # writer (the CLI, the panel) for minutes.
+    with sessions() as session:
         row = session.execute(
             select(Finger, Person, Customer, DataKey)
             .join(Person, Person.id == Finger.person_id)
@@ -125,10 +128,13 @@ def _upload(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvid
         if row is None:
             return  # erased since we looked: the next reconcile wipes its slot
         template = open_sealed(provider, *row)
-        try:
-            sensor.upload_template(slot, template)
-        except LibraryFullError as exc:  # pragma: no cover - slots are checked above
-            raise LibraryTooSmallError(str(exc)) from exc
-        finally:
-            del template
+    try:
+        sensor.upload_template(slot, template)
+    except LibraryFullError as exc:  # pragma: no cover - slots are checked above
+        raise LibraryTooSmallError(str(exc)) from exc
+    finally:
+        del template
+    with sessions.begin() as session:
+        if session.get(Finger, finger_id) is None:
+            return  # erased while it went up: left unrecorded, the next reconcile wipes it
         record_slot(session, door_id, slot, finger_id)
