@@ -23,6 +23,7 @@ from accessd.crypto import FileKeyProvider, KeyProvider
 from accessd.db import create_db_engine, make_sessionmaker
 from accessd.models import utcnow
 from web import error_pages, pages
+from web.metrics import init_metrics
 from web.navigation import NavLink, register_links, visible_links
 from web.panel import EXTENSION, Panel, close_db, current_panel
 from web.request_audit import init_audit
@@ -81,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
     app.url_map.converters.update(CONVERTERS)  # before any rule is added
     init_audit(app)  # first: every request is audited, even one refused by later hooks
+    init_metrics(app)
     init_security(app)
     app.teardown_appcontext(close_db)
     _register_areas(app)

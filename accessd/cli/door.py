@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from accessd.cli.main import Context
     from accessd.config import Settings
     from accessd.door.daemon import Daemon
-    from accessd.door.metrics import MetricsServer
     from accessd.door.status import DoorState
     from accessd.door.supervision import Supervisor
+    from accessd.metrics import MetricsServer
     from firmware_bridge.door import DoorBoard
     from firmware_bridge.sensor import Sensor
 
@@ -241,7 +241,8 @@ def _serve_metrics(settings: Settings, daemon: Daemon, scheduler: object) -> Met
     if not settings.metrics.enabled:
         return None
     from accessd.backup.housekeeping import newest_backup_age
-    from accessd.door.metrics import JobRuns, SchedulerCollector, serve
+    from accessd.door.metrics import JobRuns, SchedulerCollector
+    from accessd.metrics import serve
 
     daemon.metrics.gauge("accessd_backup_age_seconds",
                          "Seconds since the newest backup was written (none: no backup)",

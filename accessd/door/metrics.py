@@ -29,61 +29,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
 log = logging.getLogger(__name__)
 
 DECISION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 """Seconds: the sensor's own image + search is 0.2-1.5 s; the daemon's share is milliseconds."""
-
-
-def parse_bind(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:9108"`` -> (host, port); ``"[::1]:9108"`` for IPv6.
-
-    :raises ValueError: not host:port with a port from 0 to 65535.
-    """
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
-        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:9108)")
-    return host.strip("[]"), int(port)
-
-
-@dataclass
-class MetricsServer:
-    """A running exposition endpoint; ``close`` stops it."""
-
-    server: WSGIServer
-    host: str
-    port: int
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def serve(registry: CollectorRegistry, bind: str) -> MetricsServer | None:
-    """Serve ``registry`` at ``http://bind/metrics`` on a thread; None (logged) when the
-    address cannot be bound: the door never stops for its metrics."""
-    from prometheus_client import start_http_server
-
-    host, port = parse_bind(bind)
-    try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        log.error("metrics not served: cannot listen on %s (%s); set [metrics] bind to a free "
-                  "address or enabled = false", bind, exc.strerror or exc)
-        return None
-    actual = server.server_address[1]
-    log.info("metrics served at http://%s:%d/metrics", host, actual)
-    return MetricsServer(server, host, int(actual))
 
 
 class DoorMetrics:
