@@ -60,6 +60,38 @@ def unfinished_count(session: Session, door_id: int | None = None) -> int:
     return session.scalar(query) or 0
 
 
+@dataclass(frozen=True)
+class Work:
+    """Long work at a door as the panel shows it: a resync with its counts."""
+
+    id: int
+    door: str
+    kind: CommandKind
+    state: CommandState
+    done: int | None
+    total: int | None
+    text: str
+    why: str
+
+
+RECENT_WORK = dt.timedelta(minutes=10)
+"""How long finished work stays on the dashboard."""
+
+
+def door_work(session: Session, now: dt.datetime, *, limit: int = 10) -> list[Work]:
+    """Resyncs waiting, under way, or finished within ``RECENT_WORK``, newest first."""
+    rows = session.execute(
+        select(DeviceCommand, Door.name).join(Door, Door.id == DeviceCommand.door_id)
+        .where(DeviceCommand.kind == CommandKind.RESYNC,
+               DeviceCommand.state.in_(UNFINISHED)
+               | (DeviceCommand.finished_at >= now - RECENT_WORK))
+        .order_by(DeviceCommand.created_at.desc(), DeviceCommand.id.desc()).limit(limit)).all()
+    return [Work(c.id, name, c.kind, c.state, c.progress_done, c.progress_total,
+                 c.progress or ("waiting for the door's daemon" if c.state is CommandState.PENDING
+                                else "starting"), str(c.args.get("why") or ""))
+            for c, name in rows]
+
+
 def wait(sessions: sessionmaker[Session], command_id: int, *, timeout: float,
          on_progress: Callable[[str], None] | None = None,
          on_count: Callable[[int, int | None], None] | None = None,
