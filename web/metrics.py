@@ -8,11 +8,14 @@ scanner's random URLs would make a label for each.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.process_collector import ProcessCollector
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "accessd_metrics"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -46,8 +49,13 @@ def init_metrics(app: Flask) -> PanelMetrics:
         rule = request.url_rule
         endpoint = (request.endpoint or "unmatched") if rule is not None else "unmatched"
         metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
-        if started is not None:
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started if started is not None else None
+        if elapsed is not None:
+            metrics.latency.labels(endpoint).observe(elapsed)
+        # The endpoint, never the path or its query: those may hold what a person typed.
+        log.debug("request", extra={"endpoint": endpoint, "method": request.method,
+                                    "status": response.status_code,
+                                    "ms": round(elapsed * 1000, 1) if elapsed else None})
         return response
 
     return metrics

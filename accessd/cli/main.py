@@ -13,6 +13,7 @@ too; a handler adds what only it knows through ``ctx.audit.note(...)``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -175,6 +176,9 @@ def main(argv: Sequence[str] | None = None, *, wall: WallClock | None = None) ->
     finally:
         close_audit(ctx.audit, ctx, code, error)
         ctx.close()
+        logging.getLogger("accessd.cli").debug("command finished", extra={
+            "command": args.command, "code": code,
+            "error": type(error).__name__ if error is not None else None})
 
 
 if __name__ == "__main__":

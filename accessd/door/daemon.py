@@ -182,18 +182,24 @@ class Daemon:
         (self.metrics.faults if what == "fault" else self.metrics.reconnects).labels(device).inc()
 
     def _count_decisions(self, actions: list[Action], started: float, method: str) -> None:
-        decided = False
+        """Count each decision in ``actions`` and log it: one line, public ids only."""
         for action in actions:
-            if isinstance(action, Record) and action.kind in DECISIONS:
-                # The rule is a reason code; a remote unlock's reason is typed text: never a label.
-                rule = (action.reason if action.reason in RULES
-                        else "remote_unlock" if action.method is EventMethod.REMOTE
-                        else "no_match" if action.reason is None else "other")
-                self.metrics.decision(action.kind.value, rule,
-                                      action.method.value if action.method else None)
-                decided = True
-        if decided:
-            self.metrics.latency.labels(method).observe(time.monotonic() - started)
+            if not (isinstance(action, Record) and action.kind in DECISIONS):
+                continue
+            elapsed = time.monotonic() - started
+            # The rule is a reason code; a remote unlock's reason is typed text: never a label.
+            rule = (action.reason if action.reason in RULES
+                    else "remote_unlock" if action.method is EventMethod.REMOTE
+                    else "no_match" if action.reason is None else "other")
+            way = action.method.value if action.method else method
+            self.metrics.decision(action.kind.value, rule, way)
+            self.metrics.latency.labels(method).observe(elapsed)
+            log.info("decision", extra={
+                "result": action.kind.value, "rule": rule, "method": way,
+                "person": str(action.person_public_id) if action.person_public_id else None,
+                "customer": (str(action.customer_public_id) if action.customer_public_id
+                             else None),
+                "ms": round(elapsed * 1000, 1)})
 
     # --- lifecycle --------------------------------------------------------------------------
 
