@@ -129,19 +129,46 @@ def formatter(fmt: str) -> logging.Formatter:
     raise ValueError(f"log format {fmt!r}: use one of {', '.join(FORMATS)}")
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at each event (a test's capture, or the real one)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(fmt: str = "kv", level: str | int = "INFO", *,
                       stream: TextIO | None = None,
                       ours: Iterable[str] = OUR_LOGGERS) -> logging.Handler:
-    """Send every log event to ``stream`` (default stderr) in format ``fmt``; our loggers at
-    ``level``, everyone else's at WARNING. Replaces handlers set before (one call wins).
-    Returns the handler."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Send every log event to ``stream`` (default: stderr) in format ``fmt``; our loggers at
+    ``level``, everyone else's at WARNING. A handler set by an earlier call, or a plain stderr
+    or stdout handler (``logging.basicConfig``'s), is replaced; others (a test runner's
+    capture) stay. Returns the handler.
+
+    :raises ValueError: an unknown ``fmt``.
+    """
+    handler: logging.StreamHandler = (
+        _Stderr() if stream is None else logging.StreamHandler(stream))
     handler.setFormatter(formatter(fmt))
+    setattr(handler, _MARK, True)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        plain = type(old) is logging.StreamHandler and getattr(old, "stream", None) in (
+            sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+        if getattr(old, _MARK, False) or plain:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     for name in ours:
         logging.getLogger(name).setLevel(level)
     return handler
+
+
+_MARK = "_accessd_log_handler"

@@ -45,10 +45,18 @@ class MetricsServer:
 
 def serve(registry: CollectorRegistry, bind: str) -> MetricsServer | None:
     """Serve ``registry`` at ``http://bind/metrics`` on a thread; None (logged) when the
-    address cannot be bound: the door never stops for its metrics."""
+    address cannot be bound: the door never stops for its metrics.
+
+    :raises ConfigError: ``bind`` is not host:port.
+    """
     from prometheus_client import start_http_server
 
-    host, port = parse_bind(bind)
+    from accessd.errors import ConfigError
+
+    try:
+        host, port = parse_bind(bind)
+    except ValueError as exc:
+        raise ConfigError(f"[metrics]: {exc}; or set enabled = false") from None
     try:
         server, _thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

@@ -221,8 +221,9 @@ def _run_daemon(args: argparse.Namespace, ctx: Context, supervisor: Supervisor |
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    metrics = _serve_metrics(settings, daemon)  # a bad [metrics] bind stops us here
     scheduler = _privacy_scheduler(settings, ctx, daemon)
-    metrics = _serve_metrics(settings, daemon, scheduler)
+    _scheduler_metrics(daemon, scheduler)
     logging.getLogger("accessd").info("door %r: sensor %s, door %s", settings.door.name,
                                       settings.sensor.port, settings.door.port)
     try:
@@ -235,25 +236,32 @@ def _run_daemon(args: argparse.Namespace, ctx: Context, supervisor: Supervisor |
     return 0
 
 
-def _serve_metrics(settings: Settings, daemon: Daemon, scheduler: object) -> MetricsServer | None:
-    """The daemon's /metrics, with what only this process knows: the privacy scheduler's
-    jobs and the newest backup's age."""
+def _serve_metrics(settings: Settings, daemon: Daemon) -> MetricsServer | None:
+    """The daemon's /metrics, with what only this process knows: the newest backup's age.
+
+    :raises ConfigError: a ``[metrics] daemon_bind`` that is not host:port.
+    """
     if not settings.metrics.enabled:
         return None
     from accessd.backup.housekeeping import newest_backup_age
-    from accessd.door.metrics import JobRuns, SchedulerCollector
     from accessd.metrics import serve
 
     daemon.metrics.gauge("accessd_backup_age_seconds",
                          "Seconds since the newest backup was written (none: no backup)",
                          lambda: newest_backup_age(settings, dt.datetime.now(dt.UTC)))
+    return serve(daemon.metrics.registry, settings.metrics.daemon_bind)
+
+
+def _scheduler_metrics(daemon: Daemon, scheduler: object) -> None:
+    """The privacy scheduler's job runs and last successes, read at each scrape."""
+    from accessd.door.metrics import JobRuns, SchedulerCollector
+
     stats = getattr(scheduler, "job_stats", None)
     if stats is not None:
         daemon.metrics.add(SchedulerCollector(lambda: {
             job: JobRuns(s.succeeded, s.failed,
                          s.last_success.timestamp() if s.last_success else None)
             for job, s in list(stats.items())}))
-    return serve(daemon.metrics.registry, settings.metrics.daemon_bind)
 
 
 class _Stoppable(Protocol):

@@ -8,17 +8,21 @@ the same on SQLite and PostgreSQL, and the door never depends on the panel being
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.errors import CommandTimeoutError
 from accessd.models import CommandKind, CommandState, DeviceCommand, Door
 from accessd.progress import describe
+
+log = logging.getLogger(__name__)
 
 FINISHED = (CommandState.DONE, CommandState.FAILED)
 UNFINISHED = (CommandState.PENDING, CommandState.RUNNING)
@@ -175,10 +179,13 @@ class CommandProgress:
             return
         self._written = now
         text = describe(self.what, self.unit, done, total, now - self._started)
-        with self.sessions.begin() as session:
-            session.execute(update(DeviceCommand).where(DeviceCommand.id == self.command_id)
-                            .values(progress=text[:200], progress_done=done,
-                                    progress_total=total))
+        try:
+            with self.sessions.begin() as session:
+                session.execute(update(DeviceCommand).where(DeviceCommand.id == self.command_id)
+                                .values(progress=text[:200], progress_done=done,
+                                        progress_total=total))
+        except SQLAlchemyError as exc:  # a busy database costs a progress line, not the work
+            log.debug("progress of command %d not written: %s", self.command_id, exc)
 
 
 def finish(sessions: sessionmaker[Session], command_id: int, *, ok: bool, message: str,

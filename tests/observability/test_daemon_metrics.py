@@ -112,3 +112,16 @@ def test_a_running_door_counts_its_decisions_on_its_metrics_endpoint(tmp_path: P
     assert value(after, "accessd_scheduler_job_last_success_timestamp_seconds",
                  job="privacy-reconcile") > 0
     assert value(after, "process_resident_memory_bytes") > 0
+
+
+def test_a_metrics_address_that_is_not_host_and_port_stops_the_daemon_with_what_to_do(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from accessd.cli.main import main as accessd_main
+
+    config, _settings = make_installation(tmp_path, **{"metrics.daemon_bind": "localhost"})
+    with SimRig(tmp_path / "sim") as rig:
+        set_config(config, {"sensor.port": rig.sensor.path, "door.port": rig.door.path})
+        assert accessd_main(["--config", str(config), "run"]) == 1
+    err = capsys.readouterr().err
+    assert "accessd: [metrics]: 'localhost' is not host:port (e.g. 127.0.0.1:9108)" in err
+    assert "enabled = false" in err and "Traceback" not in err
