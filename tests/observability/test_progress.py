@@ -4,6 +4,7 @@ row, which the CLI follows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import select
@@ -11,7 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete
@@ -155,3 +158,60 @@ def test_plain_progress_prints_a_line_per_tenth_not_per_call(tmp_path: Path) -> 
     assert lines[0] == "export: 0/1000 records"
     assert lines[-1] == "export: 1000/1000 records"
     assert len(lines) == 11
+
+
+@pytest.fixture
+def logging_restored() -> Any:
+    """Each in-process command sets the root logger up anew: put back what was there."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("accessd").setLevel(logging.NOTSET)
+
+
+def test_export_rotation_restore_and_purge_each_report_their_counts_off_a_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], logging_restored: None) -> None:
+    from sqlalchemy import select, update
+
+    from accessd.cli.main import main as accessd_main
+    from accessd.models import Customer
+
+    config, settings = make_installation(tmp_path)
+    seed_site(settings, customers=2, persons=4, events=3000)
+    engine = create_db_engine(settings.database.url)
+    with make_sessionmaker(engine)() as db:
+        first = str(db.scalars(select(Customer.public_id).order_by(Customer.id)).first())
+    engine.dispose()  # a restore needs every other connection closed
+
+    printed = ""
+
+    def progress_of(*argv: str) -> list[str]:
+        nonlocal printed
+        capsys.readouterr()
+        assert accessd_main(["--config", str(config), *argv]) == 0, capsys.readouterr()
+        printed, err = capsys.readouterr()
+        return err.splitlines()
+
+    export = progress_of("export", "customer", first, "--out", str(tmp_path / "c.zip"))
+    assert export[0] == "export: 0/3000 records" and export[-1] == "export: 3000/3000 records"
+    rotation = progress_of("keys", "rotate")
+    assert rotation[-1] == "key rotation: 2/2 keys"
+    assert progress_of("backup")[-1] == "backup: 4/4 sections"
+    backup = Path(re.search(r"verified: (\S+) \(", printed).group(1))  # type: ignore[union-attr]
+    size = backup.stat().st_size
+    restore = progress_of("restore", str(backup), "--yes-i-stopped-the-daemon")
+    assert restore[-1] == f"restore: {size}/{size} bytes"
+    engine = create_db_engine(settings.database.url)
+    with make_sessionmaker(engine).begin() as db:
+        db.execute(update(Customer).where(Customer.public_id == uuid.UUID(first)).values(
+            contract_end=dt.date.today() - dt.timedelta(days=3)))
+    engine.dispose()
+    purge = progress_of("purge", "--now")
+    assert purge[-1] == "purge: 1500/1500 events"
