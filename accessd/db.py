@@ -75,6 +75,9 @@ def create_db_engine(
     """
     try:
         parsed = make_url(url)
+        # Bound values (names, e-mails, ciphertexts) never reach a log line or an error's
+        # text: SQLAlchemy leaves them out of both.
+        kwargs.setdefault("hide_parameters", True)
         engine = create_engine(parsed, echo=echo, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StorageError(f"cannot use database URL {_masked(url)}: {exc}") from exc

@@ -24,6 +24,7 @@ from accessd.db import create_db_engine, make_sessionmaker
 from accessd.models import utcnow
 from web import error_pages, pages
 from web.i18n import init_i18n
+from web.metrics import init_metrics
 from web.navigation import NavLink, register_links, visible_links
 from web.panel import EXTENSION, Panel, close_db, current_panel
 from web.request_audit import init_audit
@@ -83,6 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
     app.url_map.converters.update(CONVERTERS)  # before any rule is added
     init_audit(app)  # first: every request is audited, even one refused by later hooks
+    init_metrics(app)
     init_security(app)
     init_i18n(app)
     app.teardown_appcontext(close_db)

@@ -8,8 +8,6 @@ loads whatever that group lists. A door installed without the panel simply has n
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,15 +21,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="cookies without Secure: only for a plain-HTTP demo on localhost")
     p.add_argument("--proxy-hops", type=int, default=0,
                    help="reverse proxies (TLS) in front to trust for client address and scheme")
-    p.set_defaults(handler=cmd_web)
+    p.set_defaults(handler=cmd_web, configures_logging=True)
 
 
 def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
     """Serve the panel with waitress until interrupted."""
+    from accessd.cli.main import log_settings
+    from accessd.logs import configure_logging
     from web.wsgi import serve
 
-    logging.basicConfig(level="INFO", stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(*log_settings(args, ctx))
     ctx.keys  # noqa: B018 - the panel seals second factors with the keyring: check it first
     serve(ctx.settings, insecure_http=args.insecure_http, proxy_hops=args.proxy_hops)
     return 0

@@ -14,7 +14,9 @@ from waitress import create_server
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
 from accessd.config import Settings
+from accessd.metrics import serve as serve_metrics
 from web import create_app
+from web.metrics import panel_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -69,5 +71,11 @@ def serve(
     """
     app = panel_app(settings, insecure_http=insecure_http, proxy_hops=proxy_hops)
     server = make_server(app, settings.web.bind, threads=threads, proxy_hops=proxy_hops)
+    metrics = (serve_metrics(panel_metrics(app).registry, settings.metrics.panel_bind)
+               if settings.metrics.enabled else None)
     logger.info("staff panel listening on %s", settings.web.bind)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if metrics is not None:
+            metrics.close()

@@ -52,7 +52,7 @@ import secrets
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -108,6 +108,7 @@ from accessd.db import (
 from accessd.errors import BackupError, BackupKeysError, StorageError
 from accessd.models import ErasureLedgerEntry, utcnow
 from accessd.privacy.purge import CustomerDigester, certificate_dir
+from accessd.progress import Progress, Tally, no_progress
 
 __all__ = [
     "BackupError",
@@ -169,10 +170,12 @@ def sqlite_path(engine: Engine) -> Path:
 
 
 def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now: dt.datetime,
-                  *, out_dir: Path | None = None, compress: bool = False) -> Path:
+                  *, out_dir: Path | None = None, compress: bool = False,
+                  progress: Progress = no_progress) -> Path:
     """Write an encrypted, verified backup of the database; returns its path. The key file
     stays in ``backup.dir`` whatever ``out_dir`` says. ``compress``: about half the size of a
-    history, for about twice the time (see ``accessd.backup.format``).
+    history, for about twice the time (see ``accessd.backup.format``). ``progress`` counts
+    sections: the installation's, each customer's, and the reading back of the whole file.
 
     :raises BackupError: PostgreSQL, a database that cannot be read, a key file that cannot
         be read or written, or a file that does not read back as written.
@@ -196,15 +199,19 @@ def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now
                 ledger = ledger_rows(session)
             keys = keys_for_backup(key_dir, provider, subjects, ledger, now,
                                    has_sections=_has_sections(key_dir, directory))
+            tally = Tally(progress, len(snapshot.customers) + 2)  # + the read-back
+            progress(0, tally.total)
             with _create_private(partial) as out:
                 writer = BackupFileWriter(out, provider, now, key_file_id=keys.file_id,
                                           key_file_generation=keys.generation,
                                           chunk_size=CHUNK_SIZE, compress=compress)
                 with snapshot.installation.open("rb") as plain:
                     writer.write_section(SectionKind.INSTALLATION, _blocks(plain))
+                tally.add()
                 for customer_id, _ in snapshot.customers:
                     customer = names[customer_id]
                     customer_key = keys.customer_key(customer)
+                    tally.add()
                     if customer_key is None:
                         continue  # purged since the snapshot: nothing of it is written
                     section = work / f"customer-{customer_id}.sqlite3"
@@ -218,6 +225,7 @@ def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now
                 out.flush()
                 os.fsync(out.fileno())
             _read_back(partial, provider, keys)
+            tally.add()
             os.replace(partial, final)
             fsync_dir(directory)
         finally:
@@ -259,8 +267,10 @@ def verify_backup(path: Path, provider: KeyProvider, keys: BackupKeys | None = N
 
 
 def restore_backup(path: Path, settings: Settings, engine: Engine, provider: KeyProvider, *,
-                   daemon_stopped: bool, live_database_lost: bool = False) -> RestoreReport:
+                   daemon_stopped: bool, live_database_lost: bool = False,
+                   progress: Progress = no_progress) -> RestoreReport:
     """Replace the database with the backup at ``path``, re-applying every erasure first.
+    ``progress`` counts the backup's bytes read and decrypted (the bulk of the work).
 
     ``engine`` is disposed: open new connections afterwards. ``live_database_lost`` allows a
     restore when the live database is missing or unreadable; the key file's ledger then stands
@@ -283,7 +293,7 @@ def restore_backup(path: Path, settings: Settings, engine: Engine, provider: Key
     staged = db_path.with_name(f".{db_path.name}.restore-{secrets.token_hex(4)}.tmp")
     with _workdir(db_path) as work:
         try:
-            merged, unreadable = _stage(path, provider, keys, staged, work)
+            merged, unreadable = _stage(path, provider, keys, staged, work, progress)
             live = _read_live(engine, db_path, live_database_lost)
             certificates = purge_certificates(certificate_dir(settings), provider)
             replay, since = _prepare(staged, live, provider, keys, certificates,
@@ -359,7 +369,7 @@ def _header(path: Path) -> BackupHeader:
 
 
 def _stage(path: Path, provider: KeyProvider, keys: BackupKeys, staged: Path,
-           work: Path) -> tuple[MergeCounts, list[str]]:
+           work: Path, progress: Progress = no_progress) -> tuple[MergeCounts, list[str]]:
     """Decrypt the backup into ``staged``: the installation's section, then every customer
     section whose key exists; raises before anything live is touched."""
     unreadable: list[str] = []
@@ -367,11 +377,15 @@ def _stage(path: Path, provider: KeyProvider, keys: BackupKeys, staged: Path,
     try:
         with path.open("rb") as stream:
             reader = BackupReader(stream, provider, str(path))
+            size = os.fstat(stream.fileno()).st_size
+            progress(stream.tell(), size)
             if reader.header.version != FORMAT_VERSION:
                 with _create_private(staged) as out:
                     _check_database(reader.whole(), str(path), out)
             else:
-                merged = _merge_sections(reader, keys, staged, work, unreadable)
+                merged = _merge_sections(reader, keys, staged, work, unreadable,
+                                         lambda: progress(stream.tell(), size))
+            progress(size, size)
     except OSError as exc:
         raise BackupError(f"cannot read backup {path} or write next to the database: "
                           f"{exc.strerror}") from exc
@@ -384,10 +398,11 @@ def _stage(path: Path, provider: KeyProvider, keys: BackupKeys, staged: Path,
 
 
 def _merge_sections(reader: BackupReader, keys: BackupKeys, staged: Path, work: Path,
-                    unreadable: list[str]) -> MergeCounts:
+                    unreadable: list[str], step: Callable[[], None]) -> MergeCounts:
     merger: Merger | None = None
     try:
         for section in reader.sections(keys.customer_key):
+            step()
             if section.kind is SectionKind.INSTALLATION:
                 with _create_private(staged) as out:
                     _check_database(section.blocks(), reader.where, out)

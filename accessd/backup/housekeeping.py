@@ -54,6 +54,13 @@ def list_backups(directory: Path) -> list[tuple[Path, dt.datetime]]:
     return sorted(found, key=lambda item: item[1])
 
 
+def newest_backup_age(settings: Settings, now: dt.datetime) -> float | None:
+    """Seconds since the newest backup in ``backup.dir`` was made; None without one (the
+    daemon's ``accessd_backup_age_seconds``)."""
+    backups = list_backups(backup_dir(settings))
+    return (now - backups[-1][1]).total_seconds() if backups else None
+
+
 def backups_past_age(settings: Settings, now: dt.datetime) -> list[tuple[Path, dt.datetime]]:
     """The backups older than ``backup.max_age_months`` calendar months, oldest first."""
     cutoff = RetentionPeriod(settings.backup.max_age_months, "month").cutoff(now)

@@ -8,7 +8,8 @@
 - ``people``: customer, person, consent, events;
 - ``privacy``: purge, verify-certificate, retention, register, dpia;
 - ``rights``: backup, restore, export, erase, withdraw-consent, requests;
-- ``staff``: user and token.
+- ``staff``: user and token;
+- ``progress_bar``: long work's progress on a terminal (rich's bar) or as plain lines.
 
 Handlers parse, call one service of ``accessd``, and print; no rule lives here.
 """

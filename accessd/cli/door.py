@@ -4,6 +4,7 @@ door, sensor, doctor. (``accessd web`` is the panel's own: ``web.cli``.)"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import logging
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from accessd.door.daemon import Daemon
     from accessd.door.status import DoorState
     from accessd.door.supervision import Supervisor
+    from accessd.metrics import MetricsServer
     from firmware_bridge.door import DoorBoard
     from firmware_bridge.sensor import Sensor
 
@@ -41,8 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("run", help="run the door daemon (sensor, door board, commands)")
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
-    p.set_defaults(handler=cmd_run)
+    p.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="default: [log] level in the config")
+    p.set_defaults(handler=cmd_run, configures_logging=True)
 
     p = sub.add_parser("enroll", help="enrol a person's finger at a door's reader")
     p.add_argument("person", help="person id or public id")
@@ -248,11 +251,12 @@ def _with_scrubbing_allocator(ctx: Context) -> None:
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.cli.main import log_settings
     from accessd.door.supervision import Heartbeats, Supervisor
+    from accessd.logs import configure_logging
 
     _with_scrubbing_allocator(ctx)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(*log_settings(args, ctx, args.log_level))
     # Under systemd (Type=notify): READY=1 once every loop turned, WATCHDOG=1 while they do.
     supervisor = Supervisor.from_environ(Heartbeats())
     try:
@@ -284,21 +288,53 @@ def _run_daemon(args: argparse.Namespace, ctx: Context, supervisor: Supervisor |
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    metrics = _serve_metrics(settings, daemon)  # a bad [metrics] bind stops us here
     logging.getLogger("accessd").info("door %r: sensor %s, door %s", settings.door.name,
                                       settings.sensor.port, settings.door.port)
     schedulers: list[_Stoppable] = []
 
     def start_scheduler() -> None:
         scheduler = _privacy_scheduler(settings, ctx, daemon)
+        _scheduler_metrics(daemon, scheduler)
         if scheduler is not None:
             schedulers.append(scheduler)
 
     try:
         daemon.run(after_start=start_scheduler)
     finally:
+        if metrics is not None:
+            metrics.close()
         for scheduler in schedulers:
             scheduler.stop()
     return 0
+
+
+def _serve_metrics(settings: Settings, daemon: Daemon) -> MetricsServer | None:
+    """The daemon's /metrics, with what only this process knows: the newest backup's age.
+
+    :raises ConfigError: a ``[metrics] daemon_bind`` that is not host:port.
+    """
+    if not settings.metrics.enabled:
+        return None
+    from accessd.backup.housekeeping import newest_backup_age
+    from accessd.metrics import serve
+
+    daemon.metrics.gauge("accessd_backup_age_seconds",
+                         "Seconds since the newest backup was written (none: no backup)",
+                         lambda: newest_backup_age(settings, dt.datetime.now(dt.UTC)))
+    return serve(daemon.metrics.registry, settings.metrics.daemon_bind)
+
+
+def _scheduler_metrics(daemon: Daemon, scheduler: object) -> None:
+    """The privacy scheduler's job runs and last successes, read at each scrape."""
+    from accessd.door.metrics import JobRuns, SchedulerCollector
+
+    stats = getattr(scheduler, "job_stats", None)
+    if stats is not None:
+        daemon.metrics.add(SchedulerCollector(lambda: {
+            job: JobRuns(s.succeeded, s.failed,
+                         s.last_success.timestamp() if s.last_success else None)
+            for job, s in list(stats.items())}))
 
 
 class _Stoppable(Protocol):
@@ -329,29 +365,40 @@ def _door_id(ctx: Context, name: str | None) -> int:
 
 def _queue_and_follow(ctx: Context, args: argparse.Namespace, door: str | None, kind: str,
                       *, person_id: int | None = None, timeout: float = 60,
-                      **fields: object) -> int:
+                      counting: tuple[str, str] | None = None,
+                      fields: dict[str, object] | None = None) -> int:
     from accessd.door import command_table
     from accessd.models import CommandKind
 
     door_id = _door_id(ctx, door)
     with ctx.sessions.begin() as session:
         command = command_table.request(session, door_id, CommandKind(kind),
-                                        created_by=_actor(args), person_id=person_id, **fields)
+                                        created_by=_actor(args), person_id=person_id,
+                                        **(fields or {}))
         command_id = command.id
-    return _follow(ctx, args, command_id, timeout=timeout)
+    return _follow(ctx, args, command_id, timeout=timeout, counting=counting)
 
 
-def _follow(ctx: Context, args: argparse.Namespace, command_id: int, *, timeout: float) -> int:
+def _follow(ctx: Context, args: argparse.Namespace, command_id: int, *, timeout: float,
+            counting: tuple[str, str] | None = None) -> int:
+    """Wait for a command, printing its messages; ``counting`` (what, unit): long work
+    whose counts the daemon reports, shown as a bar on a terminal, as lines elsewhere."""
+    from accessd.cli.progress_bar import progress_for
     from accessd.door import command_table
     from accessd.models import CommandState
 
     if getattr(args, "no_wait", False):
         print(f"queued command {command_id}")
         return 0
-    done = command_table.wait(ctx.sessions, command_id, timeout=timeout,
-                              on_progress=lambda text: print(f"  {text}", flush=True))
+    with contextlib.ExitStack() as stack:
+        on_count = (stack.enter_context(progress_for(*counting)) if counting else None)
+        done = command_table.wait(ctx.sessions, command_id, timeout=timeout,
+                                  on_progress=lambda text: print(f"  {text}", flush=True),
+                                  on_count=on_count)
     if done.state is CommandState.FAILED:
         raise AccessdError(done.progress or "the daemon reported a failure")
+    if counting and done.progress:
+        print(done.progress)
     return 0
 
 
@@ -377,7 +424,7 @@ def cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     if args.captures:
         fields["captures"] = args.captures
     return _queue_and_follow(ctx, args, args.door, "enroll", person_id=person_id,
-                             timeout=args.timeout, **fields)
+                             timeout=args.timeout, fields=fields)
 
 
 def cmd_alarm_clear(args: argparse.Namespace, ctx: Context) -> int:
@@ -385,7 +432,8 @@ def cmd_alarm_clear(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_resync(args: argparse.Namespace, ctx: Context) -> int:
-    return _queue_and_follow(ctx, args, args.door, "resync", timeout=600)
+    return _queue_and_follow(ctx, args, args.door, "resync", timeout=600,
+                             counting=("resync", "templates"))
 
 
 def cmd_door_unlock(args: argparse.Namespace, ctx: Context) -> int:
@@ -502,10 +550,13 @@ def cmd_verify_log(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.housekeeping import key_resealer
+    from accessd.cli.progress_bar import progress_for
     from accessd.crypto import rotate_master_key
 
-    result = rotate_master_key(ctx.keys, ctx.sessions,
-                               before_retire=key_resealer(ctx.settings, ctx.keys))
+    with progress_for("key rotation", "keys") as progress:
+        result = rotate_master_key(ctx.keys, ctx.sessions,
+                                   before_retire=key_resealer(ctx.settings, ctx.keys),
+                                   progress=progress)
     print(result)
     return 0
 

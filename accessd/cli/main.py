@@ -13,6 +13,7 @@ too; a handler adds what only it knows through ``ctx.audit.note(...)``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -97,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", default=None,
         help="configuration file (default: $ACCESSD_CONFIG, else /etc/accessd/accessd.toml)")
+    parser.add_argument(
+        "--log-format", choices=("kv", "json"), default=None,
+        help="log lines as key=value pairs (default) or JSON objects; the daemon and the panel "
+             "default to [log] format")
+    parser.add_argument(
+        "--log-level", dest="main_log_level", default=None,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="the least severe log events shown (default: WARNING; the daemon and the panel: "
+             "[log] level)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     import importlib
 
@@ -114,10 +124,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def ctx_logs_here(args: argparse.Namespace) -> bool:
+    """Whether ``main`` sets logging up: not for the daemon and the panel, which read their
+    own ``[log]`` settings (``log_settings``)."""
+    return not getattr(args, "configures_logging", False)
+
+
+def log_settings(args: argparse.Namespace, ctx: Context,
+                 level: str | None = None) -> tuple[str, str]:
+    """(format, level) for a long-running process: flags, then ``[log]`` in the config."""
+    log = ctx.settings.log
+    return (args.log_format or log.format, level or args.main_log_level or log.level)
+
+
 def main(argv: Sequence[str] | None = None, *, wall: WallClock | None = None) -> int:
     """Run ``accessd ARGV...``; ``wall`` replaces the current time (tests move it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if ctx_logs_here(args):
+        from accessd.logs import configure_logging
+
+        configure_logging(args.log_format or "kv", args.main_log_level or "WARNING")
     ctx = Context(args.config, wall=wall)
     ctx.own_process = argv is None
     handler: Handler = args.handler
@@ -149,6 +176,9 @@ def main(argv: Sequence[str] | None = None, *, wall: WallClock | None = None) ->
     finally:
         close_audit(ctx.audit, ctx, code, error)
         ctx.close()
+        logging.getLogger("accessd.cli").debug("command finished", extra={
+            "command": args.command, "code": code,
+            "error": type(error).__name__ if error is not None else None})
 
 
 if __name__ == "__main__":

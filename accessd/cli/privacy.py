@@ -109,10 +109,14 @@ def _purge(args: argparse.Namespace, ctx: Context) -> int:
     directory = certificate_dir(ctx.settings)
     moved: set[int] = set()
     if args.now:
-        records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, ctx.clock.now(),
-                                 site_timezone=zone, certificate_dir=directory, actor=_actor(),
-                                 destroy_backups=backup_destruction(ctx.settings, ctx.sessions,
-                                                                    ctx.keys))
+        from accessd.cli.progress_bar import progress_for
+
+        with progress_for("purge", "events") as progress:
+            records = run_due_purges(ctx.sessions, ctx.keys, ctx.engine, ctx.clock.now(),
+                                     site_timezone=zone, certificate_dir=directory,
+                                     actor=_actor(), progress=progress,
+                                     destroy_backups=backup_destruction(
+                                         ctx.settings, ctx.sessions, ctx.keys))
         moved = {record.id for record in records}
         if not records:
             print("nothing is due: no customer's contract plus grace period has ended "

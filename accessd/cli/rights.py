@@ -146,9 +146,11 @@ def _date(text: str) -> dt.date:
 
 def _backup(args: argparse.Namespace, ctx: Context) -> int:
     from accessd.backup.archive import create_backup
+    from accessd.cli.progress_bar import progress_for
 
-    path = create_backup(ctx.settings, ctx.engine, ctx.keys, ctx.clock.now(), out_dir=args.out,
-                         compress=args.compress)
+    with progress_for("backup", "sections") as progress:
+        path = create_backup(ctx.settings, ctx.engine, ctx.keys, ctx.clock.now(),
+                             out_dir=args.out, compress=args.compress, progress=progress)
     ctx.audit.note(file=str(path))
     print(f"backup written and verified: {path} ({path.stat().st_size} bytes)")
     return 0
@@ -188,9 +190,13 @@ def _restore(args: argparse.Namespace, ctx: Context) -> int:
     if not args.daemon_stopped:  # refused here, before anything is read
         raise UsageError("stop the door daemon and the panel first (e.g. `systemctl stop "
                          "accessd accessd-web`), then restore with --yes-i-stopped-the-daemon")
-    report = restore_backup(args.file, ctx.settings, ctx.engine, ctx.keys,
-                            daemon_stopped=args.daemon_stopped,
-                            live_database_lost=args.live_database_lost)
+    from accessd.cli.progress_bar import progress_for
+
+    with progress_for("restore", "bytes") as progress:
+        report = restore_backup(args.file, ctx.settings, ctx.engine, ctx.keys,
+                                daemon_stopped=args.daemon_stopped,
+                                live_database_lost=args.live_database_lost,
+                                progress=progress)
     replay = report.replay
     ctx.audit.note(file=str(args.file), backup_made=report.backup_created_at.isoformat(),
                    ledger_entries=replay.ledger_entries)
@@ -215,20 +221,24 @@ def _restore(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _export_person(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.cli.progress_bar import progress_for
     from accessd.rights.export import export_person
 
-    with _read_session(ctx) as session:
-        summary = export_person(session, _person(session, args.person), args.out)
+    with _read_session(ctx) as session, progress_for("export", "records") as progress:
+        summary = export_person(session, _person(session, args.person), args.out,
+                                progress=progress)
     ctx.audit.note(file=str(args.out), counts=summary.counts)
     _print_export(args.out, summary.counts)
     return 0
 
 
 def _export_customer(args: argparse.Namespace, ctx: Context) -> int:
+    from accessd.cli.progress_bar import progress_for
     from accessd.rights.export import export_customer
 
-    with _read_session(ctx) as session:
-        summary = export_customer(session, _customer(session, args.customer), args.out)
+    with _read_session(ctx) as session, progress_for("export", "records") as progress:
+        summary = export_customer(session, _customer(session, args.customer), args.out,
+                                  progress=progress)
     ctx.audit.note(file=str(args.out), counts=summary.counts)
     _print_export(args.out, summary.counts)
     return 0

@@ -321,6 +321,26 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics of the door daemon and the panel, each on its own port. Keep them on
+    localhost (or a management network): they say when doors open and fail, not who."""
+
+    enabled: bool = spec(True, "serve /metrics (false: no listener at all)")
+    daemon_bind: str = spec("127.0.0.1:9108", "host:port of the door daemon's /metrics")
+    panel_bind: str = spec("127.0.0.1:9109", "host:port of the panel's /metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """Logs: one event per line on stderr (journald takes it from there)."""
+
+    format: str = spec("kv", "kv: key=value pairs; json: one JSON object per line",
+                       choices=("kv", "json"))
+    level: str = spec("INFO", "DEBUG, INFO, WARNING or ERROR",
+                      choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerSettings:
     """Who is responsible (GDPR art. 30(1)(a)), for the register of processing activities.
     Unset values are reported as missing in the register, never guessed."""
@@ -362,6 +382,8 @@ class Settings:
     purge: PurgeSettings = field(default_factory=PurgeSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     controller: ControllerSettings = field(default_factory=ControllerSettings)
 
 
@@ -376,6 +398,8 @@ SECTIONS: dict[str, type] = {
     "purge": PurgeSettings,
     "backup": BackupSettings,
     "web": WebSettings,
+    "metrics": MetricsSettings,
+    "log": LogSettings,
     "controller": ControllerSettings,
 }
 """The TOML tables, in the order the default file lists them."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto.envelope import (
@@ -30,6 +30,7 @@ from accessd.crypto.envelope import (
 )
 from accessd.crypto.keyring import KeyProvider, RotatableKeyProvider
 from accessd.models import Customer, DataKey, StaffUser, utcnow
+from accessd.progress import Progress, Tally, no_progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +44,19 @@ class RotationResult:
     kept_key_ids: tuple[str, ...]  # old keys still referenced (should be empty)
 
 
-def rewrap_all(session: Session, provider: KeyProvider, key_id: str) -> tuple[int, int]:
+def rewrap_all(session: Session, provider: KeyProvider, key_id: str,
+               progress: Progress = no_progress) -> tuple[int, int]:
     """Rewrap every data key and staff secret not yet under ``key_id``; the caller commits.
+    ``progress`` counts keys and secrets rewrapped.
 
     :returns: (data keys rewrapped, staff secrets rewrapped).
     """
+    total = (session.scalar(select(func.count()).select_from(DataKey)
+                            .where(DataKey.master_key_id != key_id)) or 0) + (
+        session.scalar(select(func.count()).select_from(StaffUser).where(
+            StaffUser.totp_key_id.is_not(None), StaffUser.totp_key_id != key_id)) or 0)
+    tally = Tally(progress, total)
+    progress(0, total)
     data_keys = 0
     rows = session.execute(
         select(DataKey, Customer.public_id)
@@ -61,6 +70,7 @@ def rewrap_all(session: Session, provider: KeyProvider, key_id: str) -> tuple[in
         row.master_key_id, row.wrapped_key = rewrapped.master_key_id, rewrapped.wrapped
         row.rewrapped_at = utcnow()
         data_keys += 1
+        tally.add()
     secrets = 0
     for user in session.scalars(
         select(StaffUser).where(
@@ -76,6 +86,7 @@ def rewrap_all(session: Session, provider: KeyProvider, key_id: str) -> tuple[in
         sealed = seal_staff_secret(provider, seed, user_id=user.public_id, key_id=key_id)
         user.totp_key_id, user.totp_secret_ciphertext = sealed.key_id, sealed.ciphertext
         secrets += 1
+        tally.add()
     session.flush()
     return data_keys, secrets
 
@@ -118,6 +129,7 @@ def rotate_master_key(
     sessions: sessionmaker[Session],
     *,
     before_retire: Callable[[], object] | None = None,
+    progress: Progress = no_progress,
 ) -> RotationResult:
     """Add a master key, rewrap everything under it, then retire the old keys.
 
@@ -130,7 +142,7 @@ def rotate_master_key(
     """
     new_key_id = provider.add_master_key()
     with sessions() as session, session.begin():
-        data_keys, staff_secrets = rewrap_all(session, provider, new_key_id)
+        data_keys, staff_secrets = rewrap_all(session, provider, new_key_id, progress)
     if before_retire is not None:
         before_retire()
     retired, kept = retire_unused_master_keys(provider, sessions)

@@ -19,11 +19,15 @@ The daemon (``accessd run``):
 - ``supervision``: systemd's notify protocol (``READY=1``, ``STATUS=``, ``STOPPING=1``) and its
   watchdog, pinged only while every loop's heartbeat is fresh;
 - ``relay``: ``pulse``, releasing the lock and knowing what that did (asking the board when its
-  acknowledgement does not come).
+  acknowledgement does not come);
+- ``metrics``: ``DoorMetrics``, the daemon's Prometheus registry: decisions, latency, device
+  faults and reconnects, alarms; open alarms, pending commands and the journal's depth read at
+  each scrape (served by ``accessd.metrics``).
 
 Shared by the daemon, ``accessd`` (CLI) and the panel:
 
-- ``command_table``: how the CLI and the panel ask a door's daemon for hardware work;
+- ``command_table``: how the CLI and the panel ask a door's daemon for hardware work, and
+  follow it (a resync's counts: ``CommandProgress``, ``door_work``);
 - ``remote_unlock``: ``request_unlock``, the reason's limit and message;
 - ``alarms``: raise (one open per door and kind), the one open-alarm query and count, clear,
   what each kind is called and one alarm in a line;

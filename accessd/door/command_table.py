@@ -8,15 +8,21 @@ the same on SQLite and PostgreSQL, and the door never depends on the panel being
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.errors import CommandTimeoutError
 from accessd.models import CommandKind, CommandState, DeviceCommand, Door
+from accessd.progress import describe
+
+log = logging.getLogger(__name__)
 
 FINISHED = (CommandState.DONE, CommandState.FAILED)
 UNFINISHED = (CommandState.PENDING, CommandState.RUNNING)
@@ -48,27 +54,72 @@ def request_resync_everywhere(session: Session, *, created_by: str, why: str,
     return len(doors)
 
 
-def unfinished_count(session: Session) -> int:
-    """Commands at every door still waiting for, or being carried out by, their daemon."""
-    return session.scalar(select(func.count()).select_from(DeviceCommand)
-                          .where(DeviceCommand.state.in_(UNFINISHED))) or 0
+def unfinished_count(session: Session, door_id: int | None = None) -> int:
+    """Commands at every door (or at ``door_id``) still waiting for, or being carried out
+    by, their daemon."""
+    query = (select(func.count()).select_from(DeviceCommand)
+             .where(DeviceCommand.state.in_(UNFINISHED)))
+    if door_id is not None:
+        query = query.where(DeviceCommand.door_id == door_id)
+    return session.scalar(query) or 0
+
+
+@dataclass(frozen=True)
+class Work:
+    """Long work at a door as the panel shows it: a resync with its counts."""
+
+    id: int
+    door: str
+    kind: CommandKind
+    state: CommandState
+    done: int | None
+    total: int | None
+    text: str
+    why: str
+
+
+RECENT_WORK = dt.timedelta(minutes=10)
+"""How long finished work stays on the dashboard."""
+
+
+def door_work(session: Session, now: dt.datetime, *, limit: int = 10) -> list[Work]:
+    """Resyncs waiting, under way, or finished within ``RECENT_WORK``, newest first."""
+    rows = session.execute(
+        select(DeviceCommand, Door.name).join(Door, Door.id == DeviceCommand.door_id)
+        .where(DeviceCommand.kind == CommandKind.RESYNC,
+               DeviceCommand.state.in_(UNFINISHED)
+               | (DeviceCommand.finished_at >= now - RECENT_WORK))
+        .order_by(DeviceCommand.created_at.desc(), DeviceCommand.id.desc()).limit(limit)).all()
+    return [Work(c.id, name, c.kind, c.state, c.progress_done, c.progress_total,
+                 c.progress or ("waiting for the door's daemon" if c.state is CommandState.PENDING
+                                else "starting"), str(c.args.get("why") or ""))
+            for c, name in rows]
 
 
 def wait(sessions: sessionmaker[Session], command_id: int, *, timeout: float,
-         on_progress: Callable[[str], None] | None = None, poll: float = 0.2) -> DeviceCommand:
-    """Follow a command until it finishes, reporting each new progress message.
+         on_progress: Callable[[str], None] | None = None,
+         on_count: Callable[[int, int | None], None] | None = None,
+         poll: float = 0.2) -> DeviceCommand:
+    """Follow a command until it finishes, reporting each new progress message, and to
+    ``on_count`` (an ``accessd.progress.Progress``) each new count of long work; a command
+    that reports counts reports its text through them only.
 
     :raises CommandTimeoutError: not finished within ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
     last: str | None = None
+    last_count: tuple[int | None, int | None] = (None, None)
     while True:
         with sessions() as session:
             command = session.get_one(DeviceCommand, command_id)
             session.expunge(command)
-        if command.progress and command.progress != last and on_progress:
+        count = (command.progress_done, command.progress_total)
+        if command.progress_done is not None and on_count is not None:
+            if count != last_count:
+                on_count(command.progress_done, command.progress_total)
+        elif command.progress and command.progress != last and on_progress:
             on_progress(command.progress)
-        last = command.progress
+        last, last_count = command.progress, count
         if command.state in FINISHED:
             return command
         if time.monotonic() >= deadline:
@@ -102,6 +153,39 @@ def report(sessions: sessionmaker[Session], command_id: int, progress: str) -> N
     with sessions.begin() as session:
         session.execute(update(DeviceCommand).where(DeviceCommand.id == command_id)
                         .values(progress=progress[:200]))
+
+
+@dataclass
+class CommandProgress:
+    """A ``Progress`` that writes a command's counts on its row (and the same in words in
+    ``progress``), at most every ``every`` seconds, and at the end."""
+
+    sessions: sessionmaker[Session]
+    command_id: int
+    what: str
+    unit: str
+    every: float = 0.5
+    monotonic: Callable[[], float] = time.monotonic
+    _started: float = field(default=0.0, init=False)
+    _written: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self.monotonic()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = self.monotonic()
+        if (self._written is not None and now - self._written < self.every
+                and done != total):
+            return
+        self._written = now
+        text = describe(self.what, self.unit, done, total, now - self._started)
+        try:
+            with self.sessions.begin() as session:
+                session.execute(update(DeviceCommand).where(DeviceCommand.id == self.command_id)
+                                .values(progress=text[:200], progress_done=done,
+                                        progress_total=total))
+        except SQLAlchemyError as exc:  # a busy database costs a progress line, not the work
+            log.debug("progress of command %d not written: %s", self.command_id, exc)
 
 
 def finish(sessions: sessionmaker[Session], command_id: int, *, ok: bool, message: str,

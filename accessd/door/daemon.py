@@ -23,6 +23,7 @@ import datetime as dt
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -51,6 +52,7 @@ from accessd.door.logic import (
     Record,
     WipeSensor,
 )
+from accessd.door.metrics import DoorMetrics, LabelledGauges
 from accessd.door.pin_attempts import PinAttempts
 from accessd.door.recorder import EVENT_BUSY_MS, OPENINGS, EventRecorder, EventRef
 from accessd.door.supervision import Heartbeats, Supervisor
@@ -83,6 +85,8 @@ COMMAND_POLL = 0.25
 CHECKPOINT_INTERVAL = 10.0
 RETRY_LATER = 5.0  # seconds before a job the database refused is tried again
 LOOPS = ("sensor", "door", "commands")  # the loops whose heartbeats the watchdog checks
+DECISIONS = (EventKind.GRANTED, EventKind.DENIED, EventKind.UNKNOWN_FINGER)
+RULES = frozenset({r.value for r in Reason} | {"slot_not_in_database"})
 
 
 class Daemon:
@@ -114,6 +118,7 @@ class Daemon:
         # The longest a sensor step takes without turning: a few of the driver's own deadlines
         # (an image, a search, a relay pulse); a sensor slower than that is a fault, not a hang.
         self._sensor_step_within = 4 * settings.sensor.timeout_seconds
+        self.metrics = DoorMetrics()
         self._logic_lock = threading.Lock()
         self._door_lock = threading.Lock()
         # The door's own writes (events, its status row, claiming commands) wait briefly for
@@ -125,11 +130,13 @@ class Daemon:
         self.sensor_health = DeviceHealth(
             "sensor", open=self._connect_sensor, close=self.sensor.close, faults=SensorError,
             monotonic=self.clock.monotonic, report=self._report, recovered="sensor answers again",
-            storage_failed=self._storage_failed, on_fault=self._sensor_fault)
+            storage_failed=self._storage_failed, on_fault=self._sensor_fault,
+            counted=self._count_device)
         self.door_health = DeviceHealth(
             "door board", open=self._open_door, close=self._close_door, faults=DoorError,
             monotonic=self.clock.monotonic, report=self._report, recovered="door board answers",
-            storage_failed=self._storage_failed, on_fault=self._door_fault)
+            storage_failed=self._storage_failed, on_fault=self._door_fault,
+            counted=self._count_device)
         self._next_beat = 0.0
         self._seen: dict[str, dt.datetime] = {}  # when the sensor and the board last answered
         self._threads: list[threading.Thread] = []
@@ -142,6 +149,64 @@ class Daemon:
         self._jobs_waiting: collections.deque[tuple[float, Job]] = collections.deque()
         self._alarms_waiting: collections.deque[tuple[RaiseAlarm, dt.datetime]] = (
             collections.deque())
+        self._metrics_read_at_scrape()
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def _metrics_read_at_scrape(self) -> None:
+        """What Prometheus reads when it scrapes, never on the door's path."""
+        m = self.metrics
+        m.add(LabelledGauges(
+            "accessd_device_connected", "1 while the device answers", "device",
+            lambda: {"sensor": float(self.sensor_health.connected),
+                     "door board": float(self.door_health.connected)}))
+        m.add(LabelledGauges("accessd_alarms_open", "Open alarms at this door", "kind",
+                             self._open_alarms, every=[k.value for k in AlarmKind]))
+        m.gauge("accessd_commands_pending",
+                "Commands for this door waiting for, or being carried out by, this daemon",
+                self._pending_commands)
+        m.gauge("accessd_spool_depth",
+                "Events in the reserve journal waiting for the database", self._spool_depth)
+
+    def _open_alarms(self) -> dict[str, float]:
+        if not self.door_id:
+            return {}
+        with self.quick_sessions() as session:
+            found = alarms.open_alarms(session, self.door_id)
+        return dict(collections.Counter(a.kind.value for a in found))
+
+    def _pending_commands(self) -> float | None:
+        if not self.door_id:
+            return None
+        with self.quick_sessions() as session:
+            return command_table.unfinished_count(session, self.door_id)
+
+    def _spool_depth(self) -> float | None:
+        journal = self.recorder.journal if self.recorder is not None else None
+        return journal.pending if journal is not None else None
+
+    def _count_device(self, device: str, what: str) -> None:
+        (self.metrics.faults if what == "fault" else self.metrics.reconnects).labels(device).inc()
+
+    def _count_decisions(self, actions: list[Action], started: float, method: str) -> None:
+        """Count each decision in ``actions`` and log it: one line, public ids only."""
+        for action in actions:
+            if not (isinstance(action, Record) and action.kind in DECISIONS):
+                continue
+            elapsed = time.monotonic() - started
+            # The rule is a reason code; a remote unlock's reason is typed text: never a label.
+            rule = (action.reason if action.reason in RULES
+                    else "remote_unlock" if action.method is EventMethod.REMOTE
+                    else "no_match" if action.reason is None else "other")
+            way = action.method.value if action.method else method
+            self.metrics.decision(action.kind.value, rule, way)
+            self.metrics.latency.labels(method).observe(elapsed)
+            log.info("decision", extra={
+                "result": action.kind.value, "rule": rule, "method": way,
+                "person": str(action.person_public_id) if action.person_public_id else None,
+                "customer": (str(action.customer_public_id) if action.customer_public_id
+                             else None),
+                "ms": round(elapsed * 1000, 1)})
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -377,6 +442,7 @@ class Daemon:
         if not self.sensor.finger_present():
             self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
             return
+        started = time.monotonic()
         try:
             self.sensor.capture(1)
         except PoorImageError:
@@ -391,6 +457,7 @@ class Daemon:
             actions = [Record(EventKind.DENIED, EventMethod.FINGER,
                               Reason.DATABASE_UNAVAILABLE.value)]
         self._execute(actions)
+        self._count_decisions(actions, started, "finger")
         self._wait_lift()
 
     def _wait_lift(self) -> None:
@@ -465,10 +532,13 @@ class Daemon:
                 self.door.heartbeat()
             self._next_beat = now + max(0.2, self.settings.door.heartbeat_timeout / 3)
         event = self.door.next_event(0.05)
+        started = time.monotonic()
         with self._logic_lock:
             actions = self._board_event(event) if event else []
             actions += self._logic().tick(self.clock.monotonic())
         self._execute(actions)
+        if actions:
+            self._count_decisions(actions, started, "pin")
 
     def _board_event(self, event: DoorEvent) -> list[Action]:
         try:
@@ -558,6 +628,7 @@ class Daemon:
 
     def _raise_alarm(self, alarm: RaiseAlarm) -> None:
         log.warning("alarm %s: %s", alarm.kind, alarm.detail)
+        self.metrics.alarms.labels(alarm.kind.value).inc()
         at = self.clock.now()
         try:
             with self.quick_sessions.begin() as session:
@@ -596,9 +667,11 @@ class Daemon:
             log.warning("remote unlock refused, the door stays locked: %s", exc)
             command_table.finish(self.sessions, command.id, ok=False, message=str(exc))
             return
+        started = time.monotonic()
         with self._logic_lock:
             actions = self._logic().remote_unlock(self.clock.monotonic(), reason)
         self._execute(actions)
+        self._count_decisions(actions, started, "remote")
         command_table.finish(self.sessions, command.id, ok=True, message="door released")
 
     def _clear_alarms(self, command: DeviceCommand) -> None:

@@ -56,14 +56,18 @@ class DeviceHealth:
         open (the daemon's storage health deals with the database).
     :param on_fault: told of each new fault after it was recorded (the door's raises an alarm
         for a wire that does not authenticate).
+    :param counted: told ``(name, "fault")`` of each new fault and ``(name, "reconnect")``
+        of each recovery (the daemon's metrics).
     """
 
     def __init__(self, name: str, *, open: Callable[[], None], close: Callable[[], None],
                  faults: type[Exception], monotonic: Callable[[], float], report: Report,
                  recovered: str,
                  storage_failed: Callable[[Exception], None] | None = None,
-                 on_fault: Callable[[Exception], None] | None = None) -> None:
+                 on_fault: Callable[[Exception], None] | None = None,
+                 counted: Callable[[str, str], None] = lambda name, what: None) -> None:
         self.name = name
+        self._counted = counted
         self._open, self._close, self._faults = open, close, faults
         self._monotonic, self._report, self._recovered = monotonic, report, recovered
         self._storage_failed = storage_failed
@@ -92,6 +96,7 @@ class DeviceHealth:
         had_fault = self.fault is not None
         self.connected, self.fault, self.problem, self._fault_type = True, None, None, None
         if had_fault:
+            self._counted(self.name, "reconnect")
             self._report(EventKind.RECOVERED, self._recovered)
         return True
 
@@ -127,6 +132,7 @@ class DeviceHealth:
         self._fault_type = type(exc)
         problem = self.problem = problem_of(exc)
         if self._mark(str(exc)) or changed:
+            self._counted(self.name, "fault")
             log.warning("%s fault: %s", self.name, exc)
             self._report(EventKind.FAULT, fault_reason(self.name, problem)[:FAULT_TEXT_MAX])
             if self._on_fault is not None:

@@ -25,6 +25,7 @@ from accessd.errors import EnrollmentError
 from accessd.fingers.enrolment import EnrollmentPlan, door_refusal, enrol
 from accessd.fingers.library import forget_library, reconcile_sensor
 from accessd.models import DeviceCommand, FingerLabel
+from accessd.progress import no_progress
 from firmware_bridge.errors import NoFingerError, PoorImageError, SensorError
 from firmware_bridge.sensor import Sensor
 
@@ -131,8 +132,16 @@ class SensorJobs:
     def _reconcile(self, job: ReconcileLibrary) -> None:
         if self.tampered():
             return  # the library stays empty until staff clear the tamper alarm
+        counts = (command_table.CommandProgress(self.sessions, job.command_id, "resync",
+                                                "templates")
+                  if job.command_id is not None else no_progress)
+
+        def progress(done: int, total: int | None) -> None:
+            self.alive(0.0)  # each template moved is the sensor loop turning (the watchdog)
+            counts(done, total)
+
         report = reconcile_sensor(self.sensor, self.sessions, self.provider, self.door_id,
-                                  progress=lambda _step: self.alive(0.0))
+                                  progress=progress)
         if job.command_id is not None:
             command_table.finish(self.sessions, job.command_id, ok=True,
                                  message=f"sensor in step: {report.uploaded} uploaded, "

@@ -223,6 +223,9 @@ class DeviceCommand(Base):
         enum_column(CommandState, 16), default=CommandState.PENDING
     )
     progress: Mapped[str | None] = mapped_column(String(200))
+    # Counts of long work (a resync's templates): done of total, for a bar in the CLI and panel.
+    progress_done: Mapped[int | None] = mapped_column()
+    progress_total: Mapped[int | None] = mapped_column()
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -86,6 +86,7 @@ from accessd.privacy.certificate import (
     write_certificate,
 )
 from accessd.privacy.retention import DEFAULT_BATCH, BatchSizer, delete_in_batches, prune_chain
+from accessd.progress import Progress, Tally, no_progress
 
 __all__ = [
     "CATEGORIES",
@@ -221,6 +222,7 @@ def run_due_purges(
     batch_size: int = DEFAULT_BATCH,
     actor: str = "daemon",
     destroy_backups: BackupDestruction = backups_by_data_key,
+    progress: Progress = no_progress,
 ) -> list[PurgeRecord]:
     """Complete every interrupted purge, purge every customer due at ``now``, and certify every
     purge whose doors have all confirmed their sensors.
@@ -231,12 +233,14 @@ def run_due_purges(
     ``certificate_dir``: where each signed certificate is written as a file too (it is always
     kept in the record). ``destroy_backups``: what the purge does about backups, and what the
     certificate says of them (``accessd.privacy.certificate.BackupDestruction``).
+    ``progress`` counts access events deleted (the bulk of a purge), of those of the customers
+    being purged (the total grows as each customer's purge starts).
 
     :raises StorageError: the database failed; what was committed stays, the next run resumes.
     """
     zone = _zone(site_timezone)
     run = _Run(sessions, provider, engine, CustomerDigester(provider), _RunClock(now),
-               certificate_dir, batch_size, actor, destroy_backups)
+               certificate_dir, batch_size, actor, destroy_backups, Tally(progress))
     moved: dict[int, PurgeRecord] = {}
     ledger.seal_pending(sessions, provider)  # rows from before the ledger, on the first run
     with sessions() as session:
@@ -281,6 +285,7 @@ class _Run:
     batch_size: int
     actor: str
     destroy_backups: BackupDestruction
+    tally: Tally
 
 
 class _RunClock:
@@ -353,8 +358,12 @@ def _carry_out(run: _Run, record_id: int, customer_id: int | None) -> PurgeRecor
                 select(Customer.id, Customer.public_id)) if run.digester(pid) == digest),
                 None)
     if customer_id is not None:  # None: everything was deleted before the interruption
+        with run.sessions() as session:
+            run.tally.expect(session.scalar(select(func.count()).select_from(AccessEvent)
+                                            .where(AccessEvent.customer_id == customer_id)) or 0)
         with bulk_delete_sessions(run.engine, cache_kib=PURGE_CACHE_KIB) as purging:
-            destroy_customer_data(purging, customer_id, batch_size=run.batch_size)
+            destroy_customer_data(purging, customer_id, batch_size=run.batch_size,
+                                  events_deleted=run.tally.add)
     key_destroyed_by = run.clock()
     wal = _truncate_wal(run.engine)
     try:
@@ -479,7 +488,8 @@ def _ledger_anchor(session: Session, record: PurgeRecord) -> tuple[int, str] | N
 
 
 def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
-                          batch_size: int = DEFAULT_BATCH) -> None:
+                          batch_size: int = DEFAULT_BATCH,
+                          events_deleted: Callable[[int], None] = lambda n: None) -> None:
     """Delete everything held for a customer, in committed batches; the data key goes last.
 
     Safe to repeat after an interruption: every step deletes what is left. Templates go first
@@ -498,11 +508,12 @@ def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
         chains = session.scalars(
             select(EventChain.id).where(EventChain.customer_id == customer_id)).all()
     for chain_id in chains:
-        prune_chain(sessions, chain_id, None, batch_size=batch_size, people_too=False)
+        prune_chain(sessions, chain_id, None, batch_size=batch_size, people_too=False,
+                    deleted=events_deleted)
     # Strays: an event recorded for the customer outside its chain, or during the purge.
     delete_in_batches(sessions, lambda n: delete(AccessEvent).where(AccessEvent.id.in_(
         select(AccessEvent.id).where(AccessEvent.customer_id == customer_id).limit(n))),
-        batch_size)
+        batch_size, deleted=events_deleted)
     with sessions.begin() as session:
         # Facility events (no customer) that name one of its people, and any recorded since
         # its person index went, become anonymous: without the salt, the subject digest cannot

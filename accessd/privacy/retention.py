@@ -77,14 +77,16 @@ class BatchSizer:
 
 
 def prune_chain(sessions: sessionmaker[Session], chain_id: int, upto_seq: int | None, *,
-                batch_size: int = DEFAULT_BATCH, people_too: bool = True) -> int:
+                batch_size: int = DEFAULT_BATCH, people_too: bool = True,
+                deleted: Callable[[int], None] = lambda n: None) -> int:
     """Delete the events of one chain up to ``upto_seq`` (``None``: all), oldest first.
 
     Each batch moves the chain's anchor to its last deleted event in the same transaction, so
     the chain verifies after every commit. Returns how many events were deleted.
     ``batch_size`` caps a batch (see ``BatchSizer``). The deleted events' ``PersonEvent``
     rows go in the same transaction, unless ``people_too`` is False: a purge deletes those
-    first, person by person, which is far cheaper than one lookup per event.
+    first, person by person, which is far cheaper than one lookup per event. ``deleted`` is
+    told each committed batch's count (a purge's progress).
     """
     total = 0
     sizer = BatchSizer(batch_size)
@@ -117,7 +119,9 @@ def prune_chain(sessions: sessionmaker[Session], chain_id: int, upto_seq: int | 
             result = session.execute(delete(AccessEvent).where(*batch)
                                      .execution_options(synchronize_session=False))
             chain.anchor_seq, chain.anchor_digest = end.seq, end.digest
-            total += int(getattr(result, "rowcount", 0) or 0)
+            count = int(getattr(result, "rowcount", 0) or 0)
+            total += count
+        deleted(count)
 
 
 def prune_chain_before(sessions: sessionmaker[Session], chain_id: int, cutoff: dt.datetime, *,
@@ -224,7 +228,8 @@ def _expired_open_requests(sessions: sessionmaker[Session], today: dt.date,
 
 
 def delete_in_batches(sessions: sessionmaker[Session], build: Callable[[int], Delete],
-                      batch_size: int = DEFAULT_BATCH) -> int:
+                      batch_size: int = DEFAULT_BATCH, *,
+                      deleted: Callable[[int], None] = lambda n: None) -> int:
     """Run ``build(n)``, a DELETE of at most n rows (``id IN (SELECT ... LIMIT n)``, which
     SQLite and PostgreSQL both accept), until it deletes nothing, committing each batch and
     sizing batches with ``BatchSizer``; returns the total."""
@@ -233,7 +238,8 @@ def delete_in_batches(sessions: sessionmaker[Session], build: Callable[[int], De
     while True:
         with sizer.timed() as size, sessions.begin() as session:
             result = session.execute(build(size).execution_options(synchronize_session=False))
-            deleted = int(getattr(result, "rowcount", 0) or 0)
-        total += deleted
-        if deleted == 0:
+            count = int(getattr(result, "rowcount", 0) or 0)
+        total += count
+        deleted(count)
+        if count == 0:
             return total

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -66,6 +67,15 @@ class ExtraJob:
     func: Callable[[], object]
     interval_minutes: int
     run_at_start: bool = True
+
+
+@dataclass
+class JobStats:
+    """How one job's runs went (for the daemon's metrics)."""
+
+    succeeded: int = 0
+    failed: int = 0
+    last_success: dt.datetime | None = None
 
 
 @dataclass
@@ -116,6 +126,8 @@ class PrivacyScheduler:
         self._lock = threading.Lock()  # run_now() from another thread waits for the job
         self._scheduler: BackgroundScheduler | None = None
         self.last_report: ReconcileReport | None = None
+        self.job_stats: dict[str, JobStats] = {}
+        self._last_run_failed = False
 
     @property
     def interval_minutes(self) -> int:
@@ -143,6 +155,7 @@ class PrivacyScheduler:
             scheduler.add_job(job.func, IntervalTrigger(minutes=job.interval_minutes,
                                                          timezone=dt.UTC),
                               **_job_options(job.id, now if job.run_at_start else None))
+        scheduler.add_listener(self._count_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         scheduler.start()
         self._scheduler = scheduler
         log.info("privacy scheduler started: due purges and retention checked now and every "
@@ -163,12 +176,24 @@ class PrivacyScheduler:
             self._on_purged(report.purged)
         return report
 
+    def _count_run(self, event: JobExecutionEvent) -> None:
+        """A job ran: count it; a reconciliation that caught its own errors failed too."""
+        job = RECONCILE_JOB_ID if event.job_id == FOLLOW_UP_JOB_ID else event.job_id
+        stats = self.job_stats.setdefault(job, JobStats())
+        if event.exception is not None or (job == RECONCILE_JOB_ID and self._last_run_failed):
+            stats.failed += 1
+        else:
+            stats.succeeded += 1
+            stats.last_success = dt.datetime.now(dt.UTC)
+
     def _job(self) -> None:
+        self._last_run_failed = True
         try:
             report = self.run_now()
         except Exception:  # never let the job die silently: log it, the next run retries
             log.exception("privacy reconciliation failed; it runs again at the next interval")
             return
+        self._last_run_failed = bool(report.errors)
         scheduler = self._scheduler
         if not report.awaiting_doors:
             self._follow_up = self._first_follow_up

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from accessd.csv_cells import csv_writer
@@ -47,10 +47,12 @@ from accessd.models import (
     door_customers,
     utcnow,
 )
+from accessd.progress import Progress, Tally, no_progress
 
 EXPORT_FORMAT = "accessd-export"
 EXPORT_VERSION = 1
 BATCH = 2000
+PROGRESS_EVERY = 1000  # rows between two progress calls: cheap in the million-row loop
 
 PERSON_COLUMNS = ("public_id", "customer_public_id", "name", "email", "notes", "active",
                   "restricted", "restricted_reason", "restricted_since", "credential",
@@ -108,7 +110,8 @@ Rows = Callable[[], Iterable[Sequence[Any]]]  # called once per format: JSON, th
 
 
 def export_person(session: Session, person: Person, out: Path | BinaryIO, *,
-                  now: dt.datetime | None = None) -> ExportSummary:
+                  now: dt.datetime | None = None,
+                  progress: Progress = no_progress) -> ExportSummary:
     """Write everything held on ``person`` to a zip archive at ``out`` (a new file, mode 0600,
     or a binary stream). Nothing about anyone else is included."""
     customer = session.get_one(Customer, person.customer_id)
@@ -130,13 +133,18 @@ def export_person(session: Session, person: Person, out: Path | BinaryIO, *,
             DeviceCommand.person_id == person.id).order_by(DeviceCommand.id),
             lambda c, i: _command_row(c, i, doors), ids)),
     }
+    total = _count_events(session, naming_person(person.id))
     return _write_archive(out, {"kind": "person", "public_id": str(person.public_id)},
-                          tables, now or utcnow())
+                          tables, now or utcnow(), Tally(progress, total))
 
 
 def export_customer(session: Session, customer: Customer, out: Path | BinaryIO, *,
-                    now: dt.datetime | None = None) -> ExportSummary:
-    """Write everything held on ``customer`` and its people to a zip archive at ``out``."""
+                    now: dt.datetime | None = None,
+                    progress: Progress = no_progress) -> ExportSummary:
+    """Write everything held on ``customer`` and its people to a zip archive at ``out``.
+
+    ``progress`` counts records written (each twice: JSON, then CSV); a million events take
+    about 45 s."""
     doors = _door_names(session)
     ids = dict(session.execute(select(Person.id, Person.public_id)
                                .where(Person.customer_id == customer.id)).all())
@@ -166,8 +174,9 @@ def export_customer(session: Session, customer: Customer, out: Path | BinaryIO, 
                 Person.customer_id == customer.id))).order_by(DeviceCommand.id),
             lambda c, i: _command_row(c, i, doors), ids)),
     }
+    total = _count_events(session, AccessEvent.customer_id == customer.id)
     return _write_archive(out, {"kind": "customer", "public_id": str(customer.public_id)},
-                          tables, now or utcnow())
+                          tables, now or utcnow(), Tally(progress, total))
 
 
 # --- rows -------------------------------------------------------------------------------------
@@ -261,17 +270,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _count_events(session: Session, where: Any) -> int:
+    """The export's bulk, known before it starts: its events, written twice."""
+    return 2 * int(session.scalar(select(func.count()).select_from(AccessEvent)
+                                  .where(where)) or 0)
+
+
 def _write_archive(out: Path | BinaryIO, subject: dict[str, str],
                    tables: dict[str, tuple[Sequence[str], Rows]],
-                   now: dt.datetime) -> ExportSummary:
+                   now: dt.datetime, tally: Tally) -> ExportSummary:
     path = out if isinstance(out, Path) else None
     stream: BinaryIO = _create_private(out) if isinstance(out, Path) else out
     counts: dict[str, int] = {}
     try:
         with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            tally.progress(0, tally.total)
             for name, (columns, rows) in tables.items():
-                counts[name] = _write_json(archive, f"{name}.json", columns, rows())
-                _write_csv(archive, f"{name}.csv", columns, rows())
+                # Only the events are counted ahead: the other tables are small.
+                counting = tally if name == "access_events" else None
+                counts[name] = _write_json(archive, f"{name}.json", columns, rows(), counting)
+                _write_csv(archive, f"{name}.csv", columns, rows(), counting)
             manifest = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION,
                         "generated_at": now.astimezone(dt.UTC).isoformat(),
                         "subject": subject, "records": counts}
@@ -302,7 +320,7 @@ def _create_private(path: Path) -> BinaryIO:
 
 
 def _write_json(archive: zipfile.ZipFile, name: str, columns: Sequence[str],
-                rows: Iterable[Sequence[Any]]) -> int:
+                rows: Iterable[Sequence[Any]], tally: Tally | None = None) -> int:
     count = 0
     with archive.open(name, "w", force_zip64=True) as raw, \
             io.TextIOWrapper(raw, encoding="utf-8") as text:
@@ -312,16 +330,26 @@ def _write_json(archive: zipfile.ZipFile, name: str, columns: Sequence[str],
             text.write(json.dumps(dict(zip(columns, map(_plain, row), strict=True)),
                                   ensure_ascii=False))
             count += 1
+            if tally is not None and count % PROGRESS_EVERY == 0:
+                tally.add(PROGRESS_EVERY)
+        if tally is not None:
+            tally.add(count % PROGRESS_EVERY)
         text.write("\n]\n" if count else "]\n")
     return count
 
 
 def _write_csv(archive: zipfile.ZipFile, name: str, columns: Sequence[str],
-               rows: Iterable[Sequence[Any]]) -> None:
+               rows: Iterable[Sequence[Any]], tally: Tally | None = None) -> None:
     with archive.open(name, "w", force_zip64=True) as raw, \
             io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
         # Names, notes and reasons are typed by people: no cell may become a formula.
         writer = csv_writer(text)
         writer.writerow(columns)
+        count = 0
         for row in rows:
             writer.writerow([_plain(v) for v in row])
+            count += 1
+            if tally is not None and count % PROGRESS_EVERY == 0:
+                tally.add(PROGRESS_EVERY)
+        if tally is not None:
+            tally.add(count % PROGRESS_EVERY)

@@ -85,3 +85,40 @@ def test_the_panel_works_on_a_phone(
     page.goto(f"{live_server}/customers/")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 380  # wide tables scroll inside their box, not the page
+
+
+def test_the_dashboard_follows_a_resync_with_a_live_progress_bar(
+    page: Page, live_server: str, admin: StaffMember, clock: FakeClock, site: Site,
+    sessions: sessionmaker[Session], console: list[str],
+) -> None:
+    from sqlalchemy import select, update
+
+    from accessd.door import command_table
+    from accessd.models import CommandKind, CommandState, DeviceCommand
+
+    browser_sign_in(page, live_server, admin, clock)
+    with sessions.begin() as db:  # what an erasure asks of every door
+        command_table.request_resync_everywhere(db, created_by=admin.username,
+                                                why="person erased")
+        command_id = db.scalars(select(DeviceCommand.id).where(
+            DeviceCommand.kind == CommandKind.RESYNC)).one()
+    page.goto(f"{live_server}/")
+    row = page.locator("#work-rows tr").first
+    expect(row).to_contain_text("sensor resync (person erased)")
+    expect(row).to_contain_text("pending")
+    page.evaluate("window.notReloaded = true")
+    with sessions.begin() as db:
+        db.execute(update(DeviceCommand).values(state=CommandState.RUNNING))
+    report = command_table.CommandProgress(sessions, command_id, "resync", "templates")
+    report(300, 1000)  # the daemon's writes, as it uploads
+    bar = row.locator("progress")
+    expect(bar).to_have_attribute("max", "1000", timeout=10_000)
+    expect(bar).to_have_js_property("value", 300)
+    expect(row).to_contain_text("resync: 300/1000 templates")
+    report(1000, 1000)
+    command_table.finish(sessions, command_id, ok=True,
+                         message="sensor in step: 1000 uploaded, 0 wiped, 0 kept")
+    expect(row).to_contain_text("sensor in step: 1000 uploaded", timeout=10_000)
+    expect(row).to_contain_text("done")
+    assert page.evaluate("window.notReloaded") is True
+    assert policy_violations(console) == []

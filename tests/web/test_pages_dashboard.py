@@ -211,3 +211,28 @@ def test_a_replaced_sensor_is_approved_from_the_alarms_page_with_a_note_in_the_a
             AuditRecord.action == "door.approve_sensor")).one()
         assert record.target == "door:Hall A" and record.actor == "someone-operator"
         assert record.details["sensor"] == "zfm capacity=200"
+
+
+def test_a_resync_the_panel_started_shows_its_progress_on_the_dashboard(
+    operator: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    from accessd.door import command_table
+
+    assert "No resync under way" in operator.get("/").get_data(as_text=True)
+    with sessions.begin() as db:  # what an erasure or a withdrawal asks of every door
+        command_table.request_resync_everywhere(db, created_by="olga", why="person erased")
+        (command_id,) = db.scalars(select(DeviceCommand.id).where(
+            DeviceCommand.kind == CommandKind.RESYNC)).all()
+    (waiting,) = operator.get("/dashboard/state.json").get_json()["work"]
+    assert waiting["state"] == "pending" and waiting["total"] is None
+    assert waiting["what"] == "sensor resync (person erased)" and waiting["door"] == "Hall A"
+    # The daemon reports its counts on the command's row as it uploads.
+    with sessions.begin() as db:
+        db.execute(update(DeviceCommand).values(state="running"))
+    command_table.CommandProgress(sessions, command_id, "resync", "templates")(120, 1000)
+    (running,) = operator.get("/dashboard/state.json").get_json()["work"]
+    assert (running["state"], running["done"], running["total"]) == ("running", 120, 1000)
+    assert running["text"].startswith("resync: 120/1000 templates")
+    html = operator.get("/").get_data(as_text=True)
+    row = html.split('id="work-rows"')[1].split("</tr>")[0]
+    assert '<progress max="1000" value="120">' in row and "resync: 120/1000 templates" in row

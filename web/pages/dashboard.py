@@ -1,11 +1,12 @@
 """The dashboard: every door's state and the latest events, updating by itself.
 
 The page is rendered complete (a snapshot that works without JavaScript); ``static/
-dashboard.js`` then polls ``/dashboard/state.json`` every 2 s and rewrites the door cards and
-the events table with ``textContent`` only. Each door is a card (it fits a 390 px phone): its
-alarms first, then each device apart (``accessd.door.devices``, which ``accessd status`` prints
-too) with its last contact, what is wrong and what to do. Both use ``snapshot()``, so the
-first render and every update show the same words. A door whose daemon has not written its
+dashboard.js`` then polls ``/dashboard/state.json`` every 2 s and rewrites the door cards, the
+work at the doors with its progress bars, and the events table with ``textContent`` only.
+Each door is a card (it fits a 390 px phone): its alarms first, then each device apart
+(``accessd.door.devices``, which ``accessd status`` prints too) with its last contact, what
+is wrong and what to do. Both use ``snapshot()``, so the first render and every update show
+the same words. A door whose daemon has not written its
 status within ``accessd.door.status.ONLINE_WITHIN`` is shown offline, whatever its last row
 says: the daemon may be gone (``accessd status`` and the API judge it the same way).
 """
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from accessd.door.alarms import alarm_label, open_alarm_count
+from accessd.door.command_table import Work, door_work
 from accessd.door.devices import Device, devices
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
@@ -95,6 +97,20 @@ def _event(row: EventRow) -> dict[str, Any]:
     }
 
 
+def _work(work: Work) -> dict[str, Any]:
+    """A resync the panel started (after an erasure, a withdrawal, an enrolment elsewhere),
+    with its counts for a bar: the same words as ``accessd resync`` prints."""
+    return {
+        "id": work.id,
+        "door": work.door,
+        "what": f"sensor resync ({work.why})" if work.why else "sensor resync",
+        "state": work.state.value,
+        "done": work.done,
+        "total": work.total,
+        "text": work.text,
+    }
+
+
 def snapshot() -> dict[str, Any]:
     """Every door with its state and open alarms, and the latest events, ready to show."""
     with read_only_session() as session:
@@ -105,6 +121,7 @@ def _snapshot(session: Session, now: dt.datetime) -> dict[str, Any]:
     doors = [_door(door) for door in door_states(session, now)]
     events = page_events(session, EventFilter(), limit=LATEST_EVENTS).rows
     return {"doors": doors, "events": [_event(e) for e in events],
+            "work": [_work(w) for w in door_work(session, now)],
             "updated": time_text(now), "updated_iso": _iso(now),
             "open_alarms": open_alarm_count(session)}
 

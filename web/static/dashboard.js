@@ -9,6 +9,7 @@
   var alarmsUrl = root.getAttribute("data-alarms-url");
   var doorCards = document.getElementById("door-cards");
   var eventRows = document.getElementById("event-rows");
+  var workRows = document.getElementById("work-rows");
   var updated = document.getElementById("dashboard-updated");
   var live = document.getElementById("dashboard-live");
   var EVERY = 2000;
@@ -106,6 +107,26 @@
     return tr;
   }
 
+  // A resync's progress: a bar with its counts, and the daemon's words ("resync: 120/1000
+  // templates, 1m40s left").
+  function workRow(work) {
+    var tr = el("tr");
+    tr.setAttribute("data-work", String(work.id));
+    cell(tr, "td", work.door);
+    cell(tr, "td", work.what);
+    cell(tr, "td", badge(work.state));
+    var td = cell(tr, "td");
+    if (work.total) {
+      var bar = el("progress", work.done + " of " + work.total);
+      bar.max = work.total;
+      bar.value = work.done || 0;
+      td.appendChild(bar);
+      td.appendChild(document.createTextNode(" "));
+    }
+    td.appendChild(el("span", work.text, "work-text"));
+    return tr;
+  }
+
   function empty(columns, text) {
     var tr = el("tr");
     var td = cell(tr, "td", text);
@@ -123,6 +144,10 @@
     fill(doorCards, doors.length ? doors : [el("li",
       "No door has reported yet. Its daemon reports once the door's computer runs the door " +
       "service.", "door-card")]);
+    if (workRows) {
+      var work = state.work.map(workRow);
+      fill(workRows, work.length ? work : [empty(4, "No resync under way.")]);
+    }
     var events = state.events.map(eventRow);
     fill(eventRows, events.length ? events : [empty(6, "No events yet.")]);
     updated.textContent = state.updated;
