@@ -28,6 +28,7 @@ from accessd.models.customers import (
 )
 from accessd.models.enums import (
     AlarmKind,
+    AuthMode,
     AuditOutcome,
     CommandKind,
     CommandState,
@@ -42,6 +43,7 @@ from accessd.models.enums import (
     RequestKind,
     RequestStatus,
     StaffRole,
+    ZoneKind,
 )
 from accessd.models.events import (
     FACILITY_SCOPE,
@@ -62,6 +64,7 @@ from accessd.models.privacy import (
     PurgeRecord,
 )
 from accessd.models.sensors import SensorSlot
+from accessd.models.zones import Grant, Holiday, Zone
 from accessd.models.staff import ApiToken, AuditRecord, LoginAttempt, StaffSession, StaffUser
 
 __all__ = [
@@ -73,6 +76,7 @@ __all__ = [
     "AccessEvent",
     "Alarm",
     "AlarmKind",
+    "AuthMode",
     "ApiToken",
     "AuditOutcome",
     "AuditRecord",
@@ -94,6 +98,8 @@ __all__ = [
     "EventMethod",
     "Finger",
     "FingerLabel",
+    "Grant",
+    "Holiday",
     "JournalDrain",
     "LawfulBasis",
     "LedgerAction",
@@ -111,6 +117,8 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "UTCDateTime",
+    "Zone",
+    "ZoneKind",
     "door_customers",
     "from_epoch_micros",
     "new_customer_reference",

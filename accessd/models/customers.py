@@ -34,7 +34,7 @@ from accessd.models.base import (
     new_public_id,
     utcnow,
 )
-from accessd.models.enums import Credential, FingerLabel, LawfulBasis
+from accessd.models.enums import AuthMode, Credential, FingerLabel, LawfulBasis
 
 MAX_GRACE_DAYS = 90  # the providers' statements promise destruction at most 90 days after the end
 
@@ -237,6 +237,12 @@ class Door(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     location: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The zone it leads into (``accessd.models.zones``); a door in no zone lets nobody in.
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"), index=True)
+    # What the door asks for; finger or PIN was every door's mode before modes existed.
+    auth_mode: Mapped[AuthMode] = mapped_column(
+        enum_column(AuthMode, 16), default=AuthMode.FINGER_OR_PIN,
+        server_default=AuthMode.FINGER_OR_PIN.value)
 
     customers: Mapped[list[Customer]] = relationship(
         secondary=door_customers, back_populates="doors", passive_deletes=True
