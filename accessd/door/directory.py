@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.customers.pins import verify_pin
 from accessd.db import read_only_engine
-from accessd.door.decision import CustomerView, PersonView
+from accessd.door.decision import Access, CustomerView, GrantView, PersonView
 from accessd.door.logic import PinCheck
-from accessd.models import Customer, Finger, Person, door_customers
-from accessd.models.enums import Credential
+from accessd.models import Customer, Door, Finger, Grant, Holiday, Person, Zone, door_customers
+from accessd.models.enums import AuthMode, Credential
 
 _FINGER_CREDENTIALS = {Credential.FINGER, Credential.FINGER_OR_PIN}
 _PIN_CREDENTIALS = {Credential.PIN, Credential.FINGER_OR_PIN}
@@ -50,6 +50,30 @@ _BY_SLOT = (
     .where(Finger.sensor_slot == bindparam("slot")))
 _DOORS = select(door_customers.c.door_id).where(
     door_customers.c.customer_id == bindparam("customer"))
+_BY_CODE = (
+    select(Person.id, Person.customer_id, Person.active, Person.restricted, Person.credential,
+           Person.public_id, Customer.contract_start, Customer.contract_end, Customer.public_id)
+    .join(Customer, Customer.id == Person.customer_id)
+    .where(Person.keypad_code == bindparam("code")))
+
+# The door's zone and the zones around it, with their distance from the door (bounded).
+_chain = (select(Door.zone_id.label("id"), literal(0).label("depth"))
+          .where(Door.id == bindparam("door"), Door.zone_id.is_not(None))
+          .cte("chain", recursive=True))
+_chain = _chain.union_all(
+    select(Zone.parent_id, _chain.c.depth + 1).join(_chain, Zone.id == _chain.c.id)
+    .where(Zone.parent_id.is_not(None), _chain.c.depth < 16))
+_GRANTS = (
+    select(Grant.person_id, _chain.c.depth, Grant.schedule, Grant.closed_on_holidays,
+           Grant.valid_from, Grant.valid_until)
+    .join(_chain, Grant.zone_id == _chain.c.id)
+    .where(Grant.customer_id == bindparam("customer"),
+           or_(Grant.person_id.is_(None), Grant.person_id == bindparam("person"))))
+_DOOR = select(
+    Door.auth_mode,
+    exists().where(Grant.person_id == bindparam("person")),
+    exists().where(Holiday.day == bindparam("day")),
+).where(Door.id == bindparam("door"))
 
 
 class SqlDirectory:
@@ -75,6 +99,34 @@ class SqlDirectory:
         return (CustomerView(cid, start, end, frozenset(doors) if doors else None, customer_uuid),
                 PersonView(pid, cid, active, restricted, credential in _FINGER_CREDENTIALS,
                            credential in _PIN_CREDENTIALS, person_uuid))
+
+    def by_code(self, code: str) -> tuple[CustomerView, PersonView] | None:
+        """Whose person code ``code`` is (a 1:1 finger check follows)."""
+        with self._reader.connect() as conn:
+            row = conn.execute(_BY_CODE, {"code": code}).first()
+            if row is None:
+                return None
+            doors = conn.execute(_DOORS, {"customer": row[1]}).scalars().all()
+        (pid, cid, active, restricted, credential, person_uuid, start, end, customer_uuid) = row
+        return (CustomerView(cid, start, end, frozenset(doors) if doors else None, customer_uuid),
+                PersonView(pid, cid, active, restricted, credential in _FINGER_CREDENTIALS,
+                           credential in _PIN_CREDENTIALS, person_uuid))
+
+    def access(self, person: PersonView, door_id: int, day: dt.date) -> Access:
+        """The person's grants covering the door, the door's mode, today's holiday: two
+        indexed Core queries (the zone chain is a short recursive walk)."""
+        with self._reader.connect() as conn:
+            door = conn.execute(_DOOR, {"door": door_id, "person": person.id, "day": day}
+                                ).first()
+            if door is None:
+                return Access(())
+            rows = conn.execute(_GRANTS, {"door": door_id, "customer": person.customer_id,
+                                          "person": person.id}).all()
+        mode, limited, holiday = door
+        return Access(tuple(GrantView(depth, pid is not None, schedule, bool(closed), start, end)
+                            for pid, depth, schedule, closed, start, end in rows),
+                      person_limited=bool(limited), holiday=bool(holiday),
+                      mode=AuthMode(mode))
 
     def check_pin(self, code: str, pin: str) -> PinCheck:
         """Whose code ``code`` is, and whether ``pin`` is theirs (reads only)."""

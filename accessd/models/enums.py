@@ -86,6 +86,8 @@ class EventMethod(enum.StrEnum):
     FINGER = "finger"
     PIN = "pin"
     REMOTE = "remote"  # staff unlocked the door from the panel
+    CODE_AND_FINGER = "code_and_finger"  # person code typed, finger checked 1:1 against theirs
+    FINGER_AND_PIN = "finger_and_pin"  # both factors, at a two-factor door
 
 
 class AlarmKind(enum.StrEnum):
