@@ -54,6 +54,7 @@ from accessd.door.pin_attempts import PinAttempts
 from accessd.door.recorder import EVENT_BUSY_MS, OPENINGS, EventRecorder, EventRef
 from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError, JournalError
 from accessd.fingers.library import forget_library
+from accessd.fingers.verify import check_one_to_one, templates_of
 from accessd.models import (
     AlarmKind,
     CommandKind,
@@ -157,6 +158,7 @@ class Daemon:
                           backoff_seconds=a.backoff_seconds,
                           keypad_timeout_seconds=a.keypad_timeout_seconds)
         self.logic = DoorLogic(self.door_id, rules, directory, today=self.clock.today,
+                               local_now=lambda: self.clock.local(self.clock.now()),
                                tamper=tamper)
         self._sensor_jobs = SensorJobs(self.sensor, self.sessions, self.provider, self.door_id,
                                        max_fingers=a.max_fingers_per_person,
@@ -317,6 +319,10 @@ class Daemon:
         if logic.tamper or not logic.accepting(self.clock.monotonic()):
             self.stop_event.wait(0.1)
             return
+        awaited = logic.awaiting_finger(self.clock.monotonic())
+        if awaited is not None:
+            self._check_one_to_one(*awaited)
+            return
         if not self.sensor.finger_present():
             self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
             return
@@ -333,6 +339,30 @@ class Daemon:
             self._storage_failed(exc)
             actions = [Record(EventKind.DENIED, EventMethod.FINGER,
                               Reason.DATABASE_UNAVAILABLE.value)]
+        self._execute(actions)
+        self._wait_lift()
+
+    def _check_one_to_one(self, person_id: int, until: float) -> None:
+        """A code was typed: check the next finger against that person's templates only."""
+        logic = self._logic()
+        try:
+            templates = templates_of(self.sessions, self.provider, person_id)
+        except SQLAlchemyError as exc:
+            self._storage_failed(exc)
+            self._execute([Record(EventKind.DENIED, EventMethod.CODE_AND_FINGER,
+                                  Reason.DATABASE_UNAVAILABLE.value)])
+            logic.finger_checked(person_id, False, self.clock.monotonic())
+            return
+        try:
+            matched = check_one_to_one(self.sensor, templates,
+                                       seconds=max(0.0, until - self.clock.monotonic()),
+                                       stopped=self.stop_event.is_set)
+        finally:
+            templates.clear()
+        if matched is None:
+            return  # no finger in time: the logic's timeout refuses, on record
+        with self._logic_lock:
+            actions = logic.finger_checked(person_id, matched, self.clock.monotonic())
         self._execute(actions)
         self._wait_lift()
 

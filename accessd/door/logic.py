@@ -194,9 +194,11 @@ class DoorLogic:
             return self._apply(Decision(False, Reason.METHOD_NOT_ALLOWED), customer, person,
                                EventMethod.FINGER, now)
         decision = self._decide(customer, person, "finger", access)
-        if access.mode is not AuthMode.FINGER_AND_PIN or not decision.allowed:
-            return self._apply(decision, customer, person, EventMethod.FINGER, now)
         pending = self._pending
+        if access.mode is not AuthMode.FINGER_AND_PIN or not decision.allowed:
+            if pending is not None and pending.person.id == person.id:
+                self._pending = None  # found by search while a 1:1 check was awaited
+            return self._apply(decision, customer, person, EventMethod.FINGER, now)
         if pending is not None and pending.awaits == "finger" and pending.expires > now:
             # A PIN typed first waits for a 1:1 check; a searched finger answers it too.
             self._pending = None
@@ -279,11 +281,12 @@ class DoorLogic:
         self._pending = Pending(customer, person, "finger", expires, method)
         return [VerifyFinger(person.id, self.rules.keypad_timeout_seconds)]
 
-    def awaiting_finger(self, now: float) -> int | None:
-        """The person whose finger the sensor should check 1:1 now, if any."""
+    def awaiting_finger(self, now: float) -> tuple[int, float] | None:
+        """The person whose finger the sensor should check 1:1 now, and until when
+        (monotonic), if any."""
         pending = self._pending
         if pending is not None and pending.awaits == "finger" and pending.expires > now:
-            return pending.person.id
+            return pending.person.id, pending.expires
         return None
 
     def finger_checked(self, person_id: int, matched: bool, now: float) -> list[Action]:

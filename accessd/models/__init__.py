@@ -28,8 +28,8 @@ from accessd.models.customers import (
 )
 from accessd.models.enums import (
     AlarmKind,
-    AuthMode,
     AuditOutcome,
+    AuthMode,
     CommandKind,
     CommandState,
     Credential,
@@ -64,8 +64,8 @@ from accessd.models.privacy import (
     PurgeRecord,
 )
 from accessd.models.sensors import SensorSlot
-from accessd.models.zones import Grant, Holiday, Zone
 from accessd.models.staff import ApiToken, AuditRecord, LoginAttempt, StaffSession, StaffUser
+from accessd.models.zones import Grant, Holiday, Zone
 
 __all__ = [
     "FACILITY_SCOPE",
@@ -76,10 +76,10 @@ __all__ = [
     "AccessEvent",
     "Alarm",
     "AlarmKind",
-    "AuthMode",
     "ApiToken",
     "AuditOutcome",
     "AuditRecord",
+    "AuthMode",
     "Base",
     "CommandKind",
     "CommandState",

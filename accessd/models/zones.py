@@ -31,7 +31,8 @@ class Zone(Base):
     """A hall, a suite, a cage...: a place doors lead into, inside at most one other zone."""
 
     __tablename__ = "zones"
-    __table_args__ = (CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),)
+    __table_args__ = (
+        CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)

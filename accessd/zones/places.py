@@ -82,11 +82,11 @@ def _mode(mode: AuthMode | str) -> AuthMode:
 
 
 def _parents(session: Session) -> dict[int, int | None]:
-    return dict(session.execute(select(Zone.id, Zone.parent_id)).tuples().all())
+    return dict(session.execute(select(Zone.id, Zone.parent_id)).all())
 
 
 def _names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(Zone.id, Zone.name)).tuples().all())
+    return dict(session.execute(select(Zone.id, Zone.name)).all())
 
 
 def chain(parents: dict[int, int | None], zone_id: int | None) -> list[int]:
@@ -188,7 +188,7 @@ def list_zones(session: Session) -> list[ZoneRow]:
         if zone_id is not None:
             doors.setdefault(zone_id, []).append(door)
     grants = dict(session.execute(select(Grant.zone_id, func.count()).group_by(Grant.zone_id))
-                  .tuples().all())
+                  .all())
     rows = [ZoneRow(z.id, z.name, z.kind, names.get(z.parent_id) if z.parent_id else None,
                     tuple(names[i] for i in reversed(chain(parents, z.id))),
                     tuple(doors.get(z.id, ())), grants.get(z.id, 0), z.grant_new_customers)

@@ -33,6 +33,7 @@ from accessd.models import (
     LawfulBasis,
     Person,
 )
+from accessd.zones.grants import grant_default_zones
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim.rig import RigOptions, SimRig
@@ -195,6 +196,7 @@ def add_people(door: Door) -> People:
                         lawful_basis=LawfulBasis.CONSENT)
         session.add(acme)
         session.flush()
+        grant_default_zones(session, acme)  # the site's zone, as `accessd customer add` does
         alice = Person(customer_id=acme.id, name="Alice Jansen",
                        credential=Credential.FINGER_OR_PIN, keypad_code="4711",
                        pin_hash=hash_pin("285714"))

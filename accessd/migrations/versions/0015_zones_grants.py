@@ -101,8 +101,8 @@ def upgrade() -> None:
     customers = sa.table("customers", sa.column("id"))
     bind.execute(grants.insert().from_select(
         ["customer_id", "zone_id", "closed_on_holidays", "created_at", "created_by"],
-        sa.select(customers.c.id, sa.literal(zone_id), sa.false(), sa.literal(now, sa.DateTime(timezone=True)),
-                  sa.literal("migration 0015"))))
+        sa.select(customers.c.id, sa.literal(zone_id), sa.false(),
+                  sa.literal(now, sa.DateTime(timezone=True)), sa.literal("migration 0015"))))
 
 
 def downgrade() -> None:
