@@ -9,10 +9,11 @@ A backup is cut along the lines a purge and an erasure cut:
 - **one section per customer** (under that customer's key): its row (name, contract, basis),
   its data key as stored (wrapped by the master key: a restore after a lost disk gives its people
   their fingers back), door grants and zone grants (a person's own in their record), history
-  chain and events (links to people taken out), requests naming the customer but no person; and one **sealed record per person** (under that
-  person's key): the person's row (name, e-mail, notes, PIN hash, keypad code, restriction),
-  fingers with their template ciphertexts, sensor slots, consents, pending commands, requests
-  naming them, and which events of any history are theirs (event id and salt).
+  chain and events (links to people taken out), requests naming the customer but no person;
+  and one **sealed record per person** (under that person's key): the person's row (name,
+  e-mail, notes, PIN hash, keypad code, restriction), fingers with their template ciphertexts,
+  sensor slots, consents, their own zone grants, pending commands, requests naming them, and
+  which events of any history are theirs (event id and salt).
 
 So destroying a customer's key makes all of that unreadable in every backup, and destroying a
 person's key makes the person unreadable (their events anonymous, as an erasure leaves them in
