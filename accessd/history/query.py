@@ -60,6 +60,33 @@ KIND_LABELS = {
 }
 """Kinds whose name alone would not say what happened; the others read as their name."""
 
+REASON_LABELS = {
+    "allowed": "allowed",
+    "unknown_credential": "unknown code",
+    "malformed_entry": "keypad entry not understood",
+    "slot_not_in_database": "finger on the sensor but no longer in the database",
+    "contract_not_started": "the customer's contract has not started",
+    "contract_ended": "the customer's contract has ended",
+    "person_inactive": "the person is inactive",
+    "person_restricted": "processing restricted for this person",
+    "door_not_allowed": "this door is not on the customer's list",
+    "credential_not_chosen": "the person did not choose this way in",
+    "pin_locked": "PIN locked after too many wrong ones",
+    "wrong_pin": "wrong PIN",
+    "reader_backoff": "the reader was backing off after repeated failures",
+    "database_unavailable": "the database could not be read",
+    "zone_not_granted": "no grant of this door's zone",
+    "outside_schedule": "outside the grant's schedule",
+    "holiday": "a site holiday, and the grant is closed on holidays",
+    "grant_not_yet_valid": "the grant is not valid yet",
+    "grant_expired": "the grant has expired",
+    "method_not_allowed": "this door does not take that credential",
+    "second_factor_missing": "the second factor did not follow in time",
+    "second_factor_mismatch": "finger and PIN of different people",
+    "finger_not_matched": "the finger is not the code owner's",
+}
+"""The door's reason codes in plain words (events keep the code; the panel shows the words)."""
+
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
@@ -145,6 +172,14 @@ class DayCount:
 def kind_label(kind: EventKind) -> str:
     """An event kind as people read it in the panel and the CLI."""
     return KIND_LABELS.get(kind) or kind.value.replace("_", " ")
+
+
+def reason_label(reason: str | None) -> str:
+    """An event's reason as people read it: the door's codes in words, anything else (a
+    remote unlock's reason, a fault's description) as it was written."""
+    if reason is None:
+        return ""
+    return REASON_LABELS.get(reason, reason)
 
 
 def parse_kinds(words: Iterable[str]) -> frozenset[EventKind]:

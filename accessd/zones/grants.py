@@ -10,6 +10,7 @@ Services add to the caller's session; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -157,6 +158,19 @@ def grants_of(session: Session, customer: Customer, person: Person | None = None
             for g in session.scalars(select(Grant).where(Grant.customer_id == customer.id,
                                                          owner))]
     return sorted(rows, key=lambda r: r.zone_path)
+
+
+def all_grants_of(session: Session, customer: Customer
+                  ) -> list[tuple[GrantRow, uuid.UUID | None]]:
+    """The customer's grants, then each of its people's own (with the person's public id)."""
+    rows: list[tuple[GrantRow, uuid.UUID | None]] = [(g, None) for g in grants_of(session,
+                                                                                 customer)]
+    people = session.scalars(select(Person).where(Person.id.in_(
+        select(Grant.person_id).where(Grant.customer_id == customer.id)))
+        .order_by(Person.id)).all()
+    for person in people:
+        rows += [(g, person.public_id) for g in grants_of(session, customer, person)]
+    return rows
 
 
 def grant_default_zones(session: Session, customer: Customer, actor: str | None = None) -> None:

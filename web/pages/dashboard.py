@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from accessd.door.status import DoorState, door_states
-from accessd.history.query import EventFilter, EventRow, kind_label, page_events
+from accessd.history.query import EventFilter, EventRow, kind_label, page_events, reason_label
 from accessd.models import EventKind
 from web.navigation import NavLink
 from web.pages.customers import local_time, read_only_session
@@ -67,7 +67,7 @@ def _event(row: EventRow) -> dict[str, Any]:
         "who": row.person or row.customer or ("unknown finger"
                                               if row.kind is EventKind.UNKNOWN_FINGER else ""),
         "method": row.method.value if row.method else "",
-        "reason": row.reason or "",
+        "reason": reason_label(row.reason),
     }
 
 
