@@ -199,7 +199,8 @@ def add_holiday(session: Session, day: dt.date, name: str) -> Holiday:
 
 def remove_holiday(session: Session, day: dt.date) -> None:
     """:raises NotFoundError: ``day`` is no holiday."""
-    if not session.execute(delete(Holiday).where(Holiday.day == day)).rowcount:
+    result = session.execute(delete(Holiday).where(Holiday.day == day))
+    if not int(getattr(result, "rowcount", 0) or 0):
         raise NotFoundError(f"{day} is not a site holiday")
 
 

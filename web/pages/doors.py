@@ -70,8 +70,10 @@ class DoorSettingsForm(FlaskForm):
 
     zone = SelectField("Zone", description="Who may use the door follows from the grants of "
                                            "this zone and the zones around it.")
-    auth_mode = SelectField("Authentication", [InputRequired("Choose what the door asks for.")],
-                            choices=[SelectChoice(m.value, label) for m, label in MODE_LABELS.items()])
+    auth_mode = SelectField("Authentication",
+                            [InputRequired("Choose what the door asks for.")],
+                            choices=[SelectChoice(m.value, label)
+                                     for m, label in MODE_LABELS.items()])
 
 
 @bp.get("/")
