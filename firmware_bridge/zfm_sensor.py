@@ -269,6 +269,10 @@ class ZfmSensor:
             for i, chunk in enumerate(chunks):
                 pid = Pid.END_DATA if i == len(chunks) - 1 else Pid.DATA
                 fp._PyFingerprint__writePacket(pid, list(chunk))
+            # The link collects writes until the next read; the next command starts by
+            # dropping what is pending, so the data packets must leave now.
+            if self._link is not None:
+                self._link.flush()
 
         self._guard(send_data)
 

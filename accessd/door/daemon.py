@@ -147,7 +147,7 @@ class Daemon:
         command_table.fail_abandoned(self.sessions, self.door_id)
         self.recorder = self._open_recorder()
         self.status_file = self._open_status_file()
-        directory = SqlDirectory(self.sessions, clock=self.clock.now)
+        directory = SqlDirectory(self.sessions, clock=self.clock.now, door_id=self.door_id)
         self._pin_attempts = PinAttempts(self.sessions, max_failures=a.pin_max_failures,
                                          lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
                                          clock=self.clock.now)

@@ -18,7 +18,17 @@ from accessd.customers.pins import verify_pin
 from accessd.db import read_only_engine
 from accessd.door.decision import Access, CustomerView, GrantView, PersonView
 from accessd.door.logic import PinCheck
-from accessd.models import Customer, Door, Finger, Grant, Holiday, Person, Zone, door_customers
+from accessd.models import (
+    Customer,
+    Door,
+    Finger,
+    Grant,
+    Holiday,
+    Person,
+    SensorSlot,
+    Zone,
+    door_customers,
+)
 from accessd.models.enums import AuthMode, Credential
 
 _FINGER_CREDENTIALS = {Credential.FINGER, Credential.FINGER_OR_PIN}
@@ -48,6 +58,15 @@ _BY_SLOT = (
     .join(Finger, Finger.person_id == Person.id)
     .join(Customer, Customer.id == Person.customer_id)
     .where(Finger.sensor_slot == bindparam("slot")))
+# This door's own record of what it put in the slot (its library may be a cache, at slots
+# of its own); the enrolment slot above answers only where the door recorded nothing.
+_BY_DOOR_SLOT = (
+    select(Person.id, Person.customer_id, Person.active, Person.restricted, Person.credential,
+           Person.public_id, Customer.contract_start, Customer.contract_end, Customer.public_id)
+    .join(Finger, Finger.person_id == Person.id)
+    .join(Customer, Customer.id == Person.customer_id)
+    .join(SensorSlot, SensorSlot.finger_id == Finger.id)
+    .where(SensorSlot.door_id == bindparam("door"), SensorSlot.slot == bindparam("slot")))
 _DOORS = select(door_customers.c.door_id).where(
     door_customers.c.customer_id == bindparam("customer"))
 _BY_CODE = (
@@ -83,15 +102,20 @@ class SqlDirectory:
     """
 
     def __init__(self, sessions: sessionmaker[Session], *,
-                 clock: Callable[[], dt.datetime]) -> None:
+                 clock: Callable[[], dt.datetime], door_id: int | None = None) -> None:
         # Lookups only read: a deferred transaction, so the door never queues behind a writer.
         self._reader = read_only_engine(sessions.kw["bind"])
         self._clock = clock
+        self._door_id = door_id
 
     def by_slot(self, slot: int) -> tuple[CustomerView, PersonView] | None:
         """The door's hot path: two indexed Core queries, no ORM objects."""
         with self._reader.connect() as conn:
-            row = conn.execute(_BY_SLOT, {"slot": slot}).first()
+            row = None
+            if self._door_id is not None:
+                row = conn.execute(_BY_DOOR_SLOT, {"door": self._door_id, "slot": slot}).first()
+            if row is None:
+                row = conn.execute(_BY_SLOT, {"slot": slot}).first()
             if row is None:
                 return None
             doors = conn.execute(_DOORS, {"customer": row[1]}).scalars().all()

@@ -144,10 +144,11 @@ class Door:
 
 
 @contextmanager
-def installed(tmp_path: Path, data_dir: Path | None = None) -> Iterator[Door]:
+def installed(tmp_path: Path, data_dir: Path | None = None,
+              capacity: int = 100) -> Iterator[Door]:
     """``accessd init`` (its data directory in ``data_dir``, default ``tmp_path/data``), the
-    simulator, and a daemon ready to start."""
-    rig = SimRig(tmp_path / "sim", RigOptions(capacity=100, heartbeat_timeout_ms=3000))
+    simulator (a sensor of ``capacity`` slots), and a daemon ready to start."""
+    rig = SimRig(tmp_path / "sim", RigOptions(capacity=capacity, heartbeat_timeout_ms=3000))
     rig.start()
     config = tmp_path / "accessd.toml"
     assert accessd_main(["--config", str(config), "init", "--data-dir",
