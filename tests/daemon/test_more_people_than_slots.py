@@ -106,14 +106,18 @@ def _cached(site: Site) -> set[int]:
             SensorSlot, SensorSlot.finger_id == Finger.id)))
 
 
+def _awaiting_finger(door: Door) -> bool:
+    daemon = door.daemon
+    return daemon is not None and daemon.logic is not None and (
+        daemon.logic.awaiting_finger(daemon.clock.monotonic()) is not None)
+
+
 def _attempt(site: Site, finger: str, code: str | None = None) -> tuple[str, str | None, str]:
     door = site.door
     before = door.last_event_id()
     if code is not None:
         door.rig.door.keys(f"{code}#")
-        eventually(lambda: door.daemon is not None
-                   and door.daemon._logic().awaiting_finger(door.daemon.clock.monotonic())
-                   is not None or door.last_event_id() > before,
+        eventually(lambda: _awaiting_finger(door) or door.last_event_id() > before,
                    what="the door to wait for the finger")
     if door.last_event_id() == before:
         door.present(finger)
