@@ -123,7 +123,7 @@ def _attempt(site: Site, finger: str, code: str | None = None) -> tuple[str, str
         door.present(finger)
         eventually(lambda: door.last_event_id() > before, what="the door's decision")
         door.lift()
-    event = [e for e in door.events() if e.id > before][0]
+    event = next(e for e in door.events() if e.id > before)
     return event.kind, event.reason, event.method or ""
 
 
