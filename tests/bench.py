@@ -128,7 +128,7 @@ def _door_benches() -> list[Callable[[Path], Row]]:
     return [bench_door.bench_decision, bench_door.bench_finger_to_relay,
             bench_door.bench_memory, lambda d: bench_door.bench_recovery(d, "sensor"),
             lambda d: bench_door.bench_recovery(d, "door"), bench_door.bench_decision_under_lock,
-            bench_door.bench_drain]
+            bench_door.bench_drain, bench_door.bench_code_and_finger]
 
 
 def _privacy_benches() -> list[Callable[[Path], Row]]:
@@ -165,7 +165,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
         lambda d: bench_upload(d, 57600),
         lambda d: bench_upload(d, 115200),
     ],
-    "door": [lambda d, i=i: _door_benches()[i](d) for i in range(7)],
+    "door": [lambda d, i=i: _door_benches()[i](d) for i in range(8)],
     "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(5)],
     "web": [_web_history, _web_concurrency],
 }

@@ -48,6 +48,7 @@ from accessd.door.logic import (
     Pulse,
     RaiseAlarm,
     Record,
+    VerifyFinger,
     WipeSensor,
 )
 from accessd.door.pin_attempts import PinAttempts
@@ -99,6 +100,7 @@ class Daemon:
         self.clock = clock or SiteClock.of(settings)
         self.door_id = 0
         self.stop_event = threading.Event()
+        self._sensor_wake = threading.Event()  # a typed code wakes the sensor thread
         self.jobs = JobQueue()
         self._logic_lock = threading.Lock()
         self._door_lock = threading.Lock()
@@ -259,6 +261,7 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._sensor_wake.set()
 
     def shutdown(self) -> None:
         self.stop_event.set()
@@ -324,7 +327,13 @@ class Daemon:
             self._check_one_to_one(*awaited)
             return
         if not self.sensor.finger_present():
-            self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
+            # Woken early by a typed code: its 1:1 check starts with the template upload.
+            self._sensor_wake.wait(self.settings.sensor.poll_interval_seconds)
+            self._sensor_wake.clear()
+            return
+        awaited = logic.awaiting_finger(self.clock.monotonic())
+        if awaited is not None:  # the code arrived while this finger was being imaged
+            self._check_one_to_one(*awaited, imaged=True)
             return
         try:
             self.sensor.capture(1)
@@ -342,7 +351,7 @@ class Daemon:
         self._execute(actions)
         self._wait_lift()
 
-    def _check_one_to_one(self, person_id: int, until: float) -> None:
+    def _check_one_to_one(self, person_id: int, until: float, *, imaged: bool = False) -> None:
         """A code was typed: check the next finger against that person's templates only."""
         logic = self._logic()
         try:
@@ -356,7 +365,7 @@ class Daemon:
         try:
             matched = check_one_to_one(self.sensor, templates,
                                        seconds=max(0.0, until - self.clock.monotonic()),
-                                       stopped=self.stop_event.is_set)
+                                       stopped=self.stop_event.is_set, imaged=imaged)
         finally:
             templates.clear()
         if matched is None:
@@ -454,6 +463,8 @@ class Daemon:
                 self._raise_alarm(action)
             elif isinstance(action, WipeSensor):
                 self.jobs.first(action)
+            elif isinstance(action, VerifyFinger):
+                self._sensor_wake.set()  # the sensor thread checks the next finger 1:1
             elif isinstance(action, Pulse):
                 if not recorded:
                     log.error("event not recorded: the door stays locked")

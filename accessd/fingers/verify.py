@@ -35,8 +35,12 @@ def templates_of(sessions: sessionmaker[Session], provider: KeyProvider,
 
 
 def check_one_to_one(sensor: Sensor, templates: list[bytes], *, seconds: float,
-                     stopped: Callable[[], bool] = lambda: False) -> bool | None:
+                     stopped: Callable[[], bool] = lambda: False,
+                     imaged: bool = False) -> bool | None:
     """Wait up to ``seconds`` for a finger and compare it with each of ``templates``.
+
+    :param imaged: the finger is on the glass and imaged already (the sensor keeps the image
+        through DownChar: only the character buffers change).
 
     :returns: True on a match, False when the finger matches none, None when no usable
         finger came in time (or ``stopped`` said to give up).
@@ -44,10 +48,11 @@ def check_one_to_one(sensor: Sensor, templates: list[bytes], *, seconds: float,
     if not templates:
         return False
     sensor.send_characteristics(templates[0], CHAR_BUFFER_2)
-    try:
-        sensor.wait_for_finger(seconds)
-    except NoFingerError:
-        return None
+    if not imaged:
+        try:
+            sensor.wait_for_finger(seconds)
+        except NoFingerError:
+            return None
     if stopped():
         return None
     try:
