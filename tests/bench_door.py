@@ -40,6 +40,7 @@ from accessd.models import (
     Person,
 )
 from accessd.models.base import new_public_id
+from accessd.zones.grants import grant_default_zones
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim import fingers
@@ -47,7 +48,6 @@ from hardware_sim.door import SimulatedDoorBoard
 from hardware_sim.port import wire_time
 from hardware_sim.rig import RigOptions, SimRig
 from tests.bench import IDENTIFY_BYTES, Row, percentile
-from accessd.zones.grants import grant_default_zones
 from tests.installation import set_config
 
 
