@@ -191,8 +191,9 @@ class Finger(Base):
     )
     person_id: Mapped[int] = mapped_column(index=True)
     label: Mapped[FingerLabel] = mapped_column(enum_column(FingerLabel, 16))
-    # The door's hot path: search result (slot) -> finger -> person. Unique across the site:
-    # every sensor holds the whole library at the same slots.
+    # The finger's enrolment number, unique across the site. A door's sensor holds the finger
+    # at this slot where it fits and is free there, else at a slot of its own; the door's
+    # ``SensorSlot`` record says which (the hot path reads it first, this as the fallback).
     sensor_slot: Mapped[int] = mapped_column(Integer, unique=True)
     template_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     template_nonce: Mapped[bytes] = mapped_column(LargeBinary)
