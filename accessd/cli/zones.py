@@ -19,6 +19,7 @@ from accessd.cli.people import (
 )
 from accessd.db import session_scope
 from accessd.models import AuthMode, ZoneKind
+from accessd.zones.grants import libraries_follow
 
 if TYPE_CHECKING:
     from accessd.cli.main import Context
@@ -137,6 +138,7 @@ def _zone_move(args: argparse.Namespace, ctx: Context) -> int:
 
     with session_scope(ctx.sessions) as session:
         move_zone(session, args.name, None if args.top else args.parent)
+        libraries_follow(session, cli_actor())
     print(f"Zone {args.name!r} is now " + ("at the top." if args.top
                                             else f"inside {args.parent!r}."))
     return 0
@@ -184,6 +186,7 @@ def _door_place(args: argparse.Namespace, ctx: Context) -> int:
     zone = None if args.no_zone else args.zone
     with session_scope(ctx.sessions) as session:
         place_door(session, args.door, zone)
+        libraries_follow(session, cli_actor())
     print(f"Door {args.door!r} is now " + (f"in zone {zone!r}." if zone
                                            else "in no zone: it lets nobody in."))
     return 0
@@ -212,6 +215,7 @@ def _grant_add(args: argparse.Namespace, ctx: Context) -> int:
         person = get_person(session, args.person) if args.person else None
         grant = grant_zone(session, customer, args.zone, terms, person=person,
                            actor=cli_actor())
+        libraries_follow(session, cli_actor())
         checked = GrantTerms(grant.schedule, grant.closed_on_holidays, grant.valid_from,
                              grant.valid_until)
         whose = f"person {person.id}" if person else repr(customer.name)
@@ -254,6 +258,7 @@ def _grant_revoke(args: argparse.Namespace, ctx: Context) -> int:
         customer = get_customer(session, args.customer)
         person = get_person(session, args.person) if args.person else None
         removed = revoke_zone(session, customer, args.zone, person=person)
+        libraries_follow(session, cli_actor())
     more = f" (and {removed - 1} of its people's grants inside it)" if removed > 1 else ""
     print(f"Revoked zone {args.zone!r}{more}.")
     return 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from accessd.door.command_table import request_resync_everywhere
 from accessd.errors import InvalidInputError, NotFoundError, ZoneError
 from accessd.models import Customer, Grant, Holiday, Person, Zone
 from accessd.zones.places import _names, _parents, chain, zone_named
@@ -171,6 +172,13 @@ def all_grants_of(session: Session, customer: Customer
     for person in people:
         rows += [(g, person.public_id) for g in grants_of(session, customer, person)]
     return rows
+
+
+def libraries_follow(session: Session, actor: str) -> int:
+    """After grants, a zone's place or a door's zone changed: every door reconciles its
+    sensor's library with whom it now serves (incrementally: only changed slots cross the
+    wire). Returns how many doors were asked. The caller commits."""
+    return request_resync_everywhere(session, created_by=actor, why="zone grants changed")
 
 
 def grant_default_zones(session: Session, customer: Customer, actor: str | None = None) -> None:

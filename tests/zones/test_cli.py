@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.door.doors import register_door
-from accessd.models import AuditRecord
+from accessd.models import AuditRecord, CommandKind, DeviceCommand
 from tests.customers.conftest import Run
 
 Accessd = Callable[..., Run]
@@ -88,6 +88,20 @@ def test_mistakes_are_refused_in_words(accessd: Accessd, site: None, argv: tuple
     assert run.code != 0
     assert says in run.err
     assert "Traceback" not in run.err
+
+
+def test_each_change_of_grants_asks_every_door_to_reconcile_its_library(
+        accessd: Accessd, site: None, sessions: sessionmaker[Session]) -> None:
+    def resyncs() -> int:
+        with sessions() as session:
+            return len(session.scalars(select(DeviceCommand).where(
+                DeviceCommand.kind == CommandKind.RESYNC)).all())
+
+    before = resyncs()
+    assert accessd("grant", "add", "Acme", "cage-7").code == 0
+    assert resyncs() == before + 2  # both doors: each reconciles only what changed for it
+    assert accessd("grant", "list", "Acme").code == 0
+    assert resyncs() == before + 2  # reading changes nothing
 
 
 def test_a_door_mode_is_set_and_shown(accessd: Accessd, site: None) -> None:

@@ -22,6 +22,7 @@ from accessd.door.doors import get_door
 from accessd.door.remote_unlock import REASON_MAX, request_unlock
 from accessd.errors import AccessdError, InvalidInputError, NotFoundError
 from accessd.models import AuthMode, CommandKind, Door, StaffRole
+from accessd.zones.grants import libraries_follow
 from accessd.zones.places import door_place, door_places, list_zones, place_door, set_auth_mode
 from web.forms import as_sentence
 from web.navigation import NavLink
@@ -102,6 +103,9 @@ def settings(door_id: int) -> str | Response:
         try:
             place_door(db(), place.name, form.zone.data or None)
             set_auth_mode(db(), place.name, form.auth_mode.data or "")
+            staff = current_staff()
+            assert staff is not None
+            libraries_follow(db(), staff.username)
         except AccessdError as exc:
             form.zone.errors = [*form.zone.errors, as_sentence(exc)]
         else:

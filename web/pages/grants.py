@@ -24,7 +24,13 @@ from wtforms.validators import InputRequired, Optional
 
 from accessd.errors import AccessdError
 from accessd.models import Customer, Grant, Person
-from accessd.zones.grants import GrantTerms, grant_zone, grants_of, revoke_zone
+from accessd.zones.grants import (
+    GrantTerms,
+    grant_zone,
+    grants_of,
+    libraries_follow,
+    revoke_zone,
+)
 from accessd.zones.places import list_zones
 from accessd.zones.schedule import FORMAT_HELP
 from web.forms import ActionForm, WithinDays, as_sentence
@@ -138,6 +144,7 @@ def _set(form: GrantForm, customer: Customer, person: Person | None,
         else:
             described = GrantTerms(made.schedule, made.closed_on_holidays, made.valid_from,
                                    made.valid_until).describe()
+            libraries_follow(db(), _actor())
             db().commit()
             flash(f"Zone {form.zone.data} granted: {described}.", "success")
             back = (url_for("grants.person", public_id=person.public_id) if person
@@ -158,6 +165,7 @@ def _revoke(revoke: Callable[[str], int], target: str, back: str) -> Response:
     except AccessdError as exc:
         flash(as_sentence(exc), "error")
         return redirect(back)
+    libraries_follow(db(), _actor())
     db().commit()
     more = f" (and {removed - 1} grant(s) of its people inside it)" if removed > 1 else ""
     flash(f"Zone {zone} revoked{more}.", "success")
