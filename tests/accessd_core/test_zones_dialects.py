@@ -172,3 +172,32 @@ def test_an_installation_from_before_zones_keeps_letting_its_customers_in(
         assert [g.zone for g in grants_of(session, new)] == ["site"]
         assert register_door(session, "second") != door.id
         assert session.scalars(select(Door.zone_id).where(Door.name == "second")).one() is None
+
+
+def test_a_door_reads_its_own_slot_record_before_the_enrolment_number(
+        sessions: sessionmaker[Session], site: dict[str, int]) -> None:
+    """A cache library puts fingers at slots of its own: slot 0 at the cage door holds
+    Alice's finger although Bob's finger was enrolled as number 0."""
+    from accessd.models import DataKey, Finger, FingerLabel, SensorSlot, new_public_id
+
+    with sessions.begin() as session:
+        acme = session.get_one(Customer, site["acme"])
+        bob = Person(customer_id=acme.id, name="Bob")
+        key = DataKey(customer_id=acme.id, master_key_id="k", wrapped_key=b"w")
+        session.add_all([bob, key])
+        session.flush()
+        made = {}
+        for number, person_id in ((0, bob.id), (7, site["alice"])):
+            finger = Finger(public_id=new_public_id(), customer_id=acme.id, person_id=person_id,
+                            label=FingerLabel.RIGHT_INDEX, sensor_slot=number,
+                            template_ciphertext=b"c", template_nonce=b"n", data_key_id=key.id)
+            session.add(finger)
+            session.flush()
+            made[person_id] = finger.id
+        session.add(SensorSlot(door_id=site["cage"], slot=0, finger_id=made[site["alice"]]))
+        bob_id = bob.id
+    at_cage = SqlDirectory(sessions, clock=_clock, door_id=site["cage"])
+    at_entrance = SqlDirectory(sessions, clock=_clock, door_id=site["entrance"])
+    assert (found := at_cage.by_slot(0)) is not None and found[1].id == site["alice"]
+    assert (found := at_entrance.by_slot(0)) is not None and found[1].id == bob_id
+    assert at_cage.by_slot(3) is None
