@@ -178,6 +178,11 @@ class LibraryTooSmallError(RefusedError):
     """The database holds fingers at slots this sensor does not have."""
 
 
+class ZoneError(RefusedError):
+    """A zone, a door's place or a grant cannot be changed as asked (a cycle, a person's grant
+    outside the customer's zones, a zone still in use); the message says what would work."""
+
+
 class DaemonRefusedError(RefusedError):
     """The daemon will not decide on rules it cannot trust; the door stays locked."""
 

@@ -29,6 +29,7 @@ from accessd.crypto import FileKeyProvider
 from accessd.customers.pins import generate_pin, hash_pin
 from accessd.db import create_db_engine, make_sessionmaker
 from accessd.door import command_table
+from accessd.door.doors import register_door
 from accessd.history.chain import append_event
 from accessd.models import (
     CommandKind,
@@ -44,6 +45,7 @@ from accessd.models import (
     Person,
     StaffRole,
 )
+from accessd.zones.grants import grant_default_zones
 from hardware_sim.control import SimControl
 
 ROOT = Path("demo-data")
@@ -73,6 +75,8 @@ def seed(settings: Settings) -> dict[str, str]:
                            lawful_basis=LawfulBasis.CONSENT)
         session.add_all([acme, globex, initech])
         session.flush()
+        for customer in (acme, globex, initech):
+            grant_default_zones(session, customer)  # the site's zone, as `customer add` does
         people = {
             "Alice Jansen": Person(customer_id=acme.id, name="Alice Jansen",
                                    email="alice@acme.example", credential=Credential.FINGER_OR_PIN,
@@ -98,8 +102,8 @@ def seed(settings: Settings) -> dict[str, str]:
                 session.add(Consent(person_id=person.id, customer_id=customer.id,
                                     text_version=settings.enrollment.consent_text_version,
                                     witnessed_by="demo"))
-        door = Door(name=settings.door.name, location="Amsterdam AMS-1, hall 2, main entrance")
-        session.add(door)
+        door = session.get_one(Door, register_door(session, settings.door.name))
+        door.location = "Amsterdam AMS-1, hall 2, main entrance"
         session.flush()
         now = dt.datetime.now(dt.UTC)
         for day in range(7, 0, -1):

@@ -122,6 +122,10 @@ class Sensor(Protocol):
     def upload_template(self, slot: int, data: bytes) -> None:
         """Write a template from the host into the library at ``slot``."""
 
+    def send_characteristics(self, data: bytes, buffer: int = CHAR_BUFFER_2) -> None:
+        """Write characteristics into ``buffer`` with the protocol's minimum (DownChar and
+        its data packets, no read-back), for a 1:1 ``compare`` against a capture."""
+
     def delete(self, slot: int, count: int = 1) -> None:
         """Delete ``count`` slots starting at ``slot``."""
 

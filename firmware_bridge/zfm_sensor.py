@@ -30,7 +30,7 @@ from firmware_bridge.errors import (
     SensorProtocolError,
     SensorTimeoutError,
 )
-from firmware_bridge.sensor import CHAR_BUFFER_1, NO_MATCH, SearchResult
+from firmware_bridge.sensor import CHAR_BUFFER_1, CHAR_BUFFER_2, NO_MATCH, SearchResult
 from firmware_bridge.serial_link import DeadlineSerial
 from firmware_bridge.zfm import (
     INDEX_PAGE_SLOTS,
@@ -279,8 +279,20 @@ class ZfmSensor:
         ``load`` + ``download_characteristics`` where it wants certainty over speed.
         """
         self._check_slot(slot)
+        self._down_char(data, CHAR_BUFFER_1)
+        code, _ = self._transact(
+            Instruction.STORE, CHAR_BUFFER_1, slot >> 8, slot & 0xFF, flush=False)
+        self._check(code, "template store", slot=slot)
+
+    def send_characteristics(self, data: bytes, buffer: int = CHAR_BUFFER_2) -> None:
+        """DownChar into ``buffer``: one command, its acknowledgement and the data packets
+        (a 1:1 check's only wire cost beyond the capture; pyfingerprint's
+        ``uploadCharacteristics`` adds a ReadSysPara and a full read-back)."""
+        self._down_char(data, buffer)
+
+    def _down_char(self, data: bytes, buffer: int) -> None:
         fp = self._require_open()
-        code, _ = self._transact(Instruction.DOWN_CHAR, CHAR_BUFFER_1)
+        code, _ = self._transact(Instruction.DOWN_CHAR, buffer)
         self._check(code, "template upload")
         size = self._packet_size
         chunks = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
@@ -289,11 +301,12 @@ class ZfmSensor:
             for i, chunk in enumerate(chunks):
                 pid = Pid.END_DATA if i == len(chunks) - 1 else Pid.DATA
                 fp._PyFingerprint__writePacket(pid, list(chunk))
+            # The link collects writes until the next read; the next command starts by
+            # dropping what is pending, so the data packets must leave now.
+            if self._link is not None:
+                self._link.flush()
 
         self._guard(send_data)
-        code, _ = self._transact(
-            Instruction.STORE, CHAR_BUFFER_1, slot >> 8, slot & 0xFF, flush=False)
-        self._check(code, "template store", slot=slot)
 
     def delete(self, slot: int, count: int = 1) -> None:
         self._check_slot(slot)

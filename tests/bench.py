@@ -129,7 +129,8 @@ def _door_benches() -> list[Callable[[Path], Row]]:
             bench_door.bench_memory, lambda d: bench_door.bench_recovery(d, "sensor"),
             lambda d: bench_door.bench_recovery(d, "door"), bench_door.bench_decision_under_lock,
             bench_door.bench_drain, bench_door.bench_wire_cost,
-            bench_door.bench_finger_to_relay_wire_timed, bench_door.bench_start_to_decision]
+            bench_door.bench_finger_to_relay_wire_timed, bench_door.bench_start_to_decision,
+            bench_door.bench_code_and_finger]
 
 
 def _privacy_benches() -> list[Callable[[Path], Row]]:
@@ -166,7 +167,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
         lambda d: bench_upload(d, 57600),
         lambda d: bench_upload(d, 115200),
     ],
-    "door": [lambda d, i=i: _door_benches()[i](d) for i in range(10)],
+    "door": [lambda d, i=i: _door_benches()[i](d) for i in range(11)],
     "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(5)],
     "web": [_web_history, _web_concurrency],
 }

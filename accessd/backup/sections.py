@@ -8,11 +8,12 @@ A backup is cut along the lines a purge and an erasure cut:
   records and the erasure ledger;
 - **one section per customer** (under that customer's key): its row (name, contract, basis),
   its data key as stored (wrapped by the master key: a restore after a lost disk gives its people
-  their fingers back), door grants, history chain and events (links to people taken out),
-  requests naming the customer but no person; and one **sealed record per person** (under that
-  person's key): the person's row (name, e-mail, notes, PIN hash, keypad code, restriction),
-  fingers with their template ciphertexts, sensor slots, consents, pending commands, requests
-  naming them, and which events of any history are theirs (event id and salt).
+  their fingers back), door grants and zone grants (a person's own in their record), history
+  chain and events (links to people taken out), requests naming the customer but no person;
+  and one **sealed record per person** (under that person's key): the person's row (name,
+  e-mail, notes, PIN hash, keypad code, restriction), fingers with their template ciphertexts,
+  sensor slots, consents, their own zone grants, pending commands, requests naming them, and
+  which events of any history are theirs (event id and salt).
 
 So destroying a customer's key makes all of that unreadable in every backup, and destroying a
 person's key makes the person unreadable (their events anonymous, as an erasure leaves them in
@@ -76,6 +77,7 @@ PLAN: dict[str, Ownership] = {
     "persons": Ownership("t.customer_id", "t.id"),
     "fingers": Ownership("t.customer_id", "t.person_id"),
     "consents": Ownership("t.customer_id", "t.person_id"),
+    "grants": Ownership("t.customer_id", "t.person_id"),
     "sensor_slots": Ownership(_FINGER_OF.format("customer_id"), _FINGER_OF.format("person_id")),
     "device_commands": Ownership(_PERSON_OF, "t.person_id"),
     "data_subject_requests": Ownership(f"COALESCE({_PERSON_OF}, t.customer_id)", "t.person_id"),

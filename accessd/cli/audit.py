@@ -126,6 +126,19 @@ AUDITED: dict[str, Audited] = {
     "resync": Audited("door.resync", ("door",)),
     "alarm clear": Audited("door.clear_alarms", ("door",)),
     "keys rotate": Audited("keys.rotate"),
+    # zones, doors' places and modes, grants, holidays (accessd.cli.zones)
+    "zone add": Audited("zone.create", facts=("name", "kind", "parent")),
+    "zone move": Audited("zone.move", facts=("name", "parent", "top")),
+    "zone remove": Audited("zone.delete", facts=("name",)),
+    "zone new-customers": Audited("zone.grant_new_customers", facts=("name", "state")),
+    "door place": Audited("door.place", ("door",), ("zone", "no_zone")),
+    "door mode": Audited("door.set_mode", ("door",), ("mode",)),
+    "grant add": Audited("grant.set", ("person", "customer"),
+                         ("zone", "closed_on_holidays", "valid_from", "valid_until")),
+    "grant list": Audited("grant.list", ("person", "customer")),
+    "grant revoke": Audited("grant.revoke", ("person", "customer"), ("zone",)),
+    "holiday add": Audited("holiday.add", facts=("day",)),
+    "holiday remove": Audited("holiday.remove", facts=("day",)),
     # staff accounts and API tokens (accessd.cli.staff writes their successes itself)
     "user add": Audited("staff.create", facts=("role",), refusals_only=True),
     "user disable": Audited("staff.disable", ("staff:username",), refusals_only=True),
@@ -153,6 +166,9 @@ NOT_AUDITED: dict[str, str] = {
     "dpia": "counts and settings per customer (companies), no personal data",
     "user list": "lists staff accounts (names and roles): the facility's own accounts",
     "token list": "lists API tokens: names and roles, no personal data",
+    "zone list": "zones, door names and counts of grants, no personal data",
+    "door list": "door names, zones and modes, no personal data",
+    "holiday list": "the site's holidays, no personal data",
 }
 """Commands deliberately not audited, and why."""
 

@@ -41,6 +41,7 @@ from accessd.models import (
     utcnow,
 )
 from accessd.privacy.purge import purge_due_at as due_moment
+from accessd.zones.grants import grant_default_zones
 
 NAME_MAX = 200  # Customer.name / Person.name column length
 REFERENCE_MAX = 500  # Customer.necessity_reference column length
@@ -216,6 +217,7 @@ def add_customer(
                         grace_days=grace, lawful_basis=basis, necessity_reference=reference)
     session.add(customer)
     session.flush()
+    grant_default_zones(session, customer)
     return customer
 
 

@@ -5,10 +5,13 @@ The daemon (``accessd run``):
 - ``daemon``: ``Daemon``: lifecycle (preflight, start, run, stop, shutdown), the sensor and door
   board threads, and carrying out the logic's actions (records committed before the relay);
 - ``logic``: ``DoorLogic``, the state machine (fingers, keypad, board events, time) returning
-  actions (``Record``, ``Pulse``, ``RaiseAlarm``, ``WipeSensor``, ``CountPinAttempt``); it reads
-  through a ``Directory`` and writes nothing;
-- ``decision``: ``decide``, a pure function of who, where and when;
-- ``directory``: ``SqlDirectory``, the logic's lookups (by slot, by code and PIN), read only;
+  actions (``Record``, ``Pulse``, ``RaiseAlarm``, ``WipeSensor``, ``CountPinAttempt``,
+  ``VerifyFinger``); the door's mode (finger, PIN, either, both) and the second factor awaited;
+  it reads through a ``Directory`` and writes nothing;
+- ``decision``: ``decide``, a pure function of who, where and when, and ``check_grants``, the
+  zone grants' rule (schedule, holiday, validity) naming what refused;
+- ``directory``: ``SqlDirectory``, the logic's lookups (by this door's slot, by code, by code
+  and PIN, the person's grants covering the door with its mode), read only;
 - ``pin_attempts``: counts PIN attempts towards a person's lockout, when the logic asks;
 - ``health``: ``DeviceHealth``, the one reconnect path of both devices, owned by each device's
   thread (others only ``suspect``), retried every 0.25 s;
@@ -41,7 +44,8 @@ Shared by the daemon, ``accessd`` (CLI) and the panel:
   until staff approve it).
 
 The hot path (finger -> search -> decision -> event committed -> relay) runs on the sensor
-thread through ``daemon``, ``logic``, ``directory`` (two prebuilt Core statements),
+thread through ``daemon``, ``logic``, ``directory`` (prebuilt Core statements: the slot's
+person, then the door's mode and the grants over its zone chain),
 ``decision``, ``recorder``, ``accessd.history.chain.record_event`` and ``relay``, with
 everything imported at start.
 This module imports nothing, so that importing one room does not load the others.

@@ -50,6 +50,7 @@ from accessd.door.logic import (
     Pulse,
     RaiseAlarm,
     Record,
+    VerifyFinger,
     WipeSensor,
 )
 from accessd.door.metrics import DoorMetrics, LabelledGauges
@@ -58,6 +59,7 @@ from accessd.door.recorder import EVENT_BUSY_MS, OPENINGS, EventRecorder, EventR
 from accessd.door.supervision import Heartbeats, Supervisor
 from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError, JournalError
 from accessd.fingers.library import forget_library
+from accessd.fingers.verify import check_one_to_one, templates_of
 from accessd.models import (
     AlarmKind,
     CommandKind,
@@ -110,6 +112,7 @@ class Daemon:
         self.clock = clock or SiteClock.of(settings)
         self.door_id = 0
         self.stop_event = threading.Event()
+        self._sensor_wake = threading.Event()  # a typed code wakes the sensor thread
         self.jobs = JobQueue()
         self.heartbeats = supervisor.heartbeats if supervisor is not None else Heartbeats()
         self.supervisor = supervisor
@@ -227,7 +230,7 @@ class Daemon:
         command_table.fail_abandoned(self.sessions, self.door_id)
         self.recorder = self._open_recorder()
         self.status_file = self._open_status_file()
-        directory = SqlDirectory(self.sessions, clock=self.clock.now)
+        directory = SqlDirectory(self.sessions, clock=self.clock.now, door_id=self.door_id)
         self._pin_attempts = PinAttempts(self.sessions, max_failures=a.pin_max_failures,
                                          lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
                                          clock=self.clock.now)
@@ -238,6 +241,7 @@ class Daemon:
                           backoff_seconds=a.backoff_seconds,
                           keypad_timeout_seconds=a.keypad_timeout_seconds)
         self.logic = DoorLogic(self.door_id, rules, directory, today=self.clock.today,
+                               local_now=lambda: self.clock.local(self.clock.now()),
                                tamper=tamper)
         self._sensor_jobs = SensorJobs(self.sensor, self.sessions, self.provider, self.door_id,
                                        max_fingers=a.max_fingers_per_person,
@@ -352,6 +356,7 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._sensor_wake.set()
 
     def describe(self) -> str:
         """The daemon's state in a few words, for systemd's ``STATUS=``."""
@@ -439,8 +444,18 @@ class Daemon:
         if not logic.accepting(self.clock.monotonic()):
             self.stop_event.wait(0.1)
             return
+        awaited = logic.awaiting_finger(self.clock.monotonic())
+        if awaited is not None:
+            self._check_one_to_one(*awaited)
+            return
         if not self.sensor.finger_present():
-            self.stop_event.wait(self.settings.sensor.poll_interval_seconds)
+            # Woken early by a typed code: its 1:1 check starts with the template upload.
+            self._sensor_wake.wait(self.settings.sensor.poll_interval_seconds)
+            self._sensor_wake.clear()
+            return
+        awaited = logic.awaiting_finger(self.clock.monotonic())
+        if awaited is not None:  # the code arrived while this finger was being imaged
+            self._check_one_to_one(*awaited, imaged=True)
             return
         started = time.monotonic()
         try:
@@ -458,6 +473,30 @@ class Daemon:
                               Reason.DATABASE_UNAVAILABLE.value)]
         self._execute(actions)
         self._count_decisions(actions, started, "finger")
+        self._wait_lift()
+
+    def _check_one_to_one(self, person_id: int, until: float, *, imaged: bool = False) -> None:
+        """A code was typed: check the next finger against that person's templates only."""
+        logic = self._logic()
+        try:
+            templates = templates_of(self.sessions, self.provider, person_id)
+        except SQLAlchemyError as exc:
+            self._storage_failed(exc)
+            self._execute([Record(EventKind.DENIED, EventMethod.CODE_AND_FINGER,
+                                  Reason.DATABASE_UNAVAILABLE.value)])
+            logic.finger_checked(person_id, False, self.clock.monotonic())
+            return
+        try:
+            matched = check_one_to_one(self.sensor, templates,
+                                       seconds=max(0.0, until - self.clock.monotonic()),
+                                       stopped=self.stop_event.is_set, imaged=imaged)
+        finally:
+            templates.clear()
+        if matched is None:
+            return  # no finger in time: the logic's timeout refuses, on record
+        with self._logic_lock:
+            actions = logic.finger_checked(person_id, matched, self.clock.monotonic())
+        self._execute(actions)
         self._wait_lift()
 
     def _wait_lift(self) -> None:
@@ -585,6 +624,8 @@ class Daemon:
                 self._raise_alarm(action)
             elif isinstance(action, WipeSensor):
                 self.jobs.first(action)
+            elif isinstance(action, VerifyFinger):
+                self._sensor_wake.set()  # the sensor thread checks the next finger 1:1
             elif isinstance(action, Pulse):
                 if not recorded:
                     log.error("event not recorded: the door stays locked")

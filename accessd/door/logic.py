@@ -15,12 +15,19 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Protocol
+from datetime import date, datetime, time
+from typing import Literal, Protocol
 from uuid import UUID
 
-from accessd.door.decision import CustomerView, Decision, PersonView, Reason, decide
-from accessd.models.enums import AlarmKind, EventKind, EventMethod
+from accessd.door.decision import (
+    Access,
+    CustomerView,
+    Decision,
+    PersonView,
+    Reason,
+    decide,
+)
+from accessd.models.enums import AlarmKind, AuthMode, EventKind, EventMethod
 from firmware_bridge.door import DoorEvent, DoorEventKind
 
 MIN_RELEASE_SECONDS = 3.0
@@ -87,7 +94,27 @@ class CountPinAttempt:
     right: bool
 
 
-Action = Record | Pulse | RaiseAlarm | WipeSensor | CountPinAttempt
+@dataclass(frozen=True, slots=True)
+class VerifyFinger:
+    """Check the next finger 1:1 against ``person_id``'s templates (uploaded to the chip's
+    character buffer), for at most ``seconds``; answer with ``DoorLogic.finger_checked``."""
+
+    person_id: int
+    seconds: float
+
+
+Action = Record | Pulse | RaiseAlarm | WipeSensor | CountPinAttempt | VerifyFinger
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One factor given and accepted; ``awaits`` the other until ``expires`` (monotonic)."""
+
+    customer: CustomerView
+    person: PersonView
+    awaits: Literal["finger", "pin"]
+    expires: float
+    method: EventMethod
 
 
 # --- what the logic asks of the database ----------------------------------------------------
@@ -113,6 +140,15 @@ class Directory(Protocol):
 
     def check_pin(self, code: str, pin: str) -> PinCheck: ...
 
+    def by_code(self, code: str) -> tuple[CustomerView, PersonView] | None:
+        """Whose person code this is (no PIN: a finger checked 1:1 follows)."""
+        ...
+
+    def access(self, person: PersonView, door_id: int, day: date) -> Access:
+        """The person's grants covering the door, the door's mode, and whether ``day`` is a
+        site holiday."""
+        ...
+
 
 @dataclass
 class DoorLogic:
@@ -122,6 +158,8 @@ class DoorLogic:
     rules: DoorRules
     directory: Directory
     today: Callable[[], date]
+    # The site's wall-clock time (schedules, validity); without it, midnight of ``today``.
+    local_now: Callable[[], datetime] | None = None
     unlocked_until: float = 0.0
     door_open_since: float | None = None
     held_alarm_raised: bool = False
@@ -130,6 +168,7 @@ class DoorLogic:
     _failures: deque[float] = field(default_factory=deque)
     _keys: str = ""
     _last_key_at: float = 0.0
+    _pending: Pending | None = None  # one factor given, the other awaited
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -156,11 +195,30 @@ class DoorLogic:
             return [Record(EventKind.UNKNOWN_FINGER, EventMethod.FINGER, "slot_not_in_database"),
                     *self._failure(now)]
         customer, person = found
-        return self._apply(decide(customer, person, self.door_id, self.today(), method="finger"),
-                           customer, person, EventMethod.FINGER, now)
+        access = self.directory.access(person, self.door_id, self._local().date())
+        if access.mode is AuthMode.PIN:
+            return self._apply(Decision(False, Reason.METHOD_NOT_ALLOWED), customer, person,
+                               EventMethod.FINGER, now)
+        decision = self._decide(customer, person, "finger", access)
+        pending = self._pending
+        if access.mode is not AuthMode.FINGER_AND_PIN or not decision.allowed:
+            if pending is not None and pending.person.id == person.id:
+                self._pending = None  # found by search while a 1:1 check was awaited
+            return self._apply(decision, customer, person, EventMethod.FINGER, now)
+        if pending is not None and pending.awaits == "finger" and pending.expires > now:
+            # A PIN typed first waits for a 1:1 check; a searched finger answers it too.
+            self._pending = None
+            if pending.person.id != person.id:
+                return self._apply(Decision(False, Reason.SECOND_FACTOR_MISMATCH), customer,
+                                   person, EventMethod.FINGER_AND_PIN, now)
+            return self._apply(decision, customer, person, EventMethod.FINGER_AND_PIN, now)
+        self._pending = Pending(customer, person, "pin", now + self.rules.keypad_timeout_seconds,
+                                EventMethod.FINGER_AND_PIN)
+        return []
 
     def key(self, key: str, now: float) -> list[Action]:
-        """One keypad key. Entries are ``<person code>*<PIN>#``; ``*`` alone restarts."""
+        """One keypad key. Entries are ``<person code>*<PIN>#``, or ``<person code>#`` then a
+        finger checked 1:1 against that person's; ``*`` alone restarts."""
         if self._keys and now - self._last_key_at > self.rules.keypad_timeout_seconds:
             self._keys = ""
         self._last_key_at = now
@@ -171,6 +229,8 @@ class DoorLogic:
         code, sep, pin = entry.partition("*")
         if not self.accepting(now):
             return [Record(EventKind.DENIED, EventMethod.PIN, Reason.READER_BACKOFF.value)]
+        if code and not sep:
+            return self._code_then_finger(code, now)
         if not sep or not code or not pin:
             return [Record(EventKind.DENIED, EventMethod.PIN, "malformed_entry"),
                     *self._failure(now)]
@@ -181,13 +241,82 @@ class DoorLogic:
         if check.locked:  # a locked PIN is not tried, so not counted either
             return self._apply(Decision(False, Reason.PIN_LOCKED), check.customer,
                                check.person, EventMethod.PIN, now)
+        count = CountPinAttempt(check.person.id, right=check.accepted)
         if not check.accepted:
-            decision = Decision(False, Reason.WRONG_PIN)
-        else:
-            decision = decide(check.customer, check.person, self.door_id, self.today(),
-                              method="pin")
-        return [CountPinAttempt(check.person.id, right=check.accepted),
-                *self._apply(decision, check.customer, check.person, EventMethod.PIN, now)]
+            return [count, *self._apply(Decision(False, Reason.WRONG_PIN), check.customer,
+                                        check.person, EventMethod.PIN, now)]
+        access = self.directory.access(check.person, self.door_id, self._local().date())
+        if access.mode is AuthMode.FINGER:
+            return [count, *self._apply(Decision(False, Reason.METHOD_NOT_ALLOWED),
+                                        check.customer, check.person, EventMethod.PIN, now)]
+        decision = self._decide(check.customer, check.person, "pin", access)
+        if access.mode is not AuthMode.FINGER_AND_PIN or not decision.allowed:
+            return [count, *self._apply(decision, check.customer, check.person,
+                                        EventMethod.PIN, now)]
+        pending = self._pending
+        if pending is not None and pending.awaits == "pin" and pending.expires > now:
+            self._pending = None
+            if pending.person.id != check.person.id:
+                decision = Decision(False, Reason.SECOND_FACTOR_MISMATCH)
+            return [count, *self._apply(decision, check.customer, check.person,
+                                        EventMethod.FINGER_AND_PIN, now)]
+        return [count, *self._await_finger(check.customer, check.person,
+                                           EventMethod.FINGER_AND_PIN, now)]
+
+    def _code_then_finger(self, code: str, now: float) -> list[Action]:
+        """``<person code>#``: the finger that follows is checked 1:1 against that person's
+        templates (for people whose templates the sensor's library does not hold)."""
+        found = self.directory.by_code(code)
+        if found is None:
+            return [Record(EventKind.DENIED, EventMethod.CODE_AND_FINGER,
+                           Reason.UNKNOWN_CREDENTIAL.value), *self._failure(now)]
+        customer, person = found
+        access = self.directory.access(person, self.door_id, self._local().date())
+        if access.mode in (AuthMode.PIN, AuthMode.FINGER_AND_PIN):
+            # A code is no secret: it chooses whose finger to check, it is not a PIN.
+            return self._apply(Decision(False, Reason.METHOD_NOT_ALLOWED), customer, person,
+                               EventMethod.CODE_AND_FINGER, now)
+        decision = self._decide(customer, person, "finger", access)
+        if not decision.allowed:
+            return self._apply(decision, customer, person, EventMethod.CODE_AND_FINGER, now)
+        return self._await_finger(customer, person, EventMethod.CODE_AND_FINGER, now)
+
+    def _await_finger(self, customer: CustomerView, person: PersonView, method: EventMethod,
+                      now: float) -> list[Action]:
+        expires = now + self.rules.keypad_timeout_seconds
+        self._pending = Pending(customer, person, "finger", expires, method)
+        return [VerifyFinger(person.id, self.rules.keypad_timeout_seconds)]
+
+    def awaiting_finger(self, now: float) -> tuple[int, float] | None:
+        """The person whose finger the sensor should check 1:1 now, and until when
+        (monotonic), if any."""
+        pending = self._pending
+        if pending is not None and pending.awaits == "finger" and pending.expires > now:
+            return pending.person.id, pending.expires
+        return None
+
+    def finger_checked(self, person_id: int, matched: bool, now: float) -> list[Action]:
+        """The 1:1 check asked for by ``VerifyFinger`` ended: ``matched`` says whether the
+        finger presented is one of ``person_id``'s templates."""
+        pending = self._pending
+        if (pending is None or pending.awaits != "finger" or pending.person.id != person_id
+                or pending.expires <= now):
+            return []  # answered late: the timeout already refused, on record
+        self._pending = None
+        decision = Decision(True, Reason.ALLOWED) if matched else Decision(
+            False, Reason.FINGER_NOT_MATCHED)
+        return self._apply(decision, pending.customer, pending.person, pending.method, now)
+
+    def _decide(self, customer: CustomerView, person: PersonView, method: str,
+                access: Access) -> Decision:
+        local = self._local()
+        return decide(customer, person, self.door_id, local.date(), method=method,
+                      access=access, local=local)
+
+    def _local(self) -> datetime:
+        if self.local_now is not None:
+            return self.local_now()
+        return datetime.combine(self.today(), time())
 
     def board(self, event: DoorEvent, now: float) -> list[Action]:
         """Something the door board reported."""
@@ -242,6 +371,11 @@ class DoorLogic:
                                    f"{self.rules.held_open_alarm_seconds:g} s")]
         if self._keys and now - self._last_key_at > self.rules.keypad_timeout_seconds:
             self._keys = ""
+        pending = self._pending
+        if pending is not None and pending.expires <= now:
+            self._pending = None
+            actions += self._apply(Decision(False, Reason.SECOND_FACTOR_MISSING),
+                                   pending.customer, pending.person, pending.method, now)
         return actions
 
     def tamper_cleared(self) -> None:

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
@@ -34,11 +34,11 @@ from accessd.models import (
     FingerLabel,
     LawfulBasis,
     Person,
+    SensorSlot,
 )
 from accessd.models.base import new_public_id
 from firmware_bridge.errors import (
     EnrollMismatchError,
-    LibraryFullError,
     NoFingerError,
     PoorImageError,
 )
@@ -158,16 +158,23 @@ def enrolment_command(session: Session, command_id: int) -> EnrolmentCommand | N
     return EnrolmentCommand(command, person)
 
 
-def allocate_slot(session: Session, capacity: int) -> int:
-    """The lowest slot no finger uses, site-wide (every sensor holds the same library)."""
+def allocate_slot(session: Session) -> int:
+    """The finger's enrolment number: the lowest no finger uses, site-wide. A door's sensor
+    holds the finger at this slot where it fits and is free there, else at one of its own
+    (``door_slot``): a site may have more fingers than one sensor has slots."""
     used = set(session.scalars(select(Finger.sensor_slot)).all())
-    for slot in range(capacity):
-        if slot not in used:
-            return slot
-    count = session.scalar(select(func.count()).select_from(Finger))
-    raise LibraryFullError(
-        f"the sensor library is full ({count} fingers in {capacity} slots); remove people "
-        "who no longer need access, or fit sensors with more slots")
+    return next(n for n in range(len(used) + 1) if n not in used)
+
+
+def door_slot(session: Session, door_id: int, capacity: int, preferred: int) -> int | None:
+    """Where this door's sensor stores a newly enrolled finger: ``preferred`` when it fits
+    and this door holds nothing there, else the lowest slot this door holds nothing at;
+    ``None`` when its library is full (the person then uses code and finger here, and the
+    next reconcile decides whom the library holds)."""
+    held = set(session.scalars(select(SensorSlot.slot).where(SensorSlot.door_id == door_id)))
+    if preferred < capacity and preferred not in held:
+        return preferred
+    return next((s for s in range(capacity) if s not in held), None)
 
 
 def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider,
@@ -205,17 +212,24 @@ def enrol(sensor: Sensor, sessions: sessionmaker[Session], provider: KeyProvider
         customer = session.get_one(Customer, person.customer_id)
         check_may_enrol(session, person, plan.label, max_fingers, today=today())
         check_door_may_enrol(session, door_id)
-        slot = allocate_slot(session, sensor.capacity())
+        capacity = sensor.capacity()
+        number = allocate_slot(session)
         finger = Finger(public_id=new_public_id(), customer_id=customer.id, person_id=person.id,
-                        label=plan.label, sensor_slot=slot, enrolled_by=plan.enrolled_by,
+                        label=plan.label, sensor_slot=number, enrolled_by=plan.enrolled_by,
                         enrolled_at=dt.datetime.now(dt.UTC))
         seal(session, provider, finger, person, customer, template)
         del template
         session.add(finger)
         session.flush()
-        sensor.store(slot, CHAR_BUFFER_1)
-        record_slot(session, door_id, slot, finger.id)
-    progress("done: the finger is stored on the sensor")
+        slot = door_slot(session, door_id, capacity, number)
+        if slot is not None:
+            sensor.store(slot, CHAR_BUFFER_1)
+            record_slot(session, door_id, slot, finger.id)
+    if slot is None:
+        progress("done: enrolled; this sensor's library is full, so here the person types "
+                 "their code and presents the finger")
+    else:
+        progress("done: the finger is stored on the sensor")
     return finger
 
 

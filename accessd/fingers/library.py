@@ -1,5 +1,13 @@
 """The sensor's library is a cache of the database; ``reconcile_sensor`` makes it so.
 
+Each sensor holds only the templates of people allowed at its door (their customer's grants,
+and their own where they have some, cover the door's zone; their way in includes the finger).
+Where they do not all fit, the library is a cache: finger-only people first (they have no
+other way in), then the most frequent at this door over the last ``FREQUENCY_DAYS``; everyone
+else types their person code and presents the finger, checked 1:1 against their template
+(``accessd.fingers.verify``). A finger keeps its slot while it stays wanted, so a change of
+grants moves only the templates that changed.
+
 Each door keeps a record (``SensorSlot``) of which finger it put in which slot of its own sensor.
 Reconciling compares three things: what the database wants (every finger at its slot), what
 this door recorded, and what the sensor reports occupied. A slot the database does not want is
@@ -11,16 +19,31 @@ the old person's template, or the old finger would open the door as the new pers
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from accessd.crypto import KeyProvider
 from accessd.errors import LibraryTooSmallError
 from accessd.fingers.sealed import open_sealed
-from accessd.models import Customer, DataKey, Finger, Person, SensorSlot
+from accessd.models import (
+    AccessEvent,
+    Credential,
+    Customer,
+    DataKey,
+    Door,
+    EventKind,
+    Finger,
+    Grant,
+    Person,
+    SensorSlot,
+    Zone,
+    utcnow,
+)
 from accessd.progress import Progress, no_progress
+from accessd.zones.places import chain
 from firmware_bridge.errors import LibraryFullError
 from firmware_bridge.sensor import Sensor
 
@@ -50,15 +73,10 @@ def reconcile_sensor(
     capacity = sensor.capacity()
     occupied = sensor.occupied_slots()
     with sessions() as session:
-        wanted = dict(session.execute(select(Finger.sensor_slot, Finger.id)).all())
         recorded = dict(session.execute(
             select(SensorSlot.slot, SensorSlot.finger_id).where(SensorSlot.door_id == door_id)
         ).all())
-    too_high = sorted(s for s in wanted if s >= capacity)
-    if too_high:
-        raise LibraryTooSmallError(
-            f"the sensor has {capacity} slots but fingers are enrolled at slots up to "
-            f"{too_high[-1]}; fit a sensor with at least {too_high[-1] + 1} slots")
+        wanted = wanted_library(session, door_id, capacity, recorded)
     unwanted = sorted((occupied | set(recorded)) - set(wanted))
     missing = [(slot, finger_id) for slot, finger_id in sorted(wanted.items())
                if not (slot in occupied and recorded.get(slot) == finger_id)]
@@ -79,6 +97,82 @@ def reconcile_sensor(
         uploaded += 1
         progress(deleted + uploaded, total)
     return SyncReport(uploaded=uploaded, deleted=deleted, kept=len(wanted) - len(missing))
+
+
+FREQUENCY_DAYS = 90
+_FINGER_WAYS = (Credential.FINGER, Credential.FINGER_OR_PIN)
+
+
+def allowed_fingers(session: Session, door_id: int) -> dict[int, list[int]]:
+    """The fingers (by person, ids in order) of people allowed at ``door_id``: a grant of
+    their customer covers the door's zone, and one of their own too where they have any;
+    their way in includes the finger. Schedules and holidays do not matter here (the door
+    decides those at each attempt); an expired grant or a restriction leaves the template in
+    place until the next change, and the decision refuses it meanwhile."""
+    parents = dict(session.execute(select(Zone.id, Zone.parent_id)).all())
+    zone = session.scalar(select(Door.zone_id).where(Door.id == door_id))
+    covering = set(chain(parents, zone))
+    if not covering:
+        return {}
+    grants = session.execute(select(Grant.customer_id, Grant.person_id, Grant.zone_id)).all()
+    customers = {c for c, p, z in grants if p is None and z in covering}
+    limited = {p for c, p, z in grants if p is not None}
+    own = {p for c, p, z in grants if p is not None and z in covering}
+    fingers: dict[int, list[int]] = {}
+    rows = session.execute(
+        select(Finger.person_id, Finger.id).join(Person, Person.id == Finger.person_id)
+        .where(Finger.customer_id.in_(customers), Person.active.is_(True),
+               Person.credential.in_(_FINGER_WAYS))
+        .order_by(Finger.person_id, Finger.id))
+    for person_id, finger_id in rows:
+        if person_id not in limited or person_id in own:
+            fingers.setdefault(person_id, []).append(finger_id)
+    return fingers
+
+
+def wanted_library(session: Session, door_id: int, capacity: int,
+                   recorded: dict[int, int] | None = None) -> dict[int, int]:
+    """Slot -> finger for this door's sensor: every allowed finger when they fit, else a
+    cache of whole people (finger-only first, then the most frequent here). A finger keeps
+    the slot ``recorded`` for it, else its enrolment slot when free, else the lowest free."""
+    people = allowed_fingers(session, door_id)
+    chosen = list(people)
+    if sum(len(f) for f in people.values()) > capacity:
+        since = utcnow() - dt.timedelta(days=FREQUENCY_DAYS)
+        visits = dict(session.execute(
+            select(AccessEvent.person_id, func.count()).where(
+                AccessEvent.door_id == door_id, AccessEvent.kind == EventKind.GRANTED,
+                AccessEvent.at >= since, AccessEvent.person_id.in_(list(people)))
+            .group_by(AccessEvent.person_id)).all())
+        finger_only = set(session.scalars(select(Person.id).where(
+            Person.id.in_(list(people)), Person.credential == Credential.FINGER)))
+        chosen.sort(key=lambda p: (p not in finger_only, -visits.get(p, 0), p))
+        fitted, used = [], 0
+        for person_id in chosen:
+            if used + len(people[person_id]) <= capacity:
+                fitted.append(person_id)
+                used += len(people[person_id])
+        chosen = fitted
+    fingers = [f for p in chosen for f in people[p]]
+    enrolled = dict(session.execute(select(Finger.id, Finger.sensor_slot)
+                                    .where(Finger.id.in_(fingers))).all())
+    kept = {finger: slot for slot, finger in (recorded or {}).items()
+            if finger in enrolled and slot < capacity}
+    taken = set(kept.values())
+    slots: dict[int, int] = {}
+    waiting = []
+    for finger in fingers:
+        if finger in kept:
+            slots[finger] = kept[finger]
+        elif enrolled[finger] < capacity and enrolled[finger] not in taken:
+            slots[finger] = enrolled[finger]
+            taken.add(enrolled[finger])
+        else:
+            waiting.append(finger)
+    free = (s for s in range(capacity) if s not in taken)
+    for finger in waiting:
+        slots[finger] = next(free)
+    return {slot: finger for finger, slot in slots.items()}
 
 
 def forget_library(sessions: sessionmaker[Session], door_id: int) -> None:

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from accessd import labels
 from accessd.clock import day_start
 from accessd.csv_cells import csv_writer
 from accessd.customers.contracts import CustomerName, customer_names, not_found
@@ -139,6 +140,12 @@ class DayCount:
 def kind_label(kind: EventKind) -> str:
     """An event kind as people read it in the panel and the CLI (``accessd.labels``)."""
     return label(kind)
+
+
+def reason_label(reason: str | None) -> str:
+    """An event's reason as people read it: the door's codes in words, anything else (a
+    remote unlock's reason, a fault's description) as it was written (``accessd.labels``)."""
+    return labels.reason_label(reason)
 
 
 def parse_kinds(words: Iterable[str]) -> frozenset[EventKind]:

@@ -29,6 +29,7 @@ from accessd.models.customers import (
 from accessd.models.enums import (
     AlarmKind,
     AuditOutcome,
+    AuthMode,
     CommandKind,
     CommandState,
     Credential,
@@ -42,6 +43,7 @@ from accessd.models.enums import (
     RequestKind,
     RequestStatus,
     StaffRole,
+    ZoneKind,
 )
 from accessd.models.events import (
     FACILITY_SCOPE,
@@ -63,6 +65,7 @@ from accessd.models.privacy import (
 )
 from accessd.models.sensors import SensorSlot
 from accessd.models.staff import ApiToken, AuditRecord, LoginAttempt, StaffSession, StaffUser
+from accessd.models.zones import Grant, Holiday, Zone
 
 __all__ = [
     "FACILITY_SCOPE",
@@ -76,6 +79,7 @@ __all__ = [
     "ApiToken",
     "AuditOutcome",
     "AuditRecord",
+    "AuthMode",
     "Base",
     "CommandKind",
     "CommandState",
@@ -94,6 +98,8 @@ __all__ = [
     "EventMethod",
     "Finger",
     "FingerLabel",
+    "Grant",
+    "Holiday",
     "JournalDrain",
     "LawfulBasis",
     "LedgerAction",
@@ -111,6 +117,8 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "UTCDateTime",
+    "Zone",
+    "ZoneKind",
     "door_customers",
     "from_epoch_micros",
     "new_customer_reference",

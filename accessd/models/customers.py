@@ -34,7 +34,7 @@ from accessd.models.base import (
     new_public_id,
     utcnow,
 )
-from accessd.models.enums import Credential, FingerLabel, LawfulBasis
+from accessd.models.enums import AuthMode, Credential, FingerLabel, LawfulBasis
 
 MAX_GRACE_DAYS = 90  # the providers' statements promise destruction at most 90 days after the end
 
@@ -191,8 +191,9 @@ class Finger(Base):
     )
     person_id: Mapped[int] = mapped_column(index=True)
     label: Mapped[FingerLabel] = mapped_column(enum_column(FingerLabel, 16))
-    # The door's hot path: search result (slot) -> finger -> person. Unique across the site:
-    # every sensor holds the whole library at the same slots.
+    # The finger's enrolment number, unique across the site. A door's sensor holds the finger
+    # at this slot where it fits and is free there, else at a slot of its own; the door's
+    # ``SensorSlot`` record says which (the hot path reads it first, this as the fallback).
     sensor_slot: Mapped[int] = mapped_column(Integer, unique=True)
     template_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     template_nonce: Mapped[bytes] = mapped_column(LargeBinary)
@@ -241,6 +242,12 @@ class Door(Base):
     # ``accessd.door.sensor_identity`` owns both.
     sensor_identity: Mapped[str | None] = mapped_column(String(200))
     sensor_refused: Mapped[str | None] = mapped_column(String(200))
+    # The zone it leads into (``accessd.models.zones``); a door in no zone lets nobody in.
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"), index=True)
+    # What the door asks for; finger or PIN was every door's mode before modes existed.
+    auth_mode: Mapped[AuthMode] = mapped_column(
+        enum_column(AuthMode, 16), default=AuthMode.FINGER_OR_PIN,
+        server_default=AuthMode.FINGER_OR_PIN.value)
 
     customers: Mapped[list[Customer]] = relationship(
         secondary=door_customers, back_populates="doors", passive_deletes=True

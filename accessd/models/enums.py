@@ -25,6 +25,26 @@ class Credential(enum.StrEnum):
     FINGER_OR_PIN = "finger_or_pin"
 
 
+class AuthMode(enum.StrEnum):
+    """What a door asks of whoever wants in (set per door)."""
+
+    FINGER = "finger"
+    PIN = "pin"
+    FINGER_OR_PIN = "finger_or_pin"  # either factor alone: the default, as before zones
+    FINGER_AND_PIN = "finger_and_pin"  # two factors: code and PIN typed, then the finger 1:1
+
+
+class ZoneKind(enum.StrEnum):
+    """What a zone is, for people reading the plan; the rules treat every kind alike."""
+
+    SITE = "site"
+    BUILDING = "building"
+    HALL = "hall"
+    SUITE = "suite"
+    CAGE = "cage"
+    ROOM = "room"
+
+
 class FingerLabel(enum.StrEnum):
     """Which finger a template is of, so staff can ask for the right one."""
 
@@ -68,6 +88,8 @@ class EventMethod(enum.StrEnum):
     FINGER = "finger"
     PIN = "pin"
     REMOTE = "remote"  # staff unlocked the door from the panel
+    CODE_AND_FINGER = "code_and_finger"  # person code typed, finger checked 1:1 against theirs
+    FINGER_AND_PIN = "finger_and_pin"  # both factors, at a two-factor door
 
 
 class AlarmKind(enum.StrEnum):

@@ -62,6 +62,7 @@ from accessd.models import (
     ErasureLedgerEntry,
     EventChain,
     Finger,
+    Grant,
     LedgerAction,
     Person,
     PersonEvent,
@@ -530,6 +531,8 @@ def destroy_customer_data(sessions: sessionmaker[Session], customer_id: int, *,
         select(Person.id).where(Person.customer_id == customer_id).limit(n))), batch_size)
     with sessions.begin() as session:
         session.execute(delete(door_customers).where(door_customers.c.customer_id == customer_id))
+        # Its zone grants, schedules included (the people's own went with each person).
+        session.execute(delete(Grant).where(Grant.customer_id == customer_id))
         session.execute(_unsynced(delete(EventChain).where(EventChain.customer_id == customer_id)))
         # Crypto-shredding, last: every copy of the templates (backups, SD blocks) is now noise.
         session.execute(_unsynced(delete(DataKey).where(DataKey.customer_id == customer_id)))

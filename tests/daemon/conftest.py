@@ -34,6 +34,7 @@ from accessd.models import (
     LawfulBasis,
     Person,
 )
+from accessd.zones.grants import grant_default_zones
 from firmware_bridge.doorboard import SerialDoorBoard
 from firmware_bridge.zfm_sensor import ZfmSensor
 from hardware_sim.rig import RigOptions, SimRig
@@ -154,10 +155,12 @@ class Door:
 
 @contextmanager
 def installed(tmp_path: Path, data_dir: Path | None = None,
-              options: RigOptions | None = None) -> Iterator[Door]:
+              options: RigOptions | None = None, capacity: int = 100) -> Iterator[Door]:
     """``accessd init`` (its data directory in ``data_dir``, default ``tmp_path/data``), the
-    simulator (100 slots unless ``options`` say otherwise), and a daemon ready to start."""
-    rig = SimRig(tmp_path / "sim", options or RigOptions(capacity=100, heartbeat_timeout_ms=3000))
+    simulator (a sensor of ``capacity`` slots unless ``options`` say otherwise), and a daemon
+    ready to start."""
+    rig = SimRig(tmp_path / "sim",
+                 options or RigOptions(capacity=capacity, heartbeat_timeout_ms=3000))
     rig.start()
     config = tmp_path / "accessd.toml"
     assert accessd_main(["--config", str(config), "init", "--data-dir",
@@ -207,6 +210,7 @@ def add_people(door: Door) -> People:
                         lawful_basis=LawfulBasis.CONSENT)
         session.add(acme)
         session.flush()
+        grant_default_zones(session, acme)  # the site's zone, as `accessd customer add` does
         alice = Person(customer_id=acme.id, name="Alice Jansen",
                        credential=Credential.FINGER_OR_PIN, keypad_code="4711",
                        pin_hash=hash_pin("285714"))

@@ -17,6 +17,7 @@ from accessd.config import load_settings
 from accessd.crypto import FileKeyProvider
 from accessd.db import create_db_engine, make_sessionmaker
 from accessd.models import CommandState, Consent, Credential, Customer, LawfulBasis, Person
+from accessd.zones.grants import grant_default_zones
 from tests.daemon.conftest import Door, People, eventually
 from tests.installation import set_config
 
@@ -41,6 +42,7 @@ def test_a_dead_sd_card_is_recovered_without_bringing_back_what_was_destroyed(
                           lawful_basis=LawfulBasis.CONSENT)
         session.add(globex)
         session.flush()
+        grant_default_zones(session, globex)  # the site's zone, as `accessd customer add` does
         gina = Person(customer_id=globex.id, name="Gina Stays", credential=Credential.FINGER)
         erik = Person(customer_id=globex.id, name="Erik Erased", credential=Credential.FINGER)
         session.add_all([gina, erik])

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from accessd.door.decision import CustomerView, PersonView
+from accessd.door.decision import OPEN_ACCESS, Access, CustomerView, PersonView
 from accessd.door.logic import Action, CountPinAttempt, PinCheck
+from accessd.models.enums import AuthMode
 
 
 @dataclass
@@ -23,6 +24,9 @@ class MemoryDirectory:
     pins: dict[str, tuple[int, str]] = field(default_factory=dict)  # code -> (person id, PIN)
     pin_failures: dict[int, int] = field(default_factory=dict)
     pin_max_failures: int = 3
+    # person id -> their grants at this door; absent: one 24/7 grant (``OPEN_ACCESS``)
+    grants: dict[int, Access] = field(default_factory=dict)
+    mode: AuthMode = AuthMode.FINGER_OR_PIN
 
     def add(self, person: PersonView, *, slot: int | None = None, code: str | None = None,
             pin: str | None = None) -> None:
@@ -43,6 +47,15 @@ class MemoryDirectory:
         if person is None:
             return None
         return self.customers[person.customer_id], person
+
+    def by_code(self, code: str) -> tuple[CustomerView, PersonView] | None:
+        if code not in self.pins:
+            return None
+        person = self.persons[self.pins[code][0]]
+        return self.customers[person.customer_id], person
+
+    def access(self, person: PersonView, door_id: int, day: date) -> Access:
+        return replace(self.grants.get(person.id, OPEN_ACCESS), mode=self.mode)
 
     def check_pin(self, code: str, pin: str) -> PinCheck:
         if code not in self.pins:

@@ -23,6 +23,7 @@ from accessd.models import (
     ErasureLedgerEntry,
     EventChain,
     Finger,
+    Grant,
     LedgerAction,
     LedgerSeal,
     Person,
@@ -36,6 +37,8 @@ from accessd.privacy.purge import (
     run_due_purges,
     verify_certificate,
 )
+from accessd.zones.grants import GrantTerms, grant_zone
+from accessd.zones.places import add_zone
 from tests.privacy.seed import access, add_customer, add_door, enrol, purge_completely
 
 UTC = dt.UTC
@@ -61,8 +64,13 @@ def _seed_two(sessions: sessionmaker[Session], keyring: FileKeyProvider, *,
         staying = add_customer(session, "Staying NV")
         add_door(session, "main", [leaving, staying])
         add_door(session, "cage-7")
+        add_zone(session, "cage-7", "cage", parent="site")
         for customer, who in ((leaving, "Lea Vink"), (staying, "Stan Berg")):
             person, _ = enrol(session, keyring, customer, who)
+            # Grants of the customer and the person's own, with a schedule and dates.
+            grant_zone(session, customer, "site", GrantTerms(schedule="mon-fri 07:00-19:00",
+                                                             valid_until=dt.date(2030, 1, 1)))
+            grant_zone(session, customer, "cage-7", person=person)
             for minute in range(5):
                 access(session, customer, person, dt.datetime(2025, 6, 1, 9, minute, tzinfo=UTC))
         return leaving.id, staying.id
@@ -92,9 +100,11 @@ def test_a_purge_removes_every_row_of_the_customer_and_keeps_the_others(
     leaving, staying = _seed_two(sessions, keyring)
     run_due_purges(sessions, keyring, engine, dt.datetime(2025, 8, 1, tzinfo=UTC))
     with sessions() as session:
-        for model in (Person, Finger, Consent, AccessEvent, DataKey, EventChain):
+        for model in (Person, Finger, Consent, AccessEvent, DataKey, EventChain, Grant):
             column = model.customer_id  # type: ignore[attr-defined]
             assert session.scalar(select(func.count()).where(column == leaving)) == 0, model
+        # The staying customer keeps its grants (and its person's own) untouched.
+        assert session.scalar(select(func.count()).where(Grant.customer_id == staying)) == 2
         customer = session.get_one(Customer, staying)
         assert customer.data_key is not None
         for person in customer.persons:

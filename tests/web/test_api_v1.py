@@ -25,14 +25,18 @@ from accessd.history.chain import append_event
 from accessd.models import (
     AuditRecord,
     CommandKind,
+    Customer,
     DeviceCommand,
     Door,
     DoorStatus,
     EventKind,
     EventMethod,
+    Person,
     StaffRole,
 )
 from accessd.staff import create_api_token
+from accessd.zones.grants import GrantTerms, grant_zone
+from accessd.zones.places import add_zone
 from tests.web.conftest import START, FakeClock
 
 
@@ -190,7 +194,8 @@ def test_doors_report_their_state(client: FlaskClient, site: Site, bearer: Any,
     clock.now = START
     (door,) = client.get("/api/v1/doors", headers=bearer()).json["doors"]
     devices = door.pop("devices")
-    assert door == {"name": "main", "location": "hall", "online": True, "locked": True,
+    assert door == {"name": "main", "location": "hall", "zone": None,
+                    "auth_mode": "finger_or_pin", "online": True, "locked": True,
                     "door_open": False, "sensor_online": True, "fault": None,
                     "heartbeat_at": "2026-03-02T09:00:00Z", "alarms": []}
     assert [(d["device"], d["state"], d["problem"]) for d in devices] == [
@@ -202,6 +207,27 @@ def test_doors_report_their_state(client: FlaskClient, site: Site, bearer: Any,
     daemon = stale["devices"][0]
     assert (daemon["state"], daemon["last_contact"]) == ("not running", "2026-03-02T09:00:00Z")
     assert daemon["problem"] == "The door's daemon has not reported for 5 minutes."
+
+
+def test_a_customers_grants_are_listed_with_each_persons_own(
+        client: FlaskClient, site: Site, bearer: Any, sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        acme = session.scalars(select(Customer).where(
+            Customer.public_id == uuid.UUID(site.acme))).one()
+        alice = session.scalars(select(Person).where(Person.name == "Alice Example")).one()
+        add_zone(session, "cage-7", "cage", parent="site")
+        grant_zone(session, acme, "site", GrantTerms(schedule="mon-fri 07:00-19:00"))
+        grant_zone(session, acme, "cage-7", person=alice)
+        acme_public, alice_public = str(acme.public_id), str(alice.public_id)
+    response = client.get(f"/api/v1/customers/{acme_public}/grants", headers=bearer())
+    assert response.status_code == 200
+    assert response.json["grants"] == [
+        {"zone": "site", "zone_path": ["site"], "person_id": None,
+         "schedule": "mon-fri 07:00-19:00", "closed_on_holidays": False, "valid_from": None,
+         "valid_until": None},
+        {"zone": "cage-7", "zone_path": ["site", "cage-7"], "person_id": alice_public,
+         "schedule": None, "closed_on_holidays": False, "valid_from": None, "valid_until": None},
+    ]
 
 
 def test_an_operator_token_unlocks_a_door_with_a_reason(

@@ -34,6 +34,7 @@ from accessd.db import session_scope
 from accessd.history.query import REFUSED
 from accessd.models import (
     AlarmKind,
+    AuthMode,
     Credential,
     EventKind,
     EventMethod,
@@ -149,6 +150,7 @@ def test_the_event_parameters_are_the_ones_the_api_reads() -> None:
     (("Event", "kind"), [k.value for k in EventKind]),
     (("Event", "method"), [m.value for m in EventMethod]),
     (("Door", "alarms", "items"), [a.value for a in AlarmKind]),
+    (("Door", "auth_mode"), [m.value for m in AuthMode]),
     (("Token", "role"), [r.value for r in StaffRole]),
 ])
 def test_every_enum_in_the_document_is_the_codes(where: tuple[str, ...],

@@ -56,6 +56,8 @@ from accessd.models import (
     StaffRole,
 )
 from accessd.staff import role_allows, verify_api_token
+from accessd.zones.grants import all_grants_of
+from accessd.zones.places import door_places
 from web.errors import ApiError
 from web.panel import current_panel, db
 from web.request_audit import audit
@@ -233,6 +235,22 @@ def customer_persons(public_id: str) -> Response:
     return jsonify({"persons": [_person_json(p) for p in people]})
 
 
+@bp.get("/customers/<public_id>/grants", merge_slashes=False)
+@token_required()
+def customer_grants(public_id: str) -> Response:
+    """The zones granted to the customer, and to each of its people who has grants of their
+    own (audited: a person's grants say where they may go)."""
+    found = _customer(public_id)
+    rows = all_grants_of(db(), found)
+    audit().note("api.grants.list", target=f"customer:{found.public_id}", count=len(rows))
+    return jsonify({"grants": [{
+        "zone": row.zone, "zone_path": list(row.zone_path),
+        "person_id": str(person) if person else None, "schedule": row.terms.schedule,
+        "closed_on_holidays": row.terms.closed_on_holidays,
+        "valid_from": _day(row.terms.valid_from), "valid_until": _day(row.terms.valid_until),
+    } for row, person in rows]})
+
+
 @bp.get("/persons/<public_id>", merge_slashes=False)
 @token_required()
 def person(public_id: str) -> Response:
@@ -319,9 +337,13 @@ def events() -> Response:
 @token_required()
 def doors() -> Response:
     """Every door's state as its daemon last reported it (``online`` false when stale), and
-    each of its devices as the dashboard and ``accessd status`` show them."""
+    each of its devices as the dashboard and ``accessd status`` show them, with its zone and
+    authentication mode."""
+    places = {place.name: place for place in door_places(db())}
     return jsonify({"doors": [{
-        "name": door.name, "location": door.location, "online": door.online,
+        "name": door.name, "location": door.location,
+        "zone": places[door.name].zone, "auth_mode": places[door.name].auth_mode.value,
+        "online": door.online,
         "locked": door.locked, "door_open": door.door_open, "sensor_online": door.sensor_online,
         "fault": door.fault, "heartbeat_at": _iso(door.report.at) if door.report else None,
         "alarms": sorted(alarm.kind.value for alarm in door.alarms),

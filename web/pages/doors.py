@@ -1,6 +1,7 @@
-"""Door actions: remote unlock (an escorted visitor, a person without a credential),
-clearing a door's alarms once their cause has been dealt with, and approving a replaced sensor
-the door refused (``accessd.door.sensor_identity``, as ``accessd sensor approve``).
+"""Doors: the list with each door's zone and authentication mode, its settings (admins),
+remote unlock (an escorted visitor, a person without a credential), clearing a door's alarms
+once their cause has been dealt with, and approving a replaced sensor the door refused
+(``accessd.door.sensor_identity``, as ``accessd sensor approve``).
 
 The panel never drives the door: it queues a command (``remote_unlock``, ``clear_alarm``) and
 the door's daemon carries it out and records the event (who asked, and why). The request is
@@ -13,7 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from accessd.door import command_table
@@ -21,14 +22,27 @@ from accessd.door.alarms import alarm_label, open_alarms
 from accessd.door.doors import get_door
 from accessd.door.remote_unlock import REASON_MAX, request_unlock
 from accessd.door.sensor_identity import approve_sensor
-from accessd.errors import InvalidInputError, NotFoundError, RefusedError
-from accessd.models import AlarmKind, CommandKind, Door, StaffRole, utcnow
+from accessd.errors import AccessdError, InvalidInputError, NotFoundError, RefusedError
+from accessd.models import AlarmKind, AuthMode, CommandKind, Door, StaffRole, utcnow
 from accessd.staff import role_allows
+from accessd.zones.grants import libraries_follow
+from accessd.zones.places import door_place, door_places, list_zones, place_door, set_auth_mode
+from web.forms import as_sentence
+from web.navigation import NavLink
 from web.panel import db
 from web.request_audit import audit
 from web.security import current_staff, login_required, role_required
 
 bp = Blueprint("doors", __name__, url_prefix="/doors")
+nav = [NavLink("Doors", "doors.index", order=10)]
+
+MODE_LABELS = {
+    AuthMode.FINGER: "Finger (or a person code, then the finger checked 1:1)",
+    AuthMode.PIN: "PIN at the keypad",
+    AuthMode.FINGER_OR_PIN: "Finger or PIN",
+    AuthMode.FINGER_AND_PIN: "Finger and PIN: two factors, for cages and suites",
+}
+NO_ZONE = ""
 
 NOTE_MAX = 150  # what was checked before clearing alarms: kept in the audit record's details
 
@@ -52,6 +66,56 @@ class ClearAlarmsForm(FlaskForm):
         [InputRequired("Say what was done, for example 'door closed again, frame checked'."),
          Length(max=NOTE_MAX, message=f"Keep it under {NOTE_MAX} characters.")],
         description="Kept in the audit log with your name.")
+
+
+class DoorSettingsForm(FlaskForm):
+    """Where a door leads and what it asks for."""
+
+    zone = SelectField("Zone", description="Who may use the door follows from the grants of "
+                                           "this zone and the zones around it.")
+    auth_mode = SelectField("Authentication",
+                            [InputRequired("Choose what the door asks for.")],
+                            choices=[SelectChoice(m.value, label)
+                                     for m, label in MODE_LABELS.items()])
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """Every door with its zone and authentication mode."""
+    return render_template("doors/index.html", doors=door_places(db()), modes=MODE_LABELS)
+
+
+@bp.route("/<int:door_id>/settings", methods=["GET", "POST"])
+@role_required(StaffRole.ADMIN)
+def settings(door_id: int) -> str | Response:
+    """A door's zone and authentication mode (admins: who gets in follows from them)."""
+    try:
+        place = door_place(db(), door_id)
+    except NotFoundError:
+        abort(404)
+    form = DoorSettingsForm(data={"zone": place.zone or NO_ZONE,
+                                  "auth_mode": place.auth_mode.value})
+    form.zone.choices = [SelectChoice(NO_ZONE, "No zone (the door lets nobody in)")] + [
+        SelectChoice(z.name, " > ".join(z.path)) for z in list_zones(db())]
+    if form.is_submitted():
+        audit().note("door.settings", target=f"door:{place.name}", zone=form.zone.data,
+                     mode=form.auth_mode.data)
+    if form.validate_on_submit():
+        try:
+            place_door(db(), place.name, form.zone.data or None)
+            set_auth_mode(db(), place.name, form.auth_mode.data or "")
+            staff = current_staff()
+            assert staff is not None
+            libraries_follow(db(), staff.username)
+        except AccessdError as exc:
+            form.zone.errors = [*form.zone.errors, as_sentence(exc)]
+        else:
+            db().commit()
+            flash(f"{place.name}: settings saved; the door applies them from its next "
+                  "attempt.", "success")
+            return redirect(url_for("doors.index"))
+    return render_template("doors/settings.html", place=place, form=form)
 
 
 def _door_or_404(door_id: int) -> Door:

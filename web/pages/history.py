@@ -35,6 +35,7 @@ from accessd.history.query import (
     local_period,
     page_events,
     parse_kinds,
+    reason_label,
 )
 from accessd.inputs import optional_id, parse_day, parse_id
 from accessd.models import EventKind
@@ -219,7 +220,8 @@ def index() -> str:
                        trail=".".join(str(c) for c in trail[:-1]))
     return render_template("history/index.html", form=form, page=page, chart=plot,
                            older=older, newer=newer, filters=filters, local_time=site_time,
-                           zone=current_panel().site.zone.key, kind_label=kind_label)
+                           zone=current_panel().site.zone.key, kind_label=kind_label,
+                           reason_label=reason_label)
 
 
 def _csv_lines(where: EventFilter) -> Iterator[str]:
