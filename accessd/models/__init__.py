@@ -62,6 +62,7 @@ from accessd.models.privacy import (
     PurgeRecord,
 )
 from accessd.models.sensors import SensorSlot
+from accessd.models.site import SITE_CHANNEL, DoorRole, DoorSync, SiteVersion
 from accessd.models.staff import ApiToken, AuditRecord, LoginAttempt, StaffSession, StaffUser
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "MAX_GRACE_DAYS",
     "REFERENCE_ALPHABET",
     "RESTORE_KEEPS",
+    "SITE_CHANNEL",
     "AccessEvent",
     "Alarm",
     "AlarmKind",
@@ -87,7 +89,9 @@ __all__ = [
     "DataSubjectRequest",
     "DeviceCommand",
     "Door",
+    "DoorRole",
     "DoorStatus",
+    "DoorSync",
     "ErasureLedgerEntry",
     "EventChain",
     "EventKind",
@@ -107,6 +111,7 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
     "SensorSlot",
+    "SiteVersion",
     "StaffRole",
     "StaffSession",
     "StaffUser",

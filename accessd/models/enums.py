@@ -78,6 +78,7 @@ class AlarmKind(enum.StrEnum):
     FAULT = "fault"
     INTEGRITY = "integrity"  # the database failed its integrity check: the door stays locked
     DATABASE = "database"  # the database could not be written: events went to the reserve journal
+    SNAPSHOT_STALE = "snapshot_stale"  # a site door's snapshot is past its limit: it refuses all
 
 
 class CommandKind(enum.StrEnum):
