@@ -27,6 +27,7 @@ class Reason(enum.Enum):
     WRONG_PIN = "wrong_pin"
     READER_BACKOFF = "reader_backoff"
     DATABASE_UNAVAILABLE = "database_unavailable"  # who holds the slot could not be read
+    SNAPSHOT_STALE = "snapshot_stale"  # a site door's snapshot is past its staleness limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,11 +48,12 @@ class Delivery:
     dropped: int
 
 
-def door_sync_row(conn: Connection, door_id: int, *, lock: bool = False) -> DoorSync | None:
+def door_sync_row(conn: Connection, door_id: int, *, lock: bool = False) -> int | None:
+    """The door's delivered mark (None: no row yet), locked on PostgreSQL if ``lock``."""
     query = select(DoorSync.delivered_seq).where(DoorSync.door_id == door_id)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return cast(DoorSync | None, conn.execute(query).first())
+    return cast(int | None, conn.execute(query).scalar())
 
 
 def start_of(conn: Connection, door_id: int) -> tuple[int, dict[str, tuple[bytes, int]]]:
@@ -74,7 +75,7 @@ def ingest(conn: Connection, door_id: int, events: Sequence[SpooledEvent], *,
         its fields give: nothing of the batch is stored (the caller rolls back) and the door's
         spool keeps it for a person to look at.
     """
-    mark = _lock_mark(conn, door_id, now)
+    mark = lock_mark(conn, door_id, now)
     fresh = [e for e in events if e.door_seq > mark]
     skipped = len(events) - len(fresh)
     customers = _ids(conn, Customer, {e.customer_public_id for e in fresh})
@@ -114,7 +115,8 @@ def ingest(conn: Connection, door_id: int, events: Sequence[SpooledEvent], *,
     return Delivery(last_seq, len(rows), skipped, dropped)
 
 
-def _lock_mark(conn: Connection, door_id: int, now: dt.datetime) -> int:
+def lock_mark(conn: Connection, door_id: int, now: dt.datetime) -> int:
+    """The door's delivered mark, its ``door_sync`` row created if missing and locked."""
     row = door_sync_row(conn, door_id, lock=True)
     if row is None:
         conn.execute(_insert_or_nothing(conn, DoorSync.__table__, ["door_id"]), [{
@@ -122,7 +124,7 @@ def _lock_mark(conn: Connection, door_id: int, now: dt.datetime) -> int:
             "contact_at": now}])
         row = door_sync_row(conn, door_id, lock=True)
     assert row is not None
-    return int(row[0])
+    return int(row)
 
 
 def _ids(conn: Connection, model: type[Customer] | type[Person],
@@ -142,7 +144,7 @@ def _chain(conn: Connection, scope: str, customer_id: int | None,
         query = query.with_for_update()
     row = conn.execute(query).first()
     if row is None:
-        chain_id = conn.execute(EventChain.__table__.insert().values(
+        chain_id = conn.execute(cast(Table, EventChain.__table__).insert().values(
             scope=scope, customer_id=customer_id, head_digest=GENESIS_DIGEST, last_seq=0,
             anchor_digest=GENESIS_DIGEST, anchor_seq=0, updated_at=now)
         ).inserted_primary_key[0]  # type: ignore[index]

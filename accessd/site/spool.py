@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from accessd.errors import SpoolError
 from accessd.history.chain import event_digest, subject_digest
@@ -241,12 +242,13 @@ class EventSpool:
                     and uuid.UUID(hex=scope.split(":", 1)[1].split("@", 1)[0]) not in kept]
             if not gone:
                 return 0
-            marks = ",".join("?" * len(gone))
+            count = 0
             try:
                 with self._transaction():
-                    count = self._conn.execute(
-                        f"DELETE FROM events WHERE scope IN ({marks})", gone).rowcount
-                    self._conn.execute(f"DELETE FROM chains WHERE scope IN ({marks})", gone)
+                    for scope in gone:
+                        count += self._conn.execute(
+                            "DELETE FROM events WHERE scope = ?", (scope,)).rowcount
+                        self._conn.execute("DELETE FROM chains WHERE scope = ?", (scope,))
             except sqlite3.Error as exc:
                 raise SpoolError(f"the event spool {self.path} cannot be written ({exc})"
                                  ) from exc
@@ -287,16 +289,16 @@ class _Transaction:
         self._conn.execute("ROLLBACK" if kind is not None else "COMMIT")
 
 
-def _event(row: tuple[object, ...]) -> SpooledEvent:
+def _event(row: Any) -> SpooledEvent:
     (seq, scope, chain_seq, at_us, kind, method, reason, customer, person, salt, subject,
      prev, digest, refers) = row
     return SpooledEvent(
-        int(seq), str(scope), int(chain_seq), from_epoch_micros(int(at_us)), str(kind),  # type: ignore[call-overload]
-        method, reason,  # type: ignore[arg-type]
-        uuid.UUID(bytes=bytes(customer)) if customer else None,  # type: ignore[arg-type]
-        uuid.UUID(bytes=bytes(person)) if person else None,  # type: ignore[arg-type]
-        bytes(salt) if salt else None, bytes(subject) if subject else None,  # type: ignore[arg-type]
-        bytes(prev), bytes(digest), refers)  # type: ignore[arg-type]
+        int(seq), str(scope), int(chain_seq), from_epoch_micros(int(at_us)), str(kind),
+        method, reason,
+        uuid.UUID(bytes=bytes(customer)) if customer else None,
+        uuid.UUID(bytes=bytes(person)) if person else None,
+        bytes(salt) if salt else None, bytes(subject) if subject else None,
+        bytes(prev), bytes(digest), refers)
 
 
 def spool_digest_check(event: SpooledEvent, door_id: int) -> bool:

@@ -91,7 +91,7 @@ def test_a_new_spool_continues_the_doors_sequence_and_chains(
     customer, people = _people(site_engine, keyring)
     for round_ in range(2):  # the Pi's card replaced between the two rounds
         spool = _spool(site_engine, tmp_path / f"card{round_}" / "spool.sqlite3", door_id)
-        for n in range(5):
+        for _ in range(5):
             spool.append(kind="granted", at=AT, method="finger",
                          customer_public_id=customer.public_id,
                          person_public_id=people[0].public_id)
