@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Connection, Select, exists, or_, select
 
@@ -53,7 +53,7 @@ class Slice:
     table: str
     columns: tuple[str, ...]
     key: str
-    rows: Callable[[int], Select[Unpack[tuple[Any, ...]]]]
+    rows: Callable[[int], Select[*tuple[Any, ...]]]
     index: tuple[str, ...] = ()
 
 
