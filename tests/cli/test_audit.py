@@ -166,6 +166,9 @@ CASES = [
     case("alarm", "clear", action="door.clear_alarms", target="door:main", daemon=True),
     case("alarm", "clear", "--door", "nowhere", action="door.clear_alarms", outcome=REFUSED),
     case("keys", "rotate", action="keys.rotate"),
+    case("site", "add-door-role", "--door", "cage-7", "--role", "door_cage_7",
+         "--password-file", "{tmp}/door.password", action="site.add_door_role",
+         outcome=REFUSED, target="door:cage-7"),  # SQLite: no roles (tests/site: PostgreSQL)
     case("user", "add", "zoe", "--role", "operator", action="staff.create",
          target="staff:*"),  # the staff commands write their successes themselves
     case("user", "add", "Not A Name!", "--role", "operator", action="staff.create",
