@@ -138,6 +138,12 @@ def _privacy_benches() -> list[Callable[[Path], Row]]:
             bench_privacy.bench_export, bench_privacy.bench_backup, bench_privacy.bench_restore]
 
 
+def _site_spool(directory: Path) -> Row:
+    from tests.bench_site import bench_spool_after_outage
+
+    return bench_spool_after_outage(directory)
+
+
 def _web_history(directory: Path) -> Row:
     from tests.bench_web import bench_history_page
 
@@ -168,6 +174,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
     "door": [lambda d, i=i: _door_benches()[i](d) for i in range(7)],
     "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(5)],
     "web": [_web_history, _web_concurrency],
+    "site": [lambda d: _site_spool(d)],
 }
 
 
