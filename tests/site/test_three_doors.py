@@ -16,12 +16,16 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from accessd.cli.main import main as accessd_main
+from accessd.clock import SiteClock
 from accessd.config import load_settings
 from accessd.crypto import FileKeyProvider
 from accessd.db import create_db_engine, make_sessionmaker
+from accessd.door.daemon import Daemon
 from accessd.history.chain import verify_chains
 from accessd.models import (
     AccessEvent,
+    Alarm,
+    AlarmKind,
     CommandState,
     Customer,
     DoorSync,
@@ -193,3 +197,49 @@ def test_three_doors_decide_through_an_outage_and_a_purge_waits_for_all_of_them(
             with Session(door.engine) as session:
                 assert session.get(Customer, people.acme) is None
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_past_the_staleness_limit_a_cut_off_door_refuses_on_record_and_alarms(
+        tmp_path: Path, site_url: str, postgres_server: str) -> None:
+    offset = [dt.timedelta(0)]
+
+    def moved() -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + offset[0]
+
+    def with_moved_clock(daemon: Daemon) -> None:
+        daemon.clock = SiteClock.of(daemon.settings, wall=moved)
+
+    with site_door(tmp_path, "cage-7", site_url, None) as door:
+        people = add_people(door)
+        door.start_with(before_run=with_moved_clock)
+        assert door.enrol(people.alice, "alice-right-index").state is CommandState.DONE
+        _grant(door, "alice-right-index")
+        outage = Outage(postgres_server, site_url)
+        outage.begin()
+        try:
+            assert door.daemon is not None and door.daemon.site is not None
+            site = door.daemon.site
+            eventually(lambda: site.sync.error is not None, what="the door to notice")
+            offset[0] = dt.timedelta(hours=25)  # a day and an hour cut off
+            since = time.monotonic()
+            door.present("alice-right-index")
+            eventually(lambda: site.spool.depth and site.spool.oldest(100)[-1].reason
+                       == "snapshot_stale", what="the refusal on record")
+            door.lift()
+            assert not unlocked_since(door, since)
+        finally:
+            outage.end()
+        door.engine.dispose()
+        eventually(lambda: site.spool.depth == 0, timeout=30, what="the spool to drain")
+        with door.sessions() as session:
+            refused = session.scalars(select(AccessEvent).where(
+                AccessEvent.reason == "snapshot_stale")).one()
+            assert refused.kind == EventKind.DENIED and refused.person_id is None
+            alarm = eventually(lambda: _alarm(door), what="the alarm")
+        assert "past its limit of 24 h" in str(alarm)
+        _grant(door, "alice-right-index")  # back in touch: the snapshot is current again
+
+
+def _alarm(door: Door) -> str | None:
+    with door.sessions() as session:
+        return session.scalar(select(Alarm.detail).where(Alarm.kind == AlarmKind.SNAPSHOT_STALE))
