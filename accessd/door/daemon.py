@@ -570,17 +570,21 @@ class Daemon:
                 return
             self.jobs.add(job)
         elif kind is CommandKind.RESYNC:
-            if self.site is not None and not self._site_current(command):
-                return
-            self.jobs.add(ReconcileLibrary(command.id))
+            version = None
+            if self.site is not None:
+                version = self._site_current(command)
+                if version is None:
+                    return
+            self.jobs.add(ReconcileLibrary(command.id, snapshot_version=version))
         elif kind in (CommandKind.TEST_RELAY, CommandKind.REMOTE_UNLOCK):
             self._remote_unlock(command)
         elif kind is CommandKind.CLEAR_ALARM:
             self._clear_alarms(command)
 
-    def _site_current(self, command: DeviceCommand) -> bool:
+    def _site_current(self, command: DeviceCommand) -> int | None:
         """Before a site door's resync (a purge waits for it): bring its snapshot to the
-        site's current version, so what the purge removed leaves the snapshot first."""
+        site's current version, so what the purge removed leaves the snapshot first; returns
+        that version (None: the command failed, and the purge asks again)."""
         assert self.site is not None
         try:
             self.site.sync.sync_now()
@@ -588,8 +592,8 @@ class Daemon:
             command_table.finish(self.quick_sessions, command.id, ok=False,
                                  message=f"the door's snapshot could not be brought up to date "
                                  f"({str(exc).splitlines()[0][:120]})")
-            return False
-        return True
+            return None
+        return self.site.snapshot.version
 
     def _remote_unlock(self, command: DeviceCommand) -> None:
         try:

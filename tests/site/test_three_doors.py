@@ -189,6 +189,11 @@ def test_three_doors_decide_through_an_outage_and_a_purge_waits_for_all_of_them(
             return status() is PurgeStatus.COMPLETED
 
         eventually(certified, timeout=30, what="the certificate")
+        with first.sessions() as session:
+            record = session.scalars(select(PurgeRecord)).one()
+            confirmations = record.doors or []
+        assert sorted(d["door"] for d in confirmations) == sorted(NAMES)
+        assert all(d["snapshot_version"] is not None for d in confirmations)
         capsys.readouterr()
         for door in doors:
             assert door.daemon is not None and door.daemon.site is not None
