@@ -144,6 +144,12 @@ def _site_spool(directory: Path) -> Row:
     return bench_spool_after_outage(directory)
 
 
+def _site_ten_doors(directory: Path) -> Row:
+    from tests.bench_site import bench_ten_doors
+
+    return bench_ten_doors(directory)
+
+
 def _web_history(directory: Path) -> Row:
     from tests.bench_web import bench_history_page
 
@@ -174,7 +180,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
     "door": [lambda d, i=i: _door_benches()[i](d) for i in range(7)],
     "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(5)],
     "web": [_web_history, _web_concurrency],
-    "site": [lambda d: _site_spool(d)],
+    "site": [lambda d: _site_spool(d), lambda d: _site_ten_doors(d)],
 }
 
 
