@@ -144,3 +144,27 @@ def test_events_of_a_customer_purged_while_the_door_was_cut_off_never_arrive(
         kinds = session.scalars(select(AccessEvent.kind)).all()
         assert [str(k) for k in kinds] == ["tamper"]
         assert session.get_one(DoorSync, door_id).delivered_seq == 2
+
+
+def test_a_door_restarted_with_events_spooled_delivers_them_once_after_its_new_ones(
+        site_engine: Engine, spool_path: Path, keyring: FileKeyProvider) -> None:
+    door_id = _door(site_engine)
+    customer, people = _people(site_engine, keyring)
+    spool = _spool(site_engine, spool_path, door_id)
+    for _ in range(5):
+        spool.append(kind="granted", at=AT, method="finger",
+                     customer_public_id=customer.public_id, person_public_id=people[2].public_id)
+    with site_engine.begin() as conn:  # delivered, then the daemon died before it noted so
+        ingest(conn, door_id, spool.oldest(3), now=AT)
+    spool.close()
+
+    spool = EventSpool.open(spool_path, door_id)  # the daemon's next start
+    assert spool.depth == 5 and spool.next_seq == 6
+    for _ in range(5):
+        spool.append(kind="granted", at=AT, method="finger",
+                     customer_public_id=customer.public_id, person_public_id=people[2].public_id)
+    _deliver(site_engine, spool, door_id)
+    with Session(site_engine) as session:
+        seqs = session.scalars(select(AccessEvent.door_seq).order_by(AccessEvent.id)).all()
+        assert seqs == list(range(1, 11))
+        assert not list(verify_chains(session))
