@@ -85,6 +85,7 @@ class Outage:
     def end(self) -> None:
         with self.admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true'))
+        self.admin.dispose()
 
 
 def _grant(door: Door, finger: str) -> None:
