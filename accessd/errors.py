@@ -85,6 +85,23 @@ class JournalFullError(JournalError):
     refuses until the database takes them."""
 
 
+class SpoolError(DataFileError):
+    """A site door's event spool cannot be written or read (the door refuses: no opening
+    without its event)."""
+
+
+class SnapshotError(DataFileError):
+    """A site door's snapshot cannot be read or written."""
+
+
+class SnapshotStaleError(SnapshotError):
+    """A site door's snapshot is older than its staleness limit: the door refuses everyone."""
+
+
+class ChainBrokenError(StorageError):
+    """Events a door delivered do not continue its hash chain: they are refused, not stored."""
+
+
 class CryptoError(AccessdError):
     """Root of the key and encryption errors."""
 

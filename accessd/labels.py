@@ -143,6 +143,7 @@ REASONS: Mapping[str, str] = {
     "second_factor_missing": N_("the second factor did not follow in time"),
     "second_factor_mismatch": N_("finger and PIN of different people"),
     "finger_not_matched": N_("the finger is not the code owner's"),
+    "snapshot_stale": N_("the door has not reached the site's database for too long"),
     "database_unavailable": N_("the database could not be read"),
     "reader_opened": N_("the reader's housing was opened"),
     "reader_closed": N_("the reader's housing was closed"),

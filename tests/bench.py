@@ -140,6 +140,18 @@ def _privacy_benches() -> list[Callable[[Path], Row]]:
             bench_privacy.bench_export, bench_privacy.bench_backup, bench_privacy.bench_restore]
 
 
+def _site_spool(directory: Path) -> Row:
+    from tests.bench_site import bench_spool_after_outage
+
+    return bench_spool_after_outage(directory)
+
+
+def _site_ten_doors(directory: Path) -> Row:
+    from tests.bench_site import bench_ten_doors
+
+    return bench_ten_doors(directory)
+
+
 def _web_history(directory: Path) -> Row:
     from tests.bench_web import bench_history_page
 
@@ -170,6 +182,7 @@ SECTIONS: dict[str, list[Callable[[Path], Row]]] = {
     "door": [lambda d, i=i: _door_benches()[i](d) for i in range(11)],
     "privacy": [lambda d, i=i: _privacy_benches()[i](d) for i in range(5)],
     "web": [_web_history, _web_concurrency],
+    "site": [lambda d: _site_spool(d), lambda d: _site_ten_doors(d)],
 }
 
 

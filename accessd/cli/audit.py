@@ -139,6 +139,8 @@ AUDITED: dict[str, Audited] = {
     "grant revoke": Audited("grant.revoke", ("person", "customer"), ("zone",)),
     "holiday add": Audited("holiday.add", facts=("day",)),
     "holiday remove": Audited("holiday.remove", facts=("day",)),
+    # a site's doors (accessd.cli.site); the password is never a fact
+    "site add-door-role": Audited("site.add_door_role", ("door",), ("role",)),
     # staff accounts and API tokens (accessd.cli.staff writes their successes itself)
     "user add": Audited("staff.create", facts=("role",), refusals_only=True),
     "user disable": Audited("staff.disable", ("staff:username",), refusals_only=True),

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # Modules whose register() adds subcommands, imported lazily so `accessd --help` stays fast.
 AREAS = ("accessd.cli.door", "accessd.cli.people", "accessd.cli.staff", "accessd.cli.privacy",
-         "accessd.cli.rights", "accessd.cli.zones")
+         "accessd.cli.rights", "accessd.cli.zones", "accessd.cli.site")
 
 Handler = Callable[[argparse.Namespace, "Context"], int]
 

@@ -366,6 +366,26 @@ class ControllerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """A door of a site sharing one PostgreSQL (``[database] url``): it decides from a local
+    snapshot and spools its events, online or offline. Unset ``snapshot``: a single door."""
+
+    snapshot: Path | None = field(
+        default=None,
+        metadata=meta("local SQLite snapshot of what this door decides with; set it to run the "
+                      "door as part of a site (e.g. \"snapshot.sqlite3\")"))
+    spool: Path = field(default=Path("spool.sqlite3"),
+                        metadata=meta("local SQLite spool of this door's events until delivered"))
+    max_staleness_hours: float = spec(
+        24, "past this many hours without reaching the site's database, the door refuses "
+        "everyone (reason snapshot_stale) and raises an alarm", min=0.01, max=720,
+        why_max="a month-old snapshot would keep purged and restricted people's access")
+    poll_seconds: float = spec(
+        30, "how often the door checks the site's version when no notification woke it",
+        min=1, max=3600)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable, validated; paths are absolute."""
 
@@ -385,6 +405,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     controller: ControllerSettings = field(default_factory=ControllerSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
 
 
 SECTIONS: dict[str, type] = {
@@ -401,6 +422,7 @@ SECTIONS: dict[str, type] = {
     "metrics": MetricsSettings,
     "log": LogSettings,
     "controller": ControllerSettings,
+    "site": SiteSettings,
 }
 """The TOML tables, in the order the default file lists them."""
 

@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,7 +58,13 @@ from accessd.door.metrics import DoorMetrics, LabelledGauges
 from accessd.door.pin_attempts import PinAttempts
 from accessd.door.recorder import EVENT_BUSY_MS, OPENINGS, EventRecorder, EventRef
 from accessd.door.supervision import Heartbeats, Supervisor
-from accessd.errors import AccessdError, DaemonRefusedError, InvalidInputError, JournalError
+from accessd.errors import (
+    AccessdError,
+    DaemonRefusedError,
+    InvalidInputError,
+    JournalError,
+    SnapshotStaleError,
+)
 from accessd.fingers.library import forget_library
 from accessd.fingers.verify import check_one_to_one, templates_of
 from accessd.models import (
@@ -77,6 +84,10 @@ from firmware_bridge.errors import (
     SensorSwappedError,
 )
 from firmware_bridge.sensor import Sensor
+
+if TYPE_CHECKING:
+    from accessd.site.door import SiteDoor, SpoolRecorder
+    from accessd.site.snapshot import Snapshot, SnapshotPinAttempts
 
 log = logging.getLogger("accessd.door.daemon")
 
@@ -144,10 +155,13 @@ class Daemon:
         self._seen: dict[str, dt.datetime] = {}  # when the sensor and the board last answered
         self._threads: list[threading.Thread] = []
         self.logic: DoorLogic | None = None
-        self.recorder: EventRecorder | None = None
+        self.recorder: EventRecorder | SpoolRecorder | None = None
+        # Site mode (``[site] snapshot`` set): the snapshot decides, the spool records.
+        self.site: SiteDoor | None = None
+        self._stale_alarmed = False
         self.status_file: status.StatusFile | None = None
         self._sensor_jobs: SensorJobs | None = None
-        self._pin_attempts: PinAttempts | None = None
+        self._pin_attempts: PinAttempts | SnapshotPinAttempts | None = None
         # Work the database refused, tried again later by the main thread: (when, what).
         self._jobs_waiting: collections.deque[tuple[float, Job]] = collections.deque()
         self._alarms_waiting: collections.deque[tuple[RaiseAlarm, dt.datetime]] = (
@@ -228,12 +242,23 @@ class Daemon:
             self.door_id = register_door(session, self.settings.door.name)
             tamper = alarms.is_open(session, self.door_id, AlarmKind.TAMPER)
         command_table.fail_abandoned(self.sessions, self.door_id)
-        self.recorder = self._open_recorder()
-        self.status_file = self._open_status_file()
-        directory = SqlDirectory(self.sessions, clock=self.clock.now, door_id=self.door_id)
-        self._pin_attempts = PinAttempts(self.sessions, max_failures=a.pin_max_failures,
-                                         lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
-                                         clock=self.clock.now)
+        directory: SqlDirectory | Snapshot
+        if self.settings.site.snapshot is not None:
+            from accessd.site.door import open_site_door
+
+            self.site = open_site_door(self.settings, self.engine, self.door_id,
+                                       now=self.clock.now)
+            self.recorder = self.site.recorder
+            directory = self.site.snapshot
+            self._pin_attempts = self.site.pin_attempts
+        else:
+            self.recorder = self._open_recorder()
+            self.status_file = self._open_status_file()
+            directory = SqlDirectory(self.sessions, clock=self.clock.now,
+                                     door_id=self.door_id)
+            self._pin_attempts = PinAttempts(self.sessions, max_failures=a.pin_max_failures,
+                                             lockout=dt.timedelta(seconds=a.pin_lockout_seconds),
+                                             clock=self.clock.now)
         rules = DoorRules(release_seconds=a.release_seconds,
                           held_open_alarm_seconds=a.held_open_alarm_seconds,
                           max_failures=a.max_failures,
@@ -291,6 +316,8 @@ class Daemon:
     def start(self) -> None:
         """Preflight, then the sensor and door threads (returns at once)."""
         self.preflight()
+        if self.site is not None:
+            self.site.start(self.stop_event)
         self.jobs.add(ReconcileLibrary())
         for target, name in ((self._sensor_loop, "sensor"), (self._door_loop, "door")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -387,6 +414,8 @@ class Daemon:
             self.status_file.close()
         if self.recorder is not None and self.recorder.journal is not None:
             self.recorder.journal.close()
+        if self.site is not None:
+            self.site.close()
         if self.quick_engine is not self.engine:
             self.quick_engine.dispose()
 
@@ -471,6 +500,10 @@ class Daemon:
             self._storage_failed(exc)
             actions = [Record(EventKind.DENIED, EventMethod.FINGER,
                               Reason.DATABASE_UNAVAILABLE.value)]
+        except SnapshotStaleError as exc:
+            actions = self._refuse_stale(exc, EventMethod.FINGER)
+        else:
+            self._stale_alarmed = False
         self._execute(actions)
         self._count_decisions(actions, started, "finger")
         self._wait_lift()
@@ -588,6 +621,17 @@ class Daemon:
                 return [Record(EventKind.DENIED, EventMethod.PIN,
                                Reason.DATABASE_UNAVAILABLE.value)]
             raise
+        except SnapshotStaleError as exc:
+            return self._refuse_stale(exc, EventMethod.PIN)
+
+    def _refuse_stale(self, exc: SnapshotStaleError, method: EventMethod) -> list[Action]:
+        """A site door whose snapshot is past its limit refuses, on record, and alarms once."""
+        actions: list[Action] = [Record(EventKind.DENIED, method, Reason.SNAPSHOT_STALE.value)]
+        if not self._stale_alarmed:
+            self._stale_alarmed = True
+            log.error("%s", exc)
+            actions.append(RaiseAlarm(AlarmKind.SNAPSHOT_STALE, str(exc)[:500]))
+        return actions
 
     def _open_door(self) -> None:
         with self._door_lock:
@@ -694,11 +738,30 @@ class Daemon:
                 return
             self.jobs.add(job)
         elif kind is CommandKind.RESYNC:
-            self.jobs.add(ReconcileLibrary(command.id))
+            version = None
+            if self.site is not None:
+                version = self._site_current(command)
+                if version is None:
+                    return
+            self.jobs.add(ReconcileLibrary(command.id, snapshot_version=version))
         elif kind in (CommandKind.TEST_RELAY, CommandKind.REMOTE_UNLOCK):
             self._remote_unlock(command)
         elif kind is CommandKind.CLEAR_ALARM:
             self._clear_alarms(command)
+
+    def _site_current(self, command: DeviceCommand) -> int | None:
+        """Before a site door's resync (a purge waits for it): bring its snapshot to the
+        site's current version, so what the purge removed leaves the snapshot first; returns
+        that version (None: the command failed, and the purge asks again)."""
+        assert self.site is not None
+        try:
+            self.site.sync.sync_now()
+        except Exception as exc:  # the purge asks again
+            command_table.finish(self.quick_sessions, command.id, ok=False,
+                                 message=f"the door's snapshot could not be brought up to date "
+                                 f"({str(exc).splitlines()[0][:120]})")
+            return None
+        return self.site.snapshot.version
 
     def _remote_unlock(self, command: DeviceCommand) -> None:
         try:
@@ -797,7 +860,7 @@ class Daemon:
         if self.recorder is not None:
             self.recorder.succeeded()
 
-    def _recorder(self) -> EventRecorder:
+    def _recorder(self) -> EventRecorder | SpoolRecorder:
         if self.recorder is None:
             raise DaemonRefusedError("the daemon ran before its preflight")
         return self.recorder

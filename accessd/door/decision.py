@@ -43,6 +43,7 @@ class Reason(enum.Enum):
     SECOND_FACTOR_MISSING = "second_factor_missing"  # the other factor did not come in time
     SECOND_FACTOR_MISMATCH = "second_factor_mismatch"  # the factors are of different people
     FINGER_NOT_MATCHED = "finger_not_matched"  # code typed, the finger is not that person's
+    SNAPSHOT_STALE = "snapshot_stale"  # a site door's snapshot is past its staleness limit
 
 
 @dataclass(frozen=True, slots=True)

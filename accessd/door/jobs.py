@@ -35,9 +35,12 @@ class ReconcileLibrary:
     """Bring the sensor's library in step with the database.
 
     ``command_id``: the ``resync`` command it answers; none when the daemon asks itself.
+    ``snapshot_version``: a site door's snapshot version, brought current just before (what a
+    purge asked for left the snapshot first); reported with the result.
     """
 
     command_id: int | None = None
+    snapshot_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,10 @@ class SensorJobs:
             command_table.finish(self.sessions, job.command_id, ok=True,
                                  message=f"sensor in step: {report.uploaded} uploaded, "
                                          f"{report.deleted} wiped, {report.kept} kept",
-                                 result=report.__dict__)
+                                 result=({**report.__dict__,
+                                          "snapshot_version": job.snapshot_version}
+                                         if job.snapshot_version is not None
+                                         else report.__dict__))
             self.after_resync()
 
     def _enrol(self, job: EnrolFinger) -> None:

@@ -56,14 +56,23 @@ def event_digest(prev: bytes, event: AccessEvent) -> bytes:
     """The chain's hash of one event: previous digest, canonical fields, subject digest.
 
     ``refers_to`` (the event this one is about) is a field only when set, so the digests of
-    events recorded before it existed stay what they were.
+    events recorded before it existed stay what they were. A site door's events carry its
+    ``door_seq`` and name what they refer to by ``refers_door_seq`` instead (the door knows no
+    database ids).
     """
     at = event.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     parts = [str(event.seq), at, str(event.door_id or ""), str(event.kind),
              str(event.method or ""), event.reason or ""]
-    refers_to = getattr(event, "refers_to", None)
-    if refers_to is not None:
-        parts.append(f"refers_to={refers_to}")
+    door_seq = getattr(event, "door_seq", None)
+    if door_seq is not None:  # spooled at a site door: it named what it refers to by its seq
+        parts.append(f"door_seq={door_seq}")
+        refers_door_seq = getattr(event, "refers_door_seq", None)
+        if refers_door_seq is not None:
+            parts.append(f"refers_door_seq={refers_door_seq}")
+    else:
+        refers_to = getattr(event, "refers_to", None)
+        if refers_to is not None:
+            parts.append(f"refers_to={refers_to}")
     fields = "|".join(parts)
     return hashlib.sha256(prev + fields.encode() + (event.subject_digest or b"")).digest()
 

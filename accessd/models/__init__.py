@@ -64,6 +64,7 @@ from accessd.models.privacy import (
     PurgeRecord,
 )
 from accessd.models.sensors import SensorSlot
+from accessd.models.site import SITE_CHANNEL, DoorRole, DoorSync, SiteVersion
 from accessd.models.staff import ApiToken, AuditRecord, LoginAttempt, StaffSession, StaffUser
 from accessd.models.zones import Grant, Holiday, Zone
 
@@ -73,6 +74,7 @@ __all__ = [
     "MAX_GRACE_DAYS",
     "REFERENCE_ALPHABET",
     "RESTORE_KEEPS",
+    "SITE_CHANNEL",
     "AccessEvent",
     "Alarm",
     "AlarmKind",
@@ -91,7 +93,9 @@ __all__ = [
     "DataSubjectRequest",
     "DeviceCommand",
     "Door",
+    "DoorRole",
     "DoorStatus",
+    "DoorSync",
     "ErasureLedgerEntry",
     "EventChain",
     "EventKind",
@@ -113,6 +117,7 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
     "SensorSlot",
+    "SiteVersion",
     "StaffRole",
     "StaffSession",
     "StaffUser",

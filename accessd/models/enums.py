@@ -104,6 +104,7 @@ class AlarmKind(enum.StrEnum):
     DATABASE = "database"  # the database could not be written: events went to the reserve journal
     DOOR_WIRE = "door_wire"  # a door-board frame did not authenticate: someone may be on the wire
     SENSOR_SWAPPED = "sensor_swapped"  # not the sensor this door provisioned: no decisions
+    SNAPSHOT_STALE = "snapshot_stale"  # a site door's snapshot is past its limit: it refuses all
 
 
 class CommandKind(enum.StrEnum):

@@ -51,10 +51,12 @@ class EventChain(Base):
     __tablename__ = "event_chains"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # "facility", or "customer:<public id hex>": one chain per scope.
-    scope: Mapped[str] = mapped_column(String(50), unique=True)
+    # "facility", or "customer:<public id hex>": one chain per scope. A site's door keeps
+    # one chain per customer of its own, "customer:<hex>@door:<id>" (``accessd.site.spool``),
+    # so a customer may own several chains; a purge removes all of them, each whole.
+    scope: Mapped[str] = mapped_column(String(100), unique=True)
     customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     head_digest: Mapped[bytes] = mapped_column(LargeBinary, default=GENESIS_DIGEST)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -75,6 +77,9 @@ class AccessEvent(Base):
     __tablename__ = "access_events"
     __table_args__ = (
         UniqueConstraint("chain_id", "seq"),
+        # A site door's own numbering of its events: delivered exactly once
+        # (``INSERT ... ON CONFLICT (door_id, door_seq) DO NOTHING``, ``accessd.site.ingest``).
+        Index("uq_access_events_door_id_door_seq", "door_id", "door_seq", unique=True),
         # History pages on millions of rows: per customer, per door, and the whole site, each
         # newest first (per person: ``PersonEvent``); the kind rides along in the site-wide
         # one, so a result filter and the chart's counts read the index alone. Every index
@@ -106,6 +111,11 @@ class AccessEvent(Base):
     # Covered by the digest when set. No foreign key: events leave only in chain order
     # (retention, purge), the one referred to first, and its ON DELETE would need an index.
     refers_to: Mapped[int | None] = mapped_column(BigInteger)
+    # Set for events a site door spooled: its own sequence number, and the one of the event this
+    # one refers to. Both are covered by the digest, which the door computed before the
+    # database gave the events their ids (``accessd.site.spool``).
+    door_seq: Mapped[int | None] = mapped_column(BigInteger)
+    refers_door_seq: Mapped[int | None] = mapped_column(BigInteger)
 
     chain: Mapped[EventChain] = relationship()
     customer: Mapped[Customer | None] = relationship()

@@ -459,6 +459,9 @@ def _check_door(session: Session, run: _Run, door: dict[str, Any], digest: str) 
     if command is not None and command.state is CommandState.DONE:
         door["confirmed_at"] = _iso(command.finished_at or run.clock())
         door["slots_wiped"] = (command.result or {}).get("deleted")
+        if (command.result or {}).get("snapshot_version") is not None:
+            # A site door: its snapshot was brought current (without the customer) first.
+            door["snapshot_version"] = command.result["snapshot_version"]  # type: ignore[index]
         return True
     if command is not None and command.state is not CommandState.FAILED:
         return False  # pending or running: the door's daemon has not got to it yet

@@ -34,7 +34,6 @@ from accessd.clock import SiteClock
 from accessd.config import AccessSettings, RetentionSettings
 from accessd.db import BUSY_TIMEOUT_MS
 from accessd.models import (
-    FACILITY_SCOPE,
     AccessEvent,
     AuditRecord,
     DataSubjectRequest,
@@ -185,11 +184,10 @@ def _facility_events(sessions: sessionmaker[Session], now: dt.datetime,
     if cutoff is None:  # refused by the config loader; a hand-built settings object may try
         return 0
     with sessions() as session:
-        chain_id = session.scalar(select(EventChain.id).where(
-            EventChain.scope == FACILITY_SCOPE))
-    if chain_id is None:
-        return 0
-    return prune_chain_before(sessions, chain_id, cutoff, batch_size=batch_size)
+        # The facility's chain, and each site door's own (``facility@door:<id>``).
+        chains = session.scalars(select(EventChain.id).where(
+            EventChain.customer_id.is_(None)).order_by(EventChain.id)).all()
+    return sum(prune_chain_before(sessions, c, cutoff, batch_size=batch_size) for c in chains)
 
 
 def _older_than(sessions: sessionmaker[Session], cutoff: dt.datetime | None,

@@ -205,6 +205,9 @@ CASES = [
     case("holiday", "remove", "2026-12-25", action="holiday.remove",
          setup=(("holiday", "add", "2026-12-25", "Christmas"),)),
     case("holiday", "remove", "2026-12-25", action="holiday.remove", outcome=REFUSED),
+    case("site", "add-door-role", "--door", "cage-7", "--role", "door_cage_7",
+         "--password-file", "{tmp}/door.password", action="site.add_door_role",
+         outcome=REFUSED, target="door:cage-7"),  # SQLite: no roles (tests/site: PostgreSQL)
     case("user", "add", "zoe", "--role", "operator", action="staff.create",
          target="staff:*"),  # the staff commands write their successes themselves
     case("user", "add", "Not A Name!", "--role", "operator", action="staff.create",
