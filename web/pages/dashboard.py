@@ -58,7 +58,7 @@ def _door(door: DoorState) -> dict[str, Any]:
         "lock_text": gettext(_STATES[_lock(door)]),
         "contact_text": gettext(_STATES[_contact(door)]),
         "devices": [_device(device) for device in devices(door)],
-        "alarms": [{"what": alarm_label(a), "raised": time_text(a.raised_at),
+        "alarms": [{"what": gettext(alarm_label(a)), "raised": time_text(a.raised_at),
                     "raised_iso": _iso(a.raised_at), "detail": a.detail or ""}
                    for a in door.alarms],
     }
