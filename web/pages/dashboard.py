@@ -17,7 +17,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
-from flask_babel import gettext
+from flask_babel import gettext, pgettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -26,7 +26,7 @@ from accessd.door.command_table import Work, door_work
 from accessd.door.devices import Device, devices
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
-from accessd.labels import N_, label, reason_label
+from accessd.labels import label, reason_label
 from accessd.models import EventKind
 from web.navigation import NavLink
 from web.pages.customers import read_only_session
@@ -55,8 +55,8 @@ def _door(door: DoorState) -> dict[str, Any]:
         "lock": _lock(door),
         "contact": _contact(door),
         "sensor": "online" if door.sensor_online else "offline",
-        "lock_text": gettext(_STATES[_lock(door)]),
-        "contact_text": gettext(_STATES[_contact(door)]),
+        "lock_text": _lock_text(_lock(door)),
+        "contact_text": _contact_text(_contact(door)),
         "devices": [_device(device) for device in devices(door)],
         "alarms": [{"what": gettext(alarm_label(a)), "raised": time_text(a.raised_at),
                     "raised_iso": _iso(a.raised_at), "detail": a.detail or ""}
@@ -64,8 +64,24 @@ def _door(door: DoorState) -> dict[str, Any]:
     }
 
 
-_STATES = {"unknown": N_("unknown"), "locked": N_("locked"), "unlocked": N_("unlocked"),
-           "no contact": N_("no contact"), "open": N_("open"), "closed": N_("closed")}
+def _lock_text(state: str) -> str:
+    """The lock's state in words ("locked" of a door is not a locked-out account)."""
+    if state == "locked":
+        return pgettext("door lock", "locked")
+    if state == "unlocked":
+        return pgettext("door lock", "unlocked")
+    return gettext("unknown")
+
+
+def _contact_text(state: str) -> str:
+    """The door contact's state in words."""
+    if state == "closed":
+        return pgettext("door contact", "closed")
+    if state == "open":
+        return pgettext("door contact", "open")
+    if state == "no contact":
+        return gettext("no contact")
+    return gettext("unknown")
 
 
 def _lock(door: DoorState) -> str:
