@@ -27,7 +27,7 @@ from accessd.door.devices import Device, devices
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
 from accessd.labels import label, reason_label
-from accessd.models import EventKind
+from accessd.models import EventKind, StaffRole
 from web.navigation import NavLink
 from web.pages.customers import read_only_session
 from web.panel import current_panel
@@ -161,14 +161,18 @@ def _snapshot(session: Session, now: dt.datetime) -> dict[str, Any]:
 @login_required
 def index() -> str:
     """The doors and the latest events, as they are now (then kept current by the script)."""
-    return render_template("dashboard.html", user=current_staff(), state=snapshot(),
-                           words=words())
+    staff = current_staff()
+    return render_template("dashboard.html", user=staff, state=snapshot(),
+                           words=words(may_unlock=staff is not None
+                                       and staff.role in (StaffRole.ADMIN, StaffRole.OPERATOR)))
 
 
-def words() -> dict[str, str]:
+def words(*, may_unlock: bool) -> dict[str, str]:
     """The words static/dashboard.js writes, in the page's language: the page hands them to
-    the script in a ``data-words`` attribute (CSP allows no inline script)."""
-    return {
+    the script in a ``data-words`` attribute (CSP allows no inline script). The actions' words
+    only for a role that may act."""
+    actions = {"unlock": gettext("Unlock…"), "clear_alarms": gettext("Clear alarms…")}
+    return ({} if not may_unlock else actions) | {
         "lock": gettext("Lock"),
         "contact": gettext("door contact"),
         "raised": gettext("raised"),
@@ -176,8 +180,6 @@ def words() -> dict[str, str]:
         "last_contact": gettext("last contact"),
         "never": gettext("never"),
         "what_to_do": gettext("What to do:"),
-        "unlock": gettext("Unlock…"),
-        "clear_alarms": gettext("Clear alarms…"),
         "no_door": gettext("No door has reported yet. Its daemon reports once the door's "
                            "computer runs the door service."),
         "no_work": gettext("No resync under way."),
