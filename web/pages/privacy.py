@@ -73,6 +73,7 @@ from accessd.rights.requests import (
     request_subjects,
 )
 from web.forms import ActionForm, as_sentence
+from web.i18n import current_language
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
@@ -425,8 +426,13 @@ for _what in MOVED:
 
 # --- the register of processing activities ---------------------------------------------------
 
+def _wanted_language() -> str:
+    """The register's language: the one asked for, else the page's."""
+    return request.args.get("lang") or current_language()
+
+
 def _langs() -> tuple[Any, ...]:
-    wanted = request.args.get("lang", "en")
+    wanted = _wanted_language()
     if wanted == "both":
         return LANGS
     return (wanted,) if wanted in LANGS else ("en",)
@@ -443,7 +449,7 @@ def register() -> str:
     return render_template("privacy/register.html", registers=registers, rows=rows,
                            columns=COLUMNS,
                            detail_columns=DETAIL_COLUMNS, basis_columns=BASIS_COLUMNS,
-                           lang=request.args.get("lang", "en"))
+                           lang=_wanted_language())
 
 
 @bp.get("/register.<fmt>")
