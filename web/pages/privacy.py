@@ -290,9 +290,10 @@ def person_choices(people: list[PersonSummary]) -> list[SelectChoice]:
     """People to pick from, by name: each with their customer and e-mail, so that two people
     of the same name can be told apart."""
     people = sorted(people, key=lambda p: (p.person.name.casefold(), p.customer_name.casefold()))
+    no_email = _("no e-mail")
     return [SelectChoice("", _("None / not known")), *(
         SelectChoice(str(p.person.public_id),
-                     f"{p.person.name} ({p.customer_name}, {p.person.email or _('no e-mail')})")
+                     f"{p.person.name} ({p.customer_name}, {p.person.email or no_email})")
         for p in people)]
 
 
