@@ -123,7 +123,8 @@ class CustomerForm(FlaskForm):
 
     name = StringField(_l("Company name"), [InputRequired(_l("Enter the customer's name."))])
     contract_start = StringField(
-        _l("First day of the contract"), [InputRequired(_l("Enter the first day of the contract."))],
+        _l("First day of the contract"),
+        [InputRequired(_l("Enter the first day of the contract."))],
         description=DATE_HINT, render_kw={"type": "date"})
     contract_end = StringField(
         _l("Last day of the contract (optional)"),
@@ -134,7 +135,8 @@ class CustomerForm(FlaskForm):
         description=_l("0 to 90 days; empty uses the site's setting."),
         render_kw={"inputmode": "numeric"},
         invalid_value_message=_l("Enter a whole number of days from 0 to 90, or leave it empty."))
-    lawful_basis = SelectField(_l("Lawful basis for fingerprints"), choices=BASIS_CHOICES, default="")
+    lawful_basis = SelectField(_l("Lawful basis for fingerprints"), choices=BASIS_CHOICES,
+                               default="")
     necessity_reference = StringField(
         _l("Necessity assessment reference"),
         description=_l("Only for necessity: where the security need is documented, e.g. "

@@ -134,7 +134,8 @@ class ReferenceForm(FlaskForm):
         _l("Customer reference"), [InputRequired(_l("Type the customer's reference."))],
         description=_l("Records keep no name: type the reference the customer was given at "
                        "contract start (from your contract records) to see which purge and "
-                       "certificate are theirs."), render_kw={"autocomplete": "off", "spellcheck": "false"})
+                       "certificate are theirs."),
+        render_kw={"autocomplete": "off", "spellcheck": "false"})
 
 
 class ExtendForm(ActionForm):
