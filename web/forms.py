@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field
 from wtforms.validators import ValidationError
@@ -13,7 +14,7 @@ from wtforms.validators import ValidationError
 from accessd.errors import InvalidInputError
 from accessd.inputs import check_day
 
-DATE_HINT = "Pick the day in the calendar."
+DATE_HINT = _l("Pick the day in the calendar.")
 """The hint of every date field (``type="date"``): the browser shows its own date picker, in
 the order of its language (mm/dd/yyyy, dd-mm-jjjj...), so no hint names a format (issue 12)."""
 

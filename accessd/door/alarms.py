@@ -17,16 +17,17 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from accessd.labels import N_
 from accessd.models import Alarm, AlarmKind
 
 ALARM_LABELS = {
-    AlarmKind.FAILURE_BACKOFF: "too many refusals",
-    AlarmKind.TAMPER: "reader housing opened",
-    AlarmKind.DOOR_FORCED: "door forced open",
-    AlarmKind.DOOR_HELD_OPEN: "door held open",
-    AlarmKind.FAULT: "device fault",
-    AlarmKind.INTEGRITY: "database damaged",
-    AlarmKind.DATABASE: "database could not be written",
+    AlarmKind.FAILURE_BACKOFF: N_("too many refusals"),
+    AlarmKind.TAMPER: N_("reader housing opened"),
+    AlarmKind.DOOR_FORCED: N_("door forced open"),
+    AlarmKind.DOOR_HELD_OPEN: N_("door held open"),
+    AlarmKind.FAULT: N_("device fault"),
+    AlarmKind.INTEGRITY: N_("database damaged"),
+    AlarmKind.DATABASE: N_("database could not be written"),
 }
 """What each kind of alarm is called where people read it."""
 

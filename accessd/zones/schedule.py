@@ -15,12 +15,13 @@ import re
 from dataclasses import dataclass
 
 from accessd.errors import InvalidInputError
+from accessd.labels import N_
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAMED = {"daily": (0, 6), "weekdays": (0, 4), "weekends": (5, 6)}
 WEEK_MINUTES = 7 * 24 * 60
 MAX_WINDOWS = 64
-FORMAT_HELP = ("write windows like 'mon-fri 07:00-19:00; sat 09:00-13:00' (days mon to sun, "
+FORMAT_HELP = N_("write windows like 'mon-fri 07:00-19:00; sat 09:00-13:00' (days mon to sun, "
                "a range mon-fri, or daily/weekdays/weekends; times HH:MM, 24:00 for midnight; "
                "a window ending before it starts runs past midnight)")
 _ENTRY = re.compile(r"^([a-z]+)(?:-([a-z]+))?\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")

@@ -183,3 +183,22 @@ def test_a_forced_door_shows_its_alarm_on_the_card_and_in_the_header(
     expect(dashboard.get_by_role("heading", name="Open alarms")).to_be_visible()
     expect(dashboard.locator(".alarm-list")).to_contain_text("door forced open")
     assert LABELLED.search(dashboard.locator(".alarm-list").inner_text())
+
+
+def test_the_live_dashboard_speaks_dutch_when_dutch_is_chosen(
+    dashboard: Page, running: Door,
+) -> None:
+    """The script rebuilds the cards with the page's words (its ``data-words``), not English."""
+    dashboard.locator(".language-switch").get_by_role("button", name="Nederlands").click()
+    expect(dashboard.get_by_role("heading", name="Laatste gebeurtenissen")).to_be_visible()
+    expect(dashboard.locator("#dashboard-live")).to_have_text(" (live, elke 2 s)", timeout=LIVE)
+    running.rig.door.force_door()
+    card = dashboard.locator("#door-cards .door-card").first
+    expect(card.locator(".alarm")).to_contain_text("deur opengebroken, gemeld", timeout=LIVE)
+    expect(card.locator(".door-lock")).to_contain_text("Slot")
+    expect(card.locator(".door-actions")).to_have_text("Ontgrendelen… Alarmen opheffen…")
+    expect(card.locator(".last-contact").first).to_contain_text("laatste contact")
+    expect(dashboard.locator("#alarm-indicator")).to_have_attribute("aria-label", "1 open alarm")
+    text = card.inner_text()
+    for english in ("raised", "last contact", "Unlock", "Clear alarms", "Lock "):
+        assert english not in text, english

@@ -133,7 +133,7 @@ def test_one_finger_is_removed_after_a_confirmation_and_the_others_stay(
     confirm = operator.get(f"{hub}/fingers/left_thumb/remove").get_data(as_text=True)
     assert "Remove the left thumb of Alice Jansen?" in confirm
     assert "template will be deleted from the database and the sensor of 1 door" in confirm
-    assert "1 other finger stay enrolled; consent and way in do not change" in confirm
+    assert "1 other finger stays enrolled; consent and way in do not change" in confirm
     post_form(operator, f"{hub}/fingers/left_thumb/remove", {}, form_page=hub)
     assert _labels(sessions, fingers) == {FingerLabel.RIGHT_INDEX}
     assert "Withdraw consent…" in operator.get(hub).get_data(as_text=True)  # consent stays

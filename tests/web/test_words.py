@@ -187,6 +187,58 @@ def test_no_page_shows_a_code_a_repr_or_a_double_stop(
     assert "/history/" in pages and ("/audit/" in pages) is (role is not StaffRole.OPERATOR)
     problems = {url: found for url, text in pages.items() if (found := _problems(text))}
     assert problems == {}
+    if language == "nl":
+        leftovers = {url: english for url, text in pages.items()
+                     for pattern, english, _ in LEFTOVERS
+                     if re.fullmatch(pattern, url) and english in text}
+        assert leftovers == {}
+
+
+LEFTOVERS = [
+    # (pages, an English sentence of their templates, its Dutch)
+    (r"/", "Latest events", "Laatste gebeurtenissen"),
+    (r"/", "Work at the doors", "Werk bij de deuren"),
+    (r"/", "Unlock…", "Ontgrendelen…"),
+    (r"/", "Times in the site's time zone.", "Tijden in de tijdzone van de locatie."),
+    (r"/customers/", "Add customer", "Klant toevoegen"),
+    (r"/customers/[0-9a-f-]{36}", "Grace period", "Respijtperiode"),
+    (r"/customers/[0-9a-f-]{36}", "End contract", "Contract beëindigen"),
+    (r"/customers/persons/[0-9a-f-]{36}", "Enrol a finger", "Een vinger registreren"),
+    (r"/customers/persons/[0-9a-f-]{36}", "Withdraw consent…", "Toestemming intrekken…"),
+    (r"/customers/persons/[0-9a-f-]{36}", "Download the export", "De export downloaden"),
+    (r"/customers/persons/[0-9a-f-]{36}", "Record a request about",
+     "Een verzoek over"),
+    (r"/privacy/", "Purge schedule", "Wisschema"),
+    (r"/privacy/purges", "No purges yet.", "Nog geen wissingen."),
+    (r"/privacy/requests", "Record a request", "Een verzoek vastleggen"),
+    (r"/privacy/requests/new.*", "Find the person", "De persoon zoeken"),
+    (r"/privacy/requests/[0-9a-f-]{36}", "Close the request", "Het verzoek afsluiten"),
+    (r"/privacy/register", "Register of processing activities",
+     "Register van verwerkingsactiviteiten"),
+    (r"/enrolment/[0-9a-f-]{36}.*", "Start enrolment", "Registratie starten"),
+    (r"/doors/", "Authentication", "Authenticatie"),
+    (r"/doors/\d+/unlock", "Unlock now", "Nu ontgrendelen"),
+    (r"/doors/\d+/alarms", "Clear the alarms", "De alarmen opheffen"),
+]
+"""Sentences of the customers, privacy, enrolment, doors and dashboard templates that an
+untranslated page would show in Dutch too (issue 12: the panel in English and Dutch)."""
+
+
+def test_no_english_sentence_is_left_on_the_dutch_pages(
+        app: Flask, make_staff: Any, clock: FakeClock, seeded: Site) -> None:
+    """As an admin (who sees every page and action), each sentence shows in English on its
+    pages, and in Dutch only its translation does."""
+    client = client_as(app, make_staff, clock, StaffRole.ADMIN)
+    english = _crawl(client)
+    client.post("/language", data={"csrf_token": csrf_token(client, "/"), "language": "nl"})
+    dutch = _crawl(client)
+    for pattern, sentence, translation in LEFTOVERS:
+        shown = [url for url in english if re.fullmatch(pattern, url)
+                 and sentence in english[url]]
+        assert shown, f"no English page of {pattern} shows {sentence!r}"
+        for url in shown:
+            assert sentence not in dutch[url], (url, sentence)
+            assert translation in dutch[url], (url, translation)
 
 
 def test_the_crawl_would_see_a_code_or_a_repr() -> None:

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -62,6 +64,7 @@ from accessd.customers.people import (
 from accessd.db import read_only_engine
 from accessd.errors import AccessdError, DuplicatePersonError, InvalidInputError
 from accessd.fingers.enrolment import early_refusal
+from accessd.labels import N_
 from accessd.models import Credential, LawfulBasis, StaffRole
 from accessd.rights.actions import preview_withdrawal
 from accessd.rights.requests import open_requests_about
@@ -80,16 +83,19 @@ nav = [NavLink("Customers", "customers.index", order=20)]
 
 CHANGERS = (StaffRole.OPERATOR,)  # admins pass every role check
 BASIS_CHOICES = [
-    SelectChoice("", "Not decided yet (enrolment is refused until it is recorded)"),
-    SelectChoice(LawfulBasis.CONSENT.value, "Consent: each person agrees, witnessed by staff"),
+    SelectChoice("", _l("Not decided yet (enrolment is refused until it is recorded)")),
+    SelectChoice(LawfulBasis.CONSENT.value, _l("Consent: each person agrees, witnessed by staff")),
     SelectChoice(LawfulBasis.NECESSITY.value,
-                 "Necessity: a documented security need (UAVG art. 29)"),
+                 _l("Necessity: a documented security need (UAVG art. 29)")),
 ]
+CONTRACT_STATES = (N_("not started"), N_("active"), N_("ended"), N_("purge due"))
+"""The words of ``ContractState`` (its values), for the catalogue: pages show them with
+``| label``."""
 CREDENTIAL_LABELS = {
-    Credential.NONE: "Not chosen yet (let in by staff)",
-    Credential.FINGER: "Finger",
-    Credential.PIN: "PIN at the keypad",
-    Credential.FINGER_OR_PIN: "Finger or PIN",
+    Credential.NONE: _l("Not chosen yet (let in by staff)"),
+    Credential.FINGER: _l("Finger"),
+    Credential.PIN: _l("PIN at the keypad"),
+    Credential.FINGER_OR_PIN: _l("Finger or PIN"),
 }
 CREDENTIAL_CHOICES = [SelectChoice(c.value, label) for c, label in CREDENTIAL_LABELS.items()]
 
@@ -115,23 +121,26 @@ def local_time(moment: dt.datetime | None) -> str:
 class CustomerForm(FlaskForm):
     """A new customer: name, contract dates, grace period and lawful basis."""
 
-    name = StringField("Company name", [InputRequired("Enter the customer's name.")])
+    name = StringField(_l("Company name"), [InputRequired(_l("Enter the customer's name."))])
     contract_start = StringField(
-        "First day of the contract", [InputRequired("Enter the first day of the contract.")],
+        _l("First day of the contract"),
+        [InputRequired(_l("Enter the first day of the contract."))],
         description=DATE_HINT, render_kw={"type": "date"})
     contract_end = StringField(
-        "Last day of the contract (optional)", description="Leave empty while it runs on. "
-        + DATE_HINT, render_kw={"type": "date"})
+        _l("Last day of the contract (optional)"),
+        description=_l("Leave empty while it runs on. Pick the day in the calendar."),
+        render_kw={"type": "date"})
     grace_days = IntegerField(
-        "Grace days before the purge (optional)", [Optional()],
-        description="0 to 90 days; empty uses the site's setting.",
+        _l("Grace days before the purge (optional)"), [Optional()],
+        description=_l("0 to 90 days; empty uses the site's setting."),
         render_kw={"inputmode": "numeric"},
-        invalid_value_message="Enter a whole number of days from 0 to 90, or leave it empty.")
-    lawful_basis = SelectField("Lawful basis for fingerprints", choices=BASIS_CHOICES, default="")
+        invalid_value_message=_l("Enter a whole number of days from 0 to 90, or leave it empty."))
+    lawful_basis = SelectField(_l("Lawful basis for fingerprints"), choices=BASIS_CHOICES,
+                               default="")
     necessity_reference = StringField(
-        "Necessity assessment reference",
-        description="Only for necessity: where the security need is documented, e.g. "
-        "DPIA-2026-03 section 4.")
+        _l("Necessity assessment reference"),
+        description=_l("Only for necessity: where the security need is documented, e.g. "
+                       "DPIA-2026-03 section 4."))
 
 
 class EndContractForm(FlaskForm):
@@ -140,7 +149,7 @@ class EndContractForm(FlaskForm):
     class Meta:
         csrf = False  # it only previews; the confirmation's POST carries the token
 
-    last_day = StringField("Last day of service", [InputRequired("Enter the last day.")],
+    last_day = StringField(_l("Last day of service"), [InputRequired(_l("Enter the last day."))],
                            description=DATE_HINT, render_kw={"type": "date"})
 
 
@@ -149,10 +158,11 @@ class PersonForm(FlaskForm):
 
     name = StringField("Name", [InputRequired("Enter the person's name.")])
     email = StringField("E-mail (optional)", render_kw={"type": "email", "autocomplete": "off"})
-    credential = SelectField("Way in", choices=CREDENTIAL_CHOICES, default=Credential.NONE.value,
-                             description="A way in without a fingerprint must always exist.")
+    credential = SelectField(_l("Way in"), choices=CREDENTIAL_CHOICES,
+                             default=Credential.NONE.value,
+                             description=_l("A way in without a fingerprint must always exist."))
     same_name_ok = BooleanField(
-        "This is someone else who has the same name and e-mail: add them anyway")
+        _l("This is someone else who has the same name and e-mail: add them anyway"))
 
 
 class RectifyForm(FlaskForm):
@@ -161,25 +171,26 @@ class RectifyForm(FlaskForm):
     name = StringField("Name", [InputRequired("Enter the person's name.")])
     email = StringField("E-mail (optional)", render_kw={"type": "email", "autocomplete": "off"})
     credential = SelectField(
-        "Way in", choices=CREDENTIAL_CHOICES,
-        description="The door takes a PIN only with 'PIN at the keypad' or 'Finger or PIN'.")
-    notes = TextAreaField("Notes (optional)")
+        _l("Way in"), choices=CREDENTIAL_CHOICES,
+        description=_l("The door takes a PIN only with 'PIN at the keypad' or 'Finger or PIN'."))
+    notes = TextAreaField(_l("Notes (optional)"))
 
 
 class RestrictForm(FlaskForm):
     """Why processing of a person is restricted (GDPR art. 18)."""
 
-    reason = StringField("Reason for the restriction", [InputRequired(
-        "Say why, for example 'request 2026-014: accuracy contested'.")])
+    reason = StringField(_l("Reason for the restriction"), [InputRequired(
+        _l("Say why, for example 'request 2026-014: accuracy contested'."))])
 
 
 class PinForm(FlaskForm):
     """A PIN typed by the person, or none for a generated one, and the way in from then on."""
 
-    pin = StringField("PIN (optional)", description="Digits only; leave empty to generate one.",
+    pin = StringField(_l("PIN (optional)"),
+                      description=_l("Digits only; leave empty to generate one."),
                       render_kw={"autocomplete": "off", "inputmode": "numeric"})
     # Not sent (an older form): the way in stays; a value not offered is the service's refusal.
-    credential = SelectField("Way in from now on", choices=CREDENTIAL_CHOICES,
+    credential = SelectField(_l("Way in from now on"), choices=CREDENTIAL_CHOICES,
                              validate_choice=False)
 
     def for_person(self, person: Person) -> PinForm:
@@ -187,9 +198,9 @@ class PinForm(FlaskForm):
         now = Credential(person.credential)
         if self.credential.data is None:
             self.credential.data = with_pin(now).value
-        self.credential.description = (
-            f"Now: {CREDENTIAL_LABELS[now]}. The door takes the PIN only with 'PIN at the "
-            "keypad' or 'Finger or PIN'.")
+        self.credential.description = _(
+            "Now: %(way_in)s. The door takes the PIN only with 'PIN at the keypad' or 'Finger "
+            "or PIN'.", way_in=CREDENTIAL_LABELS[now])
         return self
 
 
@@ -251,7 +262,7 @@ def new() -> str | Response:
         else:
             audit().note("customer.create", target=f"customer:{customer.public_id}")
             db().commit()
-            flash(f"Customer {customer.name} added.", "success")
+            flash(_("Customer %(name)s added.", name=customer.name), "success")
             return redirect(url_for("customers.detail", public_id=customer.public_id))
     return render_template("customers/new.html", form=form)
 
@@ -306,12 +317,14 @@ def end_confirmed(public_id: uuid.UUID) -> str | Response:
                          last_day=last_day.isoformat(), purge_on=plan.purge_on.isoformat())
             db().commit()
             if plan.already_due:
-                flash(f"The contract of {customer.name} ended on {plan.last_day}; its data is "
-                      "purged at the next purge check, by "
-                      f"{time_text(plan.runs_by, seconds=False)} at the latest.", "success")
+                flash(_("The contract of %(name)s ended on %(day)s; its data is purged at the "
+                        "next purge check, by %(by)s at the latest.", name=customer.name,
+                        day=plan.last_day, by=time_text(plan.runs_by, seconds=False)),
+                      "success")
             else:
-                flash(f"The contract of {customer.name} ends on {plan.last_day}; its data is "
-                      f"purged on {plan.purge_on}.", "success")
+                flash(_("The contract of %(name)s ends on %(day)s; its data is purged on "
+                        "%(purge_on)s.", name=customer.name, day=plan.last_day,
+                        purge_on=plan.purge_on), "success")
             return redirect(url_for("customers.detail", public_id=customer.public_id))
     return render_template("customers/end.html", customer=customer, form=form, plan=None,
                            confirm=ActionForm(), site_time=site_time)
@@ -341,7 +354,7 @@ def new_person(public_id: uuid.UUID) -> str | Response:
         else:
             audit().note(target=f"person:{person.public_id}")
             db().commit()
-            flash(f"{person.name} added.", "success")
+            flash(_("%(name)s added.", name=person.name), "success")
             return redirect(url_for("customers.person", public_id=person.public_id))
     return render_template("customers/person_new.html", customer=customer, form=form,
                            closed=closed, duplicate=duplicate or bool(form.same_name_ok.data))
@@ -410,7 +423,7 @@ def edit_person(public_id: uuid.UUID) -> str | Response:
         else:
             audit().note("person.rectify", target=f"person:{found.public_id}", fields=changed)
             db().commit()
-            flash("Saved." if changed else "Nothing changed.", "success")
+            flash(_("Saved.") if changed else _("Nothing changed."), "success")
             return redirect(url_for("customers.person", public_id=found.public_id))
     return render_template("customers/person_edit.html", person=found, form=form)
 
@@ -429,8 +442,8 @@ def restrict(public_id: uuid.UUID) -> str | Response:
             place_error(form, exc, "reason")
         else:
             db().commit()
-            flash(f"{found.name} is restricted: the door refuses them until it is lifted.",
-                  "success")
+            flash(_("%(name)s is restricted: the door refuses them until it is lifted.",
+                    name=found.name), "success")
             return redirect(url_for("customers.person", public_id=found.public_id))
     return _person_page(found, restrict=form)
 
@@ -448,7 +461,7 @@ def unrestrict(public_id: uuid.UUID) -> Response:
             flash(as_sentence(exc), "error")
         else:
             db().commit()
-            flash(f"The restriction of {found.name} is lifted.", "success")
+            flash(_("The restriction of %(name)s is lifted.", name=found.name), "success")
     return redirect(url_for("customers.person", public_id=found.public_id))
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
-from flask_babel import gettext
+from flask_babel import gettext, pgettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -27,7 +27,7 @@ from accessd.door.devices import Device, devices
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
 from accessd.labels import label, reason_label
-from accessd.models import EventKind
+from accessd.models import EventKind, StaffRole
 from web.navigation import NavLink
 from web.pages.customers import read_only_session
 from web.panel import current_panel
@@ -52,15 +52,45 @@ def _door(door: DoorState) -> dict[str, Any]:
         "location": door.location or "",
         "online": online,
         "connection": "online" if online else "offline",
-        "lock": "unknown" if not online else "locked" if door.locked else "unlocked",
-        "contact": "unknown" if not online else "no contact" if door.door_open is None
-        else "open" if door.door_open else "closed",
+        "lock": _lock(door),
+        "contact": _contact(door),
         "sensor": "online" if door.sensor_online else "offline",
+        "lock_text": _lock_text(_lock(door)),
+        "contact_text": _contact_text(_contact(door)),
         "devices": [_device(device) for device in devices(door)],
-        "alarms": [{"what": alarm_label(a), "raised": time_text(a.raised_at),
+        "alarms": [{"what": gettext(alarm_label(a)), "raised": time_text(a.raised_at),
                     "raised_iso": _iso(a.raised_at), "detail": a.detail or ""}
                    for a in door.alarms],
     }
+
+
+def _lock_text(state: str) -> str:
+    """The lock's state in words ("locked" of a door is not a locked-out account)."""
+    if state == "locked":
+        return pgettext("door lock", "locked")
+    if state == "unlocked":
+        return pgettext("door lock", "unlocked")
+    return gettext("unknown")
+
+
+def _contact_text(state: str) -> str:
+    """The door contact's state in words."""
+    if state == "closed":
+        return pgettext("door contact", "closed")
+    if state == "open":
+        return pgettext("door contact", "open")
+    if state == "no contact":
+        return gettext("no contact")
+    return gettext("unknown")
+
+
+def _lock(door: DoorState) -> str:
+    return "unknown" if not door.online else "locked" if door.locked else "unlocked"
+
+
+def _contact(door: DoorState) -> str:
+    return ("unknown" if not door.online else "no contact" if door.door_open is None
+            else "open" if door.door_open else "closed")
 
 
 def _device(device: Device) -> dict[str, Any]:
@@ -103,7 +133,8 @@ def _work(work: Work) -> dict[str, Any]:
     return {
         "id": work.id,
         "door": work.door,
-        "what": f"sensor resync ({work.why})" if work.why else "sensor resync",
+        "what": gettext("sensor resync (%(why)s)", why=work.why) if work.why
+        else gettext("sensor resync"),
         "state": work.state.value,
         "done": work.done,
         "total": work.total,
@@ -130,7 +161,34 @@ def _snapshot(session: Session, now: dt.datetime) -> dict[str, Any]:
 @login_required
 def index() -> str:
     """The doors and the latest events, as they are now (then kept current by the script)."""
-    return render_template("dashboard.html", user=current_staff(), state=snapshot())
+    staff = current_staff()
+    return render_template("dashboard.html", user=staff, state=snapshot(),
+                           words=words(may_unlock=staff is not None
+                                       and staff.role in (StaffRole.ADMIN, StaffRole.OPERATOR)))
+
+
+def words(*, may_unlock: bool) -> dict[str, str]:
+    """The words static/dashboard.js writes, in the page's language: the page hands them to
+    the script in a ``data-words`` attribute (CSP allows no inline script). The actions' words
+    only for a role that may act."""
+    actions = {"unlock": gettext("Unlock…"), "clear_alarms": gettext("Clear alarms…")}
+    return ({} if not may_unlock else actions) | {
+        "lock": gettext("Lock"),
+        "contact": gettext("door contact"),
+        "raised": gettext("raised"),
+        "open_alarms": gettext("Open alarms"),
+        "last_contact": gettext("last contact"),
+        "never": gettext("never"),
+        "what_to_do": gettext("What to do:"),
+        "no_door": gettext("No door has reported yet. Its daemon reports once the door's "
+                           "computer runs the door service."),
+        "no_work": gettext("No resync under way."),
+        "no_events": gettext("No events yet."),
+        "live": gettext("(live, every 2 s)"),
+        "lost": gettext("(lost contact with the panel; retrying)"),
+        "one_alarm": gettext("1 open alarm"),
+        "alarms": gettext("%(num)s open alarms", num="{n}"),
+    }
 
 
 @bp.get("/dashboard/state.json")

@@ -12,6 +12,8 @@ refill the sensor it wiped.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice, SelectField, StringField
@@ -23,7 +25,7 @@ from accessd.door.doors import get_door
 from accessd.door.remote_unlock import REASON_MAX, request_unlock
 from accessd.door.sensor_identity import approve_sensor
 from accessd.errors import AccessdError, InvalidInputError, NotFoundError, RefusedError
-from accessd.models import AlarmKind, AuthMode, CommandKind, Door, StaffRole, utcnow
+from accessd.models import Alarm, AlarmKind, AuthMode, CommandKind, Door, StaffRole, utcnow
 from accessd.staff import role_allows
 from accessd.zones.grants import libraries_follow
 from accessd.zones.places import door_place, door_places, list_zones, place_door, set_auth_mode
@@ -37,14 +39,19 @@ bp = Blueprint("doors", __name__, url_prefix="/doors")
 nav = [NavLink("Doors", "doors.index", order=10)]
 
 MODE_LABELS = {
-    AuthMode.FINGER: "Finger (or a person code, then the finger checked 1:1)",
-    AuthMode.PIN: "PIN at the keypad",
-    AuthMode.FINGER_OR_PIN: "Finger or PIN",
-    AuthMode.FINGER_AND_PIN: "Finger and PIN: two factors, for cages and suites",
+    AuthMode.FINGER: _l("Finger (or a person code, then the finger checked 1:1)"),
+    AuthMode.PIN: _l("PIN at the keypad"),
+    AuthMode.FINGER_OR_PIN: _l("Finger or PIN"),
+    AuthMode.FINGER_AND_PIN: _l("Finger and PIN: two factors, for cages and suites"),
 }
 NO_ZONE = ""
 
 NOTE_MAX = 150  # what was checked before clearing alarms: kept in the audit record's details
+
+
+def _alarm_words(alarm: Alarm) -> str:
+    """What the alarm is called, in the page's language."""
+    return _(alarm_label(alarm))
 
 
 class UnlockForm(FlaskForm):
@@ -53,28 +60,29 @@ class UnlockForm(FlaskForm):
     as for the CLI and the API."""
 
     reason = StringField(
-        "Reason", [InputRequired("Say why, for example 'escorted visitor for Acme, ticket 4711'.")],
-        description=f"Who is let in and why, in at most {REASON_MAX} characters; kept in the "
-                    "access history and the audit log.")
+        _l("Reason"),
+        [InputRequired(_l("Say why, for example 'escorted visitor for Acme, ticket 4711'."))],
+        description=_l("Who is let in and why, in at most %(num)d characters; kept in the "
+                       "access history and the audit log.", num=REASON_MAX))
 
 
 class ClearAlarmsForm(FlaskForm):
     """What was checked before the alarms go: kept in the audit log."""
 
     note = StringField(
-        "What you checked or fixed",
-        [InputRequired("Say what was done, for example 'door closed again, frame checked'."),
-         Length(max=NOTE_MAX, message=f"Keep it under {NOTE_MAX} characters.")],
-        description="Kept in the audit log with your name.")
+        _l("What you checked or fixed"),
+        [InputRequired(_l("Say what was done, for example 'door closed again, frame checked'.")),
+         Length(max=NOTE_MAX, message=_l("Keep it under %(num)d characters.", num=NOTE_MAX))],
+        description=_l("Kept in the audit log with your name."))
 
 
 class DoorSettingsForm(FlaskForm):
     """Where a door leads and what it asks for."""
 
-    zone = SelectField("Zone", description="Who may use the door follows from the grants of "
-                                           "this zone and the zones around it.")
-    auth_mode = SelectField("Authentication",
-                            [InputRequired("Choose what the door asks for.")],
+    zone = SelectField(_l("Zone"), description=_l("Who may use the door follows from the grants "
+                                                  "of this zone and the zones around it."))
+    auth_mode = SelectField(_l("Authentication"),
+                            [InputRequired(_l("Choose what the door asks for."))],
                             choices=[SelectChoice(m.value, label)
                                      for m, label in MODE_LABELS.items()])
 
@@ -96,7 +104,7 @@ def settings(door_id: int) -> str | Response:
         abort(404)
     form = DoorSettingsForm(data={"zone": place.zone or NO_ZONE,
                                   "auth_mode": place.auth_mode.value})
-    form.zone.choices = [SelectChoice(NO_ZONE, "No zone (the door lets nobody in)")] + [
+    form.zone.choices = [SelectChoice(NO_ZONE, _("No zone (the door lets nobody in)"))] + [
         SelectChoice(z.name, " > ".join(z.path)) for z in list_zones(db())]
     if form.is_submitted():
         audit().note("door.settings", target=f"door:{place.name}", zone=form.zone.data,
@@ -112,8 +120,8 @@ def settings(door_id: int) -> str | Response:
             form.zone.errors = [*form.zone.errors, as_sentence(exc)]
         else:
             db().commit()
-            flash(f"{place.name}: settings saved; the door applies them from its next "
-                  "attempt.", "success")
+            flash(_("%(door)s: settings saved; the door applies them from its next attempt.",
+                    door=place.name), "success")
             return redirect(url_for("doors.index"))
     return render_template("doors/settings.html", place=place, form=form)
 
@@ -133,7 +141,7 @@ def alarms() -> str:
     staff = current_staff()
     may_clear = staff is not None and role_allows(staff.role, (StaffRole.OPERATOR,))
     return render_template("doors/open_alarms.html", alarms=alarms, may_clear=may_clear,
-                           what=alarm_label)
+                           what=_alarm_words)
 
 
 @bp.route("/<int:door_id>/unlock", methods=["GET", "POST"])
@@ -154,8 +162,8 @@ def unlock(door_id: int) -> str | Response:
             audit().note("door.remote_unlock", target=f"door:{door.name}",
                          reason=command.args["reason"], command=command.id)
             db().commit()
-            flash(f"{door.name}: unlock requested. The door releases within a few seconds if "
-                  "its daemon runs; the dashboard shows the event.", "success")
+            flash(_("%(door)s: unlock requested. The door releases within a few seconds if its "
+                    "daemon runs; the dashboard shows the event.", door=door.name), "success")
             return redirect(url_for("dashboard.index"))
     return render_template("doors/unlock.html", door=door, form=form)
 
@@ -176,12 +184,12 @@ def clear_alarms(door_id: int) -> str | Response:
         audit().note("door.clear_alarms", target=f"door:{door.name}", reason=note,
                      alarms=len(alarms), command=command.id)
         db().commit()
-        flash(f"{door.name}: clearing {len(alarms)} alarm(s) requested. The daemon clears "
-              "them within a few seconds and records it; after tampering it refills the "
-              "sensor.", "success")
+        flash(_("%(door)s: clearing %(num)d alarm(s) requested. The daemon clears them within "
+                "a few seconds and records it; after tampering it refills the sensor.",
+                door=door.name, num=len(alarms)), "success")
         return redirect(url_for("dashboard.index"))
     return render_template("doors/alarms.html", door=door, alarms=alarms, form=form,
-                           approve_form=ApproveSensorForm(), what=alarm_label,
+                           approve_form=ApproveSensorForm(), what=_alarm_words,
                            swapped=any(a.kind is AlarmKind.SENSOR_SWAPPED for a in alarms))
 
 
@@ -189,10 +197,11 @@ class ApproveSensorForm(FlaskForm):
     """What was checked at the reader before its new sensor is trusted: kept in the audit log."""
 
     checked = StringField(
-        "What you checked at the reader",
-        [InputRequired("Say what was checked, for example 'sensor replaced by us, ticket 812'."),
-         Length(max=NOTE_MAX, message=f"Keep it under {NOTE_MAX} characters.")],
-        description="Kept in the audit log with your name.")
+        _l("What you checked at the reader"),
+        [InputRequired(_l("Say what was checked, for example 'sensor replaced by us, ticket "
+                          "812'.")),
+         Length(max=NOTE_MAX, message=_l("Keep it under %(num)d characters.", num=NOTE_MAX))],
+        description=_l("Kept in the audit log with your name."))
 
 
 @bp.route("/<int:door_id>/sensor/approve", methods=["POST"])
@@ -204,7 +213,7 @@ def approve_replaced_sensor(door_id: int) -> str | Response:
     if not form.validate_on_submit():
         return render_template("doors/alarms.html", door=door, alarms=open_alarms(db(), door.id),
                                form=ClearAlarmsForm(formdata=None), approve_form=form,
-                               what=alarm_label, swapped=True)
+                               what=_alarm_words, swapped=True)
     staff = current_staff()
     assert staff is not None
     try:
@@ -215,6 +224,6 @@ def approve_replaced_sensor(door_id: int) -> str | Response:
     audit().note("door.approve_sensor", target=f"door:{door.name}",
                  reason=" ".join((form.checked.data or "").split()), sensor=identity)
     db().commit()
-    flash(f"{door.name}: sensor approved. Its daemon takes it into use and refills it within a "
-          "second.", "success")
+    flash(_("%(door)s: sensor approved. Its daemon takes it into use and refills it within a "
+            "second.", door=door.name), "success")
     return redirect(url_for("dashboard.index"))

@@ -13,6 +13,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectChoice, SelectField
@@ -30,6 +32,8 @@ from accessd.fingers.enrolment import (
     enrolment_command,
     enrolment_doors,
 )
+from accessd.labels import N_
+from accessd.labels import label as code_label
 from accessd.models import CommandKind, CommandState, FingerLabel, StaffRole
 from web.forms import as_sentence
 from web.pages.customers import person_or_404, place_error, site_settings
@@ -45,15 +49,18 @@ bp = Blueprint("enrolment", __name__, url_prefix="/enrolment")
 FINGER_CHOICES = [SelectChoice(label.value, label.value.replace("_", " ").capitalize())
                   for label in FingerLabel]
 FINGER_VALUES = frozenset(label.value for label in FingerLabel)
-STEPS = ("place finger", "lift", "place the same finger again", "saving", "done")
+STEPS = (N_("place finger"), N_("lift"), N_("place the same finger again"), N_("saving"),
+         N_("done"))
+"""The daemon's steps (its progress starts with one of them; the page shows them translated)."""
 
 
 class EnrolForm(FlaskForm):
     """Which finger, at which door, and (when needed) the person's consent."""
 
-    door = SelectField("Door with the reader", coerce=int)
-    finger = SelectField("Finger", choices=FINGER_CHOICES, default=FingerLabel.RIGHT_INDEX.value)
-    consent = BooleanField("The person read the consent text and agreed, and I witnessed it")
+    door = SelectField(_l("Door with the reader"), coerce=int)
+    finger = SelectField(_l("Finger"), choices=FINGER_CHOICES,
+                         default=FingerLabel.RIGHT_INDEX.value)
+    consent = BooleanField(_l("The person read the consent text and agreed, and I witnessed it"))
 
 
 class _FormIncomplete(Exception):
@@ -74,8 +81,10 @@ def start(public_id: uuid.UUID) -> str | Response:
     # A door whose reader is tampered is listed with the reason: nothing is enrolled there.
     refused_doors = {door.id: door_refusal(db(), door.id) for door in doors}
     form.door.choices = [SelectChoice(door.id, door.name if refused_doors[door.id] is None
-                                      else f"{door.name} (tamper alarm: not now)")
+                                      else _("%(door)s (tamper alarm: not now)", door=door.name))
                          for door in doors]
+    form.finger.choices = [SelectChoice(finger.value, _(code_label(finger)).capitalize())
+                           for finger in FingerLabel]
     if request.method == "GET" and request.args.get("finger") in FINGER_VALUES:
         form.finger.data = request.args["finger"]
     needs_consent = consent_needed(db(), person)
@@ -96,8 +105,8 @@ def start(public_id: uuid.UUID) -> str | Response:
             if needs_consent:
                 if not form.consent.data:
                     form.consent.errors = [
-                        "Confirm that the person agreed, or do not enrol: they can use a PIN "
-                        "or be let in by staff instead."]
+                        _("Confirm that the person agreed, or do not enrol: they can use a PIN "
+                          "or be let in by staff instead.")]
                     raise _FormIncomplete
                 record_consent(db(), person, version, staff.username, now=current_panel().now())
                 audit().note(consent_recorded=True, text_version=version)
@@ -152,8 +161,13 @@ def progress(command_id: int) -> str:
     found = _command_or_404(command_id)
     command = found.command
     return render_template("enrolment/progress.html", command=command, person=found.person,
-                           status=command_state(command), steps=STEPS,
-                           finger=str(command.args.get("finger", "")).replace("_", " "))
+                           status=command_state(command), steps=[_(step) for step in STEPS],
+                           finger=_finger_words(str(command.args.get("finger", ""))))
+
+
+def _finger_words(value: str) -> str:
+    """The finger of an enrolment command in words ("" for none)."""
+    return _(code_label(FingerLabel(value))) if value in FINGER_VALUES else value.replace("_", " ")
 
 
 @bp.get("/commands/<int:command_id>/state.json")

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import (
@@ -45,13 +47,14 @@ bp = Blueprint("grants", __name__, url_prefix="/customers")
 class GrantForm(FlaskForm):
     """A zone and when it holds; granting a zone again replaces its terms."""
 
-    zone = SelectField("Zone", [InputRequired("Choose a zone.")],
-                       description="Granting a zone grants every zone inside it.")
-    schedule = StringField("Weekly windows (optional)", [Optional()],
-                           description=f"Empty: 24/7. Otherwise {FORMAT_HELP}.")
-    closed_on_holidays = BooleanField("Closed on the site's holidays")
-    valid_from = DateField("First valid day (optional)", [Optional(), WithinDays()])
-    valid_until = DateField("Last valid day (optional)", [Optional(), WithinDays()])
+    zone = SelectField(_l("Zone"), [InputRequired(_l("Choose a zone."))],
+                       description=_l("Granting a zone grants every zone inside it."))
+    schedule = StringField(_l("Weekly windows (optional)"), [Optional()],
+                           description=_l("Empty: 24/7. Otherwise %(help)s.",
+                                          help=_l(FORMAT_HELP)))
+    closed_on_holidays = BooleanField(_l("Closed on the site's holidays"))
+    valid_from = DateField(_l("First valid day (optional)"), [Optional(), WithinDays()])
+    valid_until = DateField(_l("Last valid day (optional)"), [Optional(), WithinDays()])
 
 
 class RevokeForm(ActionForm):
@@ -146,7 +149,8 @@ def _set(form: GrantForm, customer: Customer, person: Person | None,
                                    made.valid_until).describe()
             libraries_follow(db(), _actor())
             db().commit()
-            flash(f"Zone {form.zone.data} granted: {described}.", "success")
+            flash(_("Zone %(zone)s granted: %(terms)s.", zone=form.zone.data, terms=described),
+                  "success")
             back = (url_for("grants.person", public_id=person.public_id) if person
                     else url_for("grants.customer", public_id=customer.public_id))
             return redirect(back)
@@ -158,7 +162,7 @@ def _revoke(revoke: Callable[[str], int], target: str, back: str) -> Response:
     zone = form.zone.data or ""
     audit().note("grant.revoke", target=target, zone=zone)
     if not form.validate_on_submit():
-        flash("The form expired; try again.", "error")
+        flash(_("The form expired; try again."), "error")
         return redirect(back)
     try:
         removed = revoke(zone)
@@ -167,8 +171,11 @@ def _revoke(revoke: Callable[[str], int], target: str, back: str) -> Response:
         return redirect(back)
     libraries_follow(db(), _actor())
     db().commit()
-    more = f" (and {removed - 1} grant(s) of its people inside it)" if removed > 1 else ""
-    flash(f"Zone {zone} revoked{more}.", "success")
+    if removed > 1:
+        flash(_("Zone %(zone)s revoked (and %(num)d grant(s) of its people inside it).",
+                zone=zone, num=removed - 1), "success")
+    else:
+        flash(_("Zone %(zone)s revoked.", zone=zone), "success")
     return redirect(back)
 
 

@@ -15,11 +15,13 @@ import tempfile
 import uuid
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from accessd.backup.housekeeping import sync_backup_keys
 from accessd.db import checkpoint_wal
 from accessd.errors import AccessdError, NotFoundError, RightsError
+from accessd.labels import label as code_label
 from accessd.models import FingerLabel, StaffRole
 from accessd.rights.actions import erase_person, preview_withdrawal, remove_finger, withdraw_consent
 from accessd.rights.export import export_person
@@ -79,7 +81,8 @@ def remove_finger_confirm(public_id: uuid.UUID, label: str) -> str | BaseRespons
     wanted = _label(label)
     finger = next((f for f in found.fingers if f.label is wanted), None)
     if finger is None:
-        flash(f"{found.name} has no such finger enrolled; nothing to remove.", "error")
+        flash(_("%(name)s has no such finger enrolled; nothing to remove.", name=found.name),
+              "error")
         return _hub(found.public_id)
     return render_template("customers/remove_finger.html", person=found, finger=finger,
                            doors=preview_withdrawal(db(), found).doors or None,
@@ -93,7 +96,7 @@ def remove_finger_confirmed(public_id: uuid.UUID, label: str) -> BaseResponse:
     found = person_or_404(public_id)
     audit().note("person.remove_finger", target=f"person:{found.public_id}", finger=label[:20])
     if not ActionForm().validate_on_submit():
-        flash("The form had expired; nothing was removed. Try again.", "error")
+        flash(_("The form had expired; nothing was removed. Try again."), "error")
         return _hub(found.public_id)
     try:
         done = remove_finger(db(), found, label, _by(), provider=current_panel().keys,
@@ -103,9 +106,9 @@ def remove_finger_confirmed(public_id: uuid.UUID, label: str) -> BaseResponse:
         return _hub(found.public_id)
     db().commit()
     _destroyed()
-    finger = done.label.value.replace("_", " ")
-    flash(f"The {finger} of {found.name} is removed, here and (at each door's next resync) on "
-          f"every sensor; {done.fingers_left} finger(s) left.", "success")
+    flash(_("The %(finger)s of %(name)s is removed, here and (at each door's next resync) on "
+            "every sensor; %(left)d finger(s) left.", finger=_(code_label(done.label)),
+            name=found.name, left=done.fingers_left), "success")
     if request.form.get("then") == "enrol":
         return redirect(url_for("enrolment.start", public_id=found.public_id,
                                 finger=done.label.value))
@@ -131,7 +134,7 @@ def withdraw(public_id: uuid.UUID) -> BaseResponse:
     found = person_or_404(public_id)
     audit().note("person.withdraw_consent", target=f"person:{found.public_id}")
     if not ActionForm().validate_on_submit():
-        flash("The form had expired; nothing was withdrawn. Try again.", "error")
+        flash(_("The form had expired; nothing was withdrawn. Try again."), "error")
         return redirect(url_for("person_rights.withdraw_confirm", public_id=found.public_id))
     try:
         summary = withdraw_consent(db(), found, _by(), provider=current_panel().keys,
@@ -142,8 +145,9 @@ def withdraw(public_id: uuid.UUID) -> BaseResponse:
         audit().note(fingers_deleted=summary.fingers_deleted)
         db().commit()
         _destroyed()
-        flash(f"Consent withdrawn: {summary.fingers_deleted} fingerprint template(s) deleted; "
-              f"way in now: {summary.credential.value.replace('_', ' ')}.", "success")
+        flash(_("Consent withdrawn: %(num)d fingerprint template(s) deleted; way in now: "
+                "%(way_in)s.", num=summary.fingers_deleted,
+                way_in=_(code_label(summary.credential))), "success")
     return _hub(found.public_id)
 
 
@@ -167,7 +171,7 @@ def erase(public_id: uuid.UUID) -> BaseResponse:
     found = person_or_404(public_id)
     audit().note("person.erase", target=f"person:{found.public_id}")
     if not ActionForm().validate_on_submit():
-        flash("The form had expired; nothing was erased. Try again.", "error")
+        flash(_("The form had expired; nothing was erased. Try again."), "error")
         return redirect(url_for("person_rights.erase_confirm", public_id=found.public_id))
     name, customer = found.name, found.customer.public_id
     summary = erase_person(db(), found, _by(), provider=current_panel().keys,
@@ -176,9 +180,11 @@ def erase(public_id: uuid.UUID) -> BaseResponse:
                  access_events_anonymised=summary.access_events_anonymised)
     db().commit()
     _destroyed()
-    flash(f"{name} is erased: {summary.fingers} finger(s) and {summary.consents} consent "
-          f"record(s) deleted, {summary.access_events_anonymised} access event(s) anonymised; "
-          f"{summary.doors_asked_to_resync} door(s) asked to clear their sensor.", "success")
+    flash(_("%(name)s is erased: %(fingers)d finger(s) and %(consents)d consent record(s) "
+            "deleted, %(events)d access event(s) anonymised; %(doors)d door(s) asked to clear "
+            "their sensor.", name=name, fingers=summary.fingers, consents=summary.consents,
+            events=summary.access_events_anonymised, doors=summary.doors_asked_to_resync),
+          "success")
     if request.form.get("then") == "requests":
         return redirect(url_for("privacy.requests"))
     return redirect(url_for("customers.detail", public_id=customer))
@@ -191,7 +197,7 @@ def export(public_id: uuid.UUID) -> Response | BaseResponse:
     found = person_or_404(public_id)
     audit().note("person.export", target=f"person:{found.public_id}")
     if not ActionForm().validate_on_submit():
-        flash("The form had expired; nothing was exported. Try again.", "error")
+        flash(_("The form had expired; nothing was exported. Try again."), "error")
         return _hub(found.public_id)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # send_file closes it
     summary = export_person(db(), found, spool, now=current_panel().now())  # type: ignore[arg-type]

@@ -26,6 +26,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
@@ -41,6 +43,7 @@ from accessd.customers.people import (
     list_persons,
 )
 from accessd.errors import InvalidInputError, SubjectRequestError
+from accessd.labels import label
 from accessd.models import RequestKind, RequestStatus, StaffRole
 from accessd.privacy.processing_register import (
     BASIS_COLUMNS,
@@ -69,7 +72,8 @@ from accessd.rights.requests import (
     request_overview,
     request_subjects,
 )
-from web.forms import DATE_HINT, ActionForm, as_sentence
+from web.forms import ActionForm, as_sentence
+from web.i18n import current_language
 from web.navigation import NavLink
 from web.panel import current_panel, db
 from web.request_audit import audit
@@ -87,7 +91,7 @@ ACT = (StaffRole.OPERATOR,)  # admins pass every role check
 READ = (StaffRole.OPERATOR, StaffRole.AUDITOR)
 CLOSED_SHOWN = 50
 SPOOL_BYTES = 8 * 1024 * 1024  # a person's export beyond this goes to a temporary file
-KIND_CHOICES = [SelectChoice(k.value, k.value.replace("_", " ")) for k in RequestKind]
+KIND_CHOICES = [SelectChoice(k.value, _l(label(k))) for k in RequestKind]
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -95,26 +99,29 @@ KIND_CHOICES = [SelectChoice(k.value, k.value.replace("_", " ")) for k in Reques
 class RequestForm(ActionForm):
     """A data-subject request as received."""
 
-    kind = SelectField("Kind of request", choices=KIND_CHOICES,
+    kind = SelectField(_l("Kind of request"), choices=KIND_CHOICES,
                        default=RequestKind.ACCESS.value)
-    received_on = DateField("Received on", [InputRequired("Enter the day it was received.")],
-                            description="The one-month deadline runs from this day. "
-                            + DATE_HINT, render_kw={"type": "date"})
-    requester_name = StringField("Requester", [InputRequired("Name who asked."),
-                                               Length(max=200, message="At most 200 characters.")],
-                                 description="Who asked; the answer goes to them.")
+    received_on = DateField(
+        _l("Received on"), [InputRequired(_l("Enter the day it was received."))],
+        description=_l("The one-month deadline runs from this day. Pick the day in the "
+                       "calendar."), render_kw={"type": "date"})
+    requester_name = StringField(
+        _l("Requester"), [InputRequired(_l("Name who asked.")),
+                          Length(max=200, message=_l("At most 200 characters."))],
+        description=_l("Who asked; the answer goes to them."))
     requester_contact = StringField(
-        "Contact (optional)", [Optional(), Length(max=320, message="At most 320 characters.")],
-        description="E-mail address or phone number for the answer.")
-    person = SelectField("Person (optional)", choices=[], default="", validate_choice=False,
-                         description="Who the request is about, when known: people are listed "
-                         "by name, with their customer and e-mail.")
-    customer = SelectField("Customer (optional)", choices=[], default="")
+        _l("Contact (optional)"),
+        [Optional(), Length(max=320, message=_l("At most 320 characters."))],
+        description=_l("E-mail address or phone number for the answer."))
+    person = SelectField(_l("Person (optional)"), choices=[], default="", validate_choice=False,
+                         description=_l("Who the request is about, when known: people are "
+                                        "listed by name, with their customer and e-mail."))
+    customer = SelectField(_l("Customer (optional)"), choices=[], default="")
 
     def validate_received_on(self, field: DateField) -> None:
         """A request cannot be received in the future."""
         if field.data and field.data > _today():
-            raise ValidationError("That day is in the future.")
+            raise ValidationError(_("That day is in the future."))
 
 
 class ReferenceForm(FlaskForm):
@@ -124,27 +131,29 @@ class ReferenceForm(FlaskForm):
         csrf = False
 
     customer_reference = StringField(
-        "Customer reference", [InputRequired("Type the customer's reference.")],
-        description="Records keep no name: type the reference the customer was given at "
-        "contract start (from your contract records) to see which purge and certificate are "
-        "theirs.", render_kw={"autocomplete": "off", "spellcheck": "false"})
+        _l("Customer reference"), [InputRequired(_l("Type the customer's reference."))],
+        description=_l("Records keep no name: type the reference the customer was given at "
+                       "contract start (from your contract records) to see which purge and "
+                       "certificate are theirs."),
+        render_kw={"autocomplete": "off", "spellcheck": "false"})
 
 
 class ExtendForm(ActionForm):
     """A later deadline, with the reason the requester is told."""
 
-    until = DateField("New due date", [InputRequired("Enter the new due date.")],
-                      description=f"At most {MAX_MONTHS} months after receipt. " + DATE_HINT,
+    until = DateField(_l("New due date"), [InputRequired(_l("Enter the new due date."))],
+                      description=_l("At most %(num)d months after receipt. Pick the day in "
+                                     "the calendar.", num=MAX_MONTHS),
                       render_kw={"type": "date"})
-    reason = TextAreaField("Reason for the delay", [InputRequired(
-        "Say why: the requester must be told (e.g. 'large export across many sites').")])
+    reason = TextAreaField(_l("Reason for the delay"), [InputRequired(
+        _l("Say why: the requester must be told (e.g. 'large export across many sites')."))])
 
 
 class CloseForm(ActionForm):
     """What was done, or why the request was refused."""
 
-    outcome = TextAreaField("Outcome", [InputRequired(
-        "Describe the outcome, e.g. 'export sent by e-mail on 2026-03-04'.")])
+    outcome = TextAreaField(_l("Outcome"), [InputRequired(
+        _l("Describe the outcome, e.g. 'export sent by e-mail on 2026-03-04'."))])
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -248,7 +257,7 @@ def new_request() -> str | BaseResponse:
     form = RequestForm()
     if request.method == "POST":
         audit().note("request.record")  # refused too: the outcome says which
-    form.customer.choices = [SelectChoice("", "None / not known"), *(
+    form.customer.choices = [SelectChoice("", _("None / not known")), *(
         SelectChoice(str(c.public_id), c.name) for c in customer_names(db()))]
     search = " ".join(request.args.get("q", "").split())[:200]
     people = find_persons(db(), search) if search else list_persons(db())
@@ -272,7 +281,7 @@ def new_request() -> str | BaseResponse:
                 audit().note("request.record", target=f"request:{made.public_id}",
                              kind=made.kind.value)
                 db().commit()
-                flash(f"Request recorded; due on {made.due_on}.", "success")
+                flash(_("Request recorded; due on %(day)s.", day=made.due_on), "success")
                 return redirect(url_for("privacy.request_detail", public_id=made.public_id))
     return render_template("privacy/request_new.html", form=form, search=search,
                            found=len(people))
@@ -282,9 +291,10 @@ def person_choices(people: list[PersonSummary]) -> list[SelectChoice]:
     """People to pick from, by name: each with their customer and e-mail, so that two people
     of the same name can be told apart."""
     people = sorted(people, key=lambda p: (p.person.name.casefold(), p.customer_name.casefold()))
-    return [SelectChoice("", "None / not known"), *(
+    no_email = _("no e-mail")
+    return [SelectChoice("", _("None / not known")), *(
         SelectChoice(str(p.person.public_id),
-                     f"{p.person.name} ({p.customer_name}, {p.person.email or 'no e-mail'})")
+                     f"{p.person.name} ({p.customer_name}, {p.person.email or no_email})")
         for p in people)]
 
 
@@ -297,8 +307,8 @@ def _subject_person(form: RequestForm) -> Person | None:
     except ValueError:
         found = None
     if found is None:
-        form.person.errors = ["That person is not on record (erased meanwhile?): choose the "
-                              "person from the list, or leave it empty."]
+        form.person.errors = [_("That person is not on record (erased meanwhile?): choose the "
+                                "person from the list, or leave it empty.")]
     return found
 
 
@@ -349,7 +359,8 @@ def extend(public_id: uuid.UUID) -> str | BaseResponse:
         else:
             audit().note(until=form.until.data.isoformat())
             db().commit()
-            flash(f"Deadline moved to {form.until.data}. Tell the requester why.", "success")
+            flash(_("Deadline moved to %(day)s. Tell the requester why.", day=form.until.data),
+                  "success")
             return redirect(url_for("privacy.request_detail", public_id=found.public_id))
     return _request_page(found, extend=form)
 
@@ -371,7 +382,7 @@ def close(public_id: uuid.UUID) -> str | BaseResponse:
             form.outcome.errors = [*form.outcome.errors, as_sentence(exc)]
         else:
             db().commit()
-            flash("Request closed.", "success")
+            flash(_("Request closed."), "success")
             return redirect(url_for("privacy.requests"))
     return _request_page(found, close=form)
 
@@ -417,8 +428,13 @@ for _what in MOVED:
 
 # --- the register of processing activities ---------------------------------------------------
 
+def _wanted_language() -> str:
+    """The register's language: the one asked for, else the page's."""
+    return request.args.get("lang") or current_language()
+
+
 def _langs() -> tuple[Any, ...]:
-    wanted = request.args.get("lang", "en")
+    wanted = _wanted_language()
     if wanted == "both":
         return LANGS
     return (wanted,) if wanted in LANGS else ("en",)
@@ -435,7 +451,7 @@ def register() -> str:
     return render_template("privacy/register.html", registers=registers, rows=rows,
                            columns=COLUMNS,
                            detail_columns=DETAIL_COLUMNS, basis_columns=BASIS_COLUMNS,
-                           lang=request.args.get("lang", "en"))
+                           lang=_wanted_language())
 
 
 @bp.get("/register.<fmt>")

@@ -13,6 +13,10 @@
   var updated = document.getElementById("dashboard-updated");
   var live = document.getElementById("dashboard-live");
   var EVERY = 2000;
+  // The words in the page's language, handed over by dashboard.html (no inline script: CSP).
+  var words = {};
+  try { words = JSON.parse(root.getAttribute("data-words") || "{}"); } catch (e) { words = {}; }
+  function t(key, english) { return words[key] || english; }
 
   function el(tag, text, className) {
     var node = document.createElement(tag);
@@ -44,17 +48,19 @@
     var title = el("h3", door.name);
     if (door.location) { title.appendChild(el("span", " " + door.location, "hint")); }
     head.appendChild(title);
-    var lock = el("p", "Lock ", "door-lock");
-    lock.appendChild(badge(door.lock));
-    lock.appendChild(document.createTextNode(" \u00b7 door contact "));
-    lock.appendChild(el("span", door.contact, "door-contact"));
+    var lock = el("p", t("lock", "Lock") + " ", "door-lock");
+    var lockBadge = badge(door.lock);
+    lockBadge.textContent = door.lock_text || door.lock;
+    lock.appendChild(lockBadge);
+    lock.appendChild(document.createTextNode(" \u00b7 " + t("contact", "door contact") + " "));
+    lock.appendChild(el("span", door.contact_text || door.contact, "door-contact"));
     head.appendChild(lock);
     li.appendChild(head);
     if (door.alarms.length) {
       var alarms = el("ul", null, "door-alarms");
-      alarms.setAttribute("aria-label", "Open alarms");
+      alarms.setAttribute("aria-label", t("open_alarms", "Open alarms"));
       door.alarms.forEach(function (alarm) {
-        var item = el("li", alarm.what + ", raised ", "alarm");
+        var item = el("li", alarm.what + ", " + t("raised", "raised") + " ", "alarm");
         item.appendChild(timeEl(alarm.raised, alarm.raised_iso));
         if (alarm.detail) { item.appendChild(document.createTextNode(": " + alarm.detail)); }
         alarms.appendChild(item);
@@ -69,14 +75,14 @@
       var dd = el("dd");
       dd.appendChild(badge(device.state, device.health));
       dd.appendChild(document.createTextNode(" "));
-      var seen = el("span", "last contact ", "last-contact");
+      var seen = el("span", t("last_contact", "last contact") + " ", "last-contact");
       if (device.last_contact_iso) {
         seen.appendChild(timeEl(device.last_contact, device.last_contact_iso));
-      } else { seen.appendChild(document.createTextNode("never")); }
+      } else { seen.appendChild(document.createTextNode(t("never", "never"))); }
       dd.appendChild(seen);
       if (device.problem) { dd.appendChild(el("span", device.problem, "device-problem")); }
       if (device.action) {
-        dd.appendChild(el("span", "What to do: " + device.action, "device-action"));
+        dd.appendChild(el("span", t("what_to_do", "What to do:") + " " + device.action, "device-action"));
       }
       item.appendChild(dd);
       list.appendChild(item);
@@ -84,11 +90,11 @@
     li.appendChild(list);
     if (unlockUrl) {
       var actions = el("p", null, "door-actions");
-      var link = el("a", "Unlock\u2026");
+      var link = el("a", t("unlock", "Unlock\u2026"));
       link.href = unlockUrl.replace("/0/", "/" + door.id + "/");
       actions.appendChild(link);
       if (alarmsUrl && door.alarms.length > 0) {
-        var clear = el("a", "Clear alarms\u2026");
+        var clear = el("a", t("clear_alarms", "Clear alarms\u2026"));
         clear.href = alarmsUrl.replace("/0/", "/" + door.id + "/");
         actions.appendChild(document.createTextNode(" "));
         actions.appendChild(clear);
@@ -142,17 +148,17 @@
   function show(state) {
     var doors = state.doors.map(doorCard);
     fill(doorCards, doors.length ? doors : [el("li",
-      "No door has reported yet. Its daemon reports once the door's computer runs the door " +
-      "service.", "door-card")]);
+      t("no_door", "No door has reported yet. Its daemon reports once the door's computer " +
+        "runs the door service."), "door-card")]);
     if (workRows) {
       var work = state.work.map(workRow);
-      fill(workRows, work.length ? work : [empty(4, "No resync under way.")]);
+      fill(workRows, work.length ? work : [empty(4, t("no_work", "No resync under way."))]);
     }
     var events = state.events.map(eventRow);
-    fill(eventRows, events.length ? events : [empty(6, "No events yet.")]);
+    fill(eventRows, events.length ? events : [empty(6, t("no_events", "No events yet."))]);
     updated.textContent = state.updated;
     updated.setAttribute("datetime", state.updated_iso);
-    live.textContent = " (live, every 2 s)";
+    live.textContent = " " + t("live", "(live, every 2 s)");
     showAlarmCount(state.open_alarms);
   }
 
@@ -163,7 +169,8 @@
     if (!indicator || !number) { return; }
     number.textContent = String(count);
     indicator.className = "alarm-indicator" + (count > 0 ? " alarm-indicator-on" : "");
-    indicator.setAttribute("aria-label", count === 1 ? "1 open alarm" : count + " open alarms");
+    indicator.setAttribute("aria-label", count === 1 ? t("one_alarm", "1 open alarm")
+      : t("alarms", "{n} open alarms").replace("{n}", String(count)));
   }
 
   function poll() {
@@ -173,7 +180,7 @@
         return response.json();
       })
       .then(function (state) { show(state); })
-      .catch(function () { live.textContent = " (lost contact with the panel; retrying)"; })
+      .catch(function () { live.textContent = " " + t("lost", "(lost contact with the panel; retrying)"); })
       .then(function () { window.setTimeout(poll, EVERY); });
   }
   window.setTimeout(poll, EVERY);

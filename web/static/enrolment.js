@@ -9,6 +9,8 @@
   var result = document.getElementById("enrol-result");
   var steps = root.querySelectorAll(".enrol-steps li");
   var hint = document.getElementById("enrol-noscript");
+  // The words in the page's language, from enrolment/progress.html (no inline script: CSP).
+  function t(name, english) { return root.getAttribute("data-" + name) || english; }
   if (hint) { hint.hidden = true; }
 
   function show(state) {
@@ -19,7 +21,8 @@
       li.classList.toggle("step-current", state.step !== null && n === state.step);
     });
     if (state.finished) {
-      result.textContent = (state.ok ? "Enrolled: " : "Enrolment failed: ") + state.progress;
+      result.textContent = (state.ok ? t("enrolled", "Enrolled: ") : t("failed", "Enrolment failed: ")) +
+        state.progress;
       result.className = "flash " + (state.ok ? "flash-success" : "flash-error");
       result.hidden = false;
     }
@@ -36,7 +39,7 @@
         if (!state.finished) { window.setTimeout(poll, 1000); }
       })
       .catch(function () {
-        progress.textContent = "Lost contact with the panel; retrying...";
+        progress.textContent = t("lost", "Lost contact with the panel; retrying...");
         window.setTimeout(poll, 2000);
       });
   }
