@@ -190,7 +190,9 @@ def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now
         try:
             snapshot = take_snapshot(db_path, work)
             names = {cid: digester(public) for cid, public in snapshot.customers}
-            subjects = {names[cid]: [digester(p) for _, p in snapshot.people.get(cid, [])]
+            people = {public: digester(public) for persons in snapshot.people.values()
+                      for _, public in persons}
+            subjects = {names[cid]: [people[p] for _, p in snapshot.people.get(cid, [])]
                         for cid, _ in snapshot.customers}
             with sessions() as session:
                 ledger = ledger_rows(session)
@@ -207,13 +209,10 @@ def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now
                     customer_key = keys.customer_key(customer)
                     if customer_key is None:
                         continue  # purged since the snapshot: nothing of it is written
-                    section = work / f"customer-{customer_id}.sqlite3"
-                    customer_section(snapshot, customer_id, customer, section,
-                                     _person_keys(keys, digester, customer))
-                    with section.open("rb") as plain:
-                        writer.write_section(SectionKind.CUSTOMER, _blocks(plain),
+                    with customer_section(snapshot, customer_id, customer, work,
+                                          _person_keys(keys, people, customer)) as blocks:
+                        writer.write_section(SectionKind.CUSTOMER, blocks,
                                              customer=customer, customer_key=customer_key)
-                    section.unlink()
                 writer.finish()
                 out.flush()
                 os.fsync(out.fileno())
@@ -318,11 +317,11 @@ def _has_sections(*directories: Path) -> bool:
     return False
 
 
-def _person_keys(keys: BackupKeys, digester: CustomerDigester,
-                       customer: str) -> PersonKey:
+def _person_keys(keys: BackupKeys, digests: dict[uuid.UUID, str],
+                 customer: str) -> PersonKey:
     """A customer's people's keys, by public id: (digest, key), or None for the erased."""
     def person_key(public: uuid.UUID) -> tuple[str, bytes] | None:
-        digest = digester(public)
+        digest = digests[public]
         key = keys.person_key(customer, digest)
         return (digest, key) if key is not None else None
     return person_key
