@@ -62,7 +62,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from accessd.backup.format import (
     CHUNK_SIZE,
-    FORMAT_VERSION,
+    SECTION_VERSIONS,
     BackupFileWriter,
     BackupHeader,
     BackupReader,
@@ -242,7 +242,7 @@ def verify_backup(path: Path, provider: KeyProvider, keys: BackupKeys | None = N
         with path.open("rb") as stream:
             reader = BackupReader(stream, provider, str(path))
             header = reader.header
-            if header.version != FORMAT_VERSION:
+            if header.version not in SECTION_VERSIONS:
                 size = _check_database(reader.whole(), str(path), None)
             else:
                 for section in reader.sections(keys.customer_key if keys else _no_key):
@@ -308,11 +308,11 @@ def restore_backup(path: Path, settings: Settings, engine: Engine, provider: Key
 
 
 def _has_sections(*directories: Path) -> bool:
-    """Whether a backup with customer sections (format 2) is in any of ``directories``."""
+    """Whether a backup with customer sections (format 2 or 3) is in any of ``directories``."""
     for directory in directories:
         for path, _ in list_backups(directory):
             with contextlib.suppress(BackupError, OSError), path.open("rb") as stream:
-                if read_header(stream, str(path)).version == FORMAT_VERSION:
+                if read_header(stream, str(path)).version in SECTION_VERSIONS:
                     return True
     return False
 
@@ -366,7 +366,7 @@ def _stage(path: Path, provider: KeyProvider, keys: BackupKeys, staged: Path,
     try:
         with path.open("rb") as stream:
             reader = BackupReader(stream, provider, str(path))
-            if reader.header.version != FORMAT_VERSION:
+            if reader.header.version not in SECTION_VERSIONS:
                 with _create_private(staged) as out:
                     _check_database(reader.whole(), str(path), out)
             else:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+import resource
 import secrets
 import sqlite3
 import sys
@@ -61,6 +62,8 @@ class BackupFigures:
     restore_peak: int
     compressed_s: float
     compressed_bytes: int
+    vacuum_cpu_s: float = 0.0  # processor seconds (user + system) of the same runs: on a
+    backup_cpu_s: float = 0.0  # machine shared with other work, steadier than the clock
 
 
 def seed(db_path: Path, *, customers: int = 100, persons: int = 10_000,
@@ -144,29 +147,34 @@ def _settings(base: Path) -> Settings:
                     backup=BackupSettings(dir=base / "backups"))
 
 
-def _vacuum_into(base: str) -> float:
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _vacuum_into(base: str) -> tuple[float, float]:
     db = sqlite3.connect(Path(base) / "db")
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_s()
         db.execute("VACUUM INTO ?", (str(Path(base) / "vacuumed"),))
-        return time.perf_counter() - start
+        return time.perf_counter() - start, _cpu_s() - cpu
     finally:
         db.close()
         (Path(base) / "vacuumed").unlink(missing_ok=True)
 
 
-def _backup_in_child(base: str, compress: bool = False) -> tuple[float, int, str]:
+def _backup_in_child(base: str, compress: bool = False) -> tuple[float, int, str, float]:
     from accessd.backup.archive import create_backup
 
     settings = _settings(Path(base))
     engine = create_db_engine(settings.database.url)
     provider = FileKeyProvider(Path(base) / "keyring.json")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     path = create_backup(settings, engine, provider, NOW if not compress else
                          NOW + dt.timedelta(seconds=1), compress=compress)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_s() - cpu
     engine.dispose()
-    return seconds, peak_rss_bytes(), str(path)
+    return seconds, peak_rss_bytes(), str(path), cpu
 
 
 def _restore_in_child(base: str, backup: str) -> tuple[float, int, int]:
@@ -196,11 +204,11 @@ def bench_backup(events: int = 1_000_000, persons: int = 10_000) -> BackupFigure
         engine.dispose()
         context = multiprocessing.get_context("spawn")
         with context.Pool(1) as pool:
-            vacuum = min(pool.apply(_vacuum_into, (tmp,)) for _ in range(2))
+            vacuum, vacuum_cpu = min(pool.apply(_vacuum_into, (tmp,)) for _ in range(2))
         with context.Pool(1) as pool:
-            backup_s, backup_peak, backup = pool.apply(_backup_in_child, (tmp,))
+            backup_s, backup_peak, backup, backup_cpu = pool.apply(_backup_in_child, (tmp,))
         with context.Pool(1) as pool:
-            compressed_s, _, compressed = pool.apply(_backup_in_child, (tmp, True))
+            compressed_s, _, compressed, _ = pool.apply(_backup_in_child, (tmp, True))
         compressed_bytes = os.path.getsize(compressed)
         Path(compressed).unlink()
         with context.Pool(1) as pool:
@@ -208,7 +216,7 @@ def bench_backup(events: int = 1_000_000, persons: int = 10_000) -> BackupFigure
         assert restored == events, f"restored {restored} of {events} events"
         return BackupFigures(os.path.getsize(base / "db"), os.path.getsize(backup), vacuum,
                              backup_s, backup_peak, restore_s, restore_peak, compressed_s,
-                             compressed_bytes)
+                             compressed_bytes, vacuum_cpu, backup_cpu)
 
 
 if __name__ == "__main__":
@@ -216,6 +224,8 @@ if __name__ == "__main__":
     f = bench_backup(n)
     print(f"database {f.database_bytes / 2**20:.0f} MiB, backup {f.backup_bytes / 2**20:.0f} MiB;"
           f" VACUUM INTO {f.vacuum_s:.2f} s; backup {f.backup_s:.1f} s "
-          f"({f.backup_s / f.vacuum_s:.2f} x), peak {f.backup_peak / 2**20:.0f} MiB; --compress "
+          f"({f.backup_s / f.vacuum_s:.2f} x; processor {f.backup_cpu_s:.2f} s = "
+          f"{f.backup_cpu_s / f.vacuum_cpu_s:.2f} x {f.vacuum_cpu_s:.2f} s), peak "
+          f"{f.backup_peak / 2**20:.0f} MiB; --compress "
           f"{f.compressed_s:.1f} s, {f.compressed_bytes / 2**20:.0f} MiB; restore "
           f"{f.restore_s:.1f} s, peak {f.restore_peak / 2**20:.0f} MiB")

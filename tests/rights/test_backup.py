@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.backup import sections
 from accessd.backup.archive import (
     create_backup,
     list_backups,
@@ -123,6 +124,30 @@ def test_every_event_keeps_its_person_and_salt_through_a_restore(
     with contextlib.closing(sqlite3.connect(db_path)) as db:
         assert db.execute(query).fetchall() == events
         assert db.execute(links).fetchall() == indexed
+
+
+def test_a_backup_of_format_2_still_restores_with_its_links(
+        world: World, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
+        keys: FileKeyProvider, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Format 2 packed every link on its own; format 3 may pack them in bulk. A backup written
+    before (header 2, records link by link) restores as it did."""
+    query = "SELECT id, person_id, subject_salt FROM access_events ORDER BY id"
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        events = db.execute(query).fetchall()
+    bulk = sections.pack_record
+    monkeypatch.setattr("accessd.backup.format.FORMAT_VERSION", 2)
+    monkeypatch.setattr(sections, "pack_record", lambda tables, links: bulk(
+        tables, [sections._one_by_one(part) for part in links]))
+    path = create_backup(settings, engine, keys, NOW)
+    monkeypatch.undo()
+    assert verify_backup(path, keys).version == 2
+    _add_later_customer(sessions)
+
+    _restore(path, settings, engine, keys)
+
+    assert _names(sessions) == {"Acme Hosting CANARY-ACME", "Globex CANARY-GLOBEX"}
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        assert db.execute(query).fetchall() == events
 
 
 def test_backup_files_are_private_and_the_backup_is_named_by_its_time(
