@@ -23,9 +23,11 @@ personal data into the installation's section unnoticed.
 Speed: the rows move through SQLite (``ATTACH``, ``INSERT ... SELECT``), in C. One read
 transaction copies the installation's rows into their section and everything else into a
 staging file, sorted by customer (one external sort of the history instead of a seek per event
-later: each customer's rows are then one run of rowids); the customer sections are then cut from
-that file one by one. Python touches only the per-person records, a handful of rows each; even
-their event links are packed by SQLite.
+later: each customer's rows are then one run of rowids), and counts each customer's rows in the
+live tables (an index scan), which gives the runs without reading the staged copy again. The
+customer sections are then cut from that file one by one, in memory unless a customer's history
+is large. Python touches only the per-person records, a handful of rows each; their event links
+are gathered by SQLite too (the ids as text, the salts as one blob per person).
 """
 
 from __future__ import annotations
