@@ -10,19 +10,36 @@ digest as in a real chain (which a compressor finds): nothing here verifies the 
 and restore each run in a fresh process, so that their peak resident set size is their own
 (interpreter and libraries included).
 
-Where the time goes (2026-11, this two-core machine, shared with other work): ~1.9 s to read the
-history in one transaction and sort it by customer (SQLite's external sort: the history is
-interleaved across customers as doors write it, and each customer's section must be one run of
-rows; a seek per event through the (customer, time) index costs more, ~2.9 s), ~25 ms per
-customer to cut its section (~5 ms copying its events, ~8 ms packing the links from each event
-to its person into the person records, the rest the small tables, the records and the section's
-file), then encryption (AES-GCM, ~6 GB/s: negligible) and a read-back. A plain ``VACUUM INTO``
-copies pages and rebuilds indexes in ~0.9 s, so the 3 x target is missed: the sort alone is
-~2 x. Tried: cutting and encrypting in two threads (no gain while the machine's other core was
-busy, and a higher peak: one writer it is), zlib (level 1 runs at ~90 MB/s here: 2.4 s more, so
-it is `--compress`), a staging table clustered on (customer, id) instead of the sort (2.7 s),
-sorter threads and larger sort caches (within noise). Left for a Pi 4's four idle cores: cutting
-customers in parallel.
+Where the time goes (2026-11, this two-core machine, shared with other work; processor
+seconds, steadier than the clock here, the backup ~4.4-5.3 s against ~1.0-1.1 s for
+``VACUUM INTO``): ~1.7 s reading the history in one transaction and sorting it by customer
+(SQLite's external sort: the history is interleaved across customers as doors write it, and
+each customer's section must be one run of rows), ~0.6 s cutting the sections from the sorted
+copy (in memory), ~0.4 s gathering each person's links to their events (SQLite's group_concat:
+the ids as text, the salts as one blob), ~0.7 s the person records (JSON, sealing), ~0.4 s
+SHA-256, AES-GCM and the read-back. A plain ``VACUUM INTO`` copies pages and rebuilds indexes,
+so the 3 x target is missed: the sort alone is ~1.6 x, and it is the cheapest way found to
+regroup the history.
+
+Tried before (wall clock): cutting and encrypting in two threads (no gain while the machine's
+other core was busy, and a higher peak: one writer it is), zlib (level 1 runs at ~90 MB/s here:
+2.4 s more, so it is `--compress`), a staging table clustered on (customer, id) instead of the
+sort (2.7 s against 1.9 s), sorter threads and larger sort caches (within noise).
+
+Tried in 2026-11 (processor seconds, same data): reading the history once in rowid order and
+routing each row to its customer's buffer in Python (fetching the million rows alone: 2.1 s as
+one JSON text per row built by SQLite, 3.6 s of clock as columns, against 1.7 s for the whole sort);
+cutting each customer straight from the live table through its (customer_id, at) index in the
+read transaction, with no staging copy (2.6 s against 2.4 s for sort and cut; it wins only with
+a 64 MB page cache, over the peak); ten filtered scans of ten customers each, sorted in memory
+(a scan is ~0.05 s, but no better in total); sorting slabs of 20,000 rows in memory instead of
+one external sort (1.9 s against 1.7 s); 64 KiB pages in the staging file (cut 20 % faster,
+peak 108 MB: dropped). Kept: each customer's run counted in the live tables (an index scan)
+instead of a second read of the staged history (-0.3 s), sections cut in memory instead of
+100 files written, read and deleted, the links as ids and one blob of salts (0.4 s against
+0.75 s for printf/hex per event), the records' JSON left to the C encoder (-0.4 s), person
+digests computed once. Together ~10-20 % of the processor time. Left for a Pi 4's four idle
+cores: cutting customers in parallel.
 """
 
 from __future__ import annotations
