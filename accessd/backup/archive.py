@@ -62,7 +62,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from accessd.backup.format import (
     CHUNK_SIZE,
-    FORMAT_VERSION,
+    SECTION_VERSIONS,
     BackupFileWriter,
     BackupHeader,
     BackupReader,
@@ -193,7 +193,9 @@ def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now
         try:
             snapshot = take_snapshot(db_path, work)
             names = {cid: digester(public) for cid, public in snapshot.customers}
-            subjects = {names[cid]: [digester(p) for _, p in snapshot.people.get(cid, [])]
+            people = {public: digester(public) for persons in snapshot.people.values()
+                      for _, public in persons}
+            subjects = {names[cid]: [people[p] for _, p in snapshot.people.get(cid, [])]
                         for cid, _ in snapshot.customers}
             with sessions() as session:
                 ledger = ledger_rows(session)
@@ -214,13 +216,10 @@ def create_backup(settings: Settings, engine: Engine, provider: KeyProvider, now
                     tally.add()
                     if customer_key is None:
                         continue  # purged since the snapshot: nothing of it is written
-                    section = work / f"customer-{customer_id}.sqlite3"
-                    customer_section(snapshot, customer_id, customer, section,
-                                     _person_keys(keys, digester, customer))
-                    with section.open("rb") as plain:
-                        writer.write_section(SectionKind.CUSTOMER, _blocks(plain),
+                    with customer_section(snapshot, customer_id, customer, work,
+                                          _person_keys(keys, people, customer)) as blocks:
+                        writer.write_section(SectionKind.CUSTOMER, blocks,
                                              customer=customer, customer_key=customer_key)
-                    section.unlink()
                 writer.finish()
                 out.flush()
                 os.fsync(out.fileno())
@@ -251,7 +250,7 @@ def verify_backup(path: Path, provider: KeyProvider, keys: BackupKeys | None = N
         with path.open("rb") as stream:
             reader = BackupReader(stream, provider, str(path))
             header = reader.header
-            if header.version != FORMAT_VERSION:
+            if header.version not in SECTION_VERSIONS:
                 size = _check_database(reader.whole(), str(path), None)
             else:
                 for section in reader.sections(keys.customer_key if keys else _no_key):
@@ -319,20 +318,20 @@ def restore_backup(path: Path, settings: Settings, engine: Engine, provider: Key
 
 
 def _has_sections(*directories: Path) -> bool:
-    """Whether a backup with customer sections (format 2) is in any of ``directories``."""
+    """Whether a backup with customer sections (format 2 or 3) is in any of ``directories``."""
     for directory in directories:
         for path, _ in list_backups(directory):
             with contextlib.suppress(BackupError, OSError), path.open("rb") as stream:
-                if read_header(stream, str(path)).version == FORMAT_VERSION:
+                if read_header(stream, str(path)).version in SECTION_VERSIONS:
                     return True
     return False
 
 
-def _person_keys(keys: BackupKeys, digester: CustomerDigester,
-                       customer: str) -> PersonKey:
+def _person_keys(keys: BackupKeys, digests: dict[uuid.UUID, str],
+                 customer: str) -> PersonKey:
     """A customer's people's keys, by public id: (digest, key), or None for the erased."""
     def person_key(public: uuid.UUID) -> tuple[str, bytes] | None:
-        digest = digester(public)
+        digest = digests[public]
         key = keys.person_key(customer, digest)
         return (digest, key) if key is not None else None
     return person_key
@@ -379,7 +378,7 @@ def _stage(path: Path, provider: KeyProvider, keys: BackupKeys, staged: Path,
             reader = BackupReader(stream, provider, str(path))
             size = os.fstat(stream.fileno()).st_size
             progress(stream.tell(), size)
-            if reader.header.version != FORMAT_VERSION:
+            if reader.header.version not in SECTION_VERSIONS:
                 with _create_private(staged) as out:
                     _check_database(reader.whole(), str(path), out)
             else:

@@ -1,9 +1,9 @@
 """The encrypted backup file: a header, then sections of authenticated AES-256-GCM chunks.
 
-Format 2 (integers big-endian)::
+Format 3 (integers big-endian)::
 
     magic          20 bytes   b"\\x89accessd-backup\\r\\n\\x1a\\n"
-    version        u16        2
+    version        u16        3
     created_at     i64        microseconds since 1970-01-01T00:00:00Z
     chunk_size     u32        plaintext bytes per chunk (the final chunk may be shorter or empty)
     compression    u8         0 = none, 1 = zlib (deflate)
@@ -36,6 +36,10 @@ rest of a backup together (measured on 1,000,000 events: see ``tests/privacy/ben
   the clear lets a reader step over it, and the manifest's digest of its bytes (under the file
   key) still proves it intact. Nothing else is trusted before its tag checks.
 
+Format 2 (read only) is the same file; only the person records inside customer sections differ:
+format 3 may pack a person's event links in bulk (``accessd.backup.sections.pack_record``),
+which an accessd that knows only format 2 would misread, so it refuses the file by its number.
+
 Format 1 (read only, written before per-customer sections): the same header without the key file
 fields, then chunks of one zlib stream of the whole database (final flag in the nonce only).
 """
@@ -61,8 +65,9 @@ from accessd.errors import BackupError, DecryptionError, KeyFileError
 
 # PNG's trick: a high-bit byte and both line endings reveal a file mangled by a text transfer.
 MAGIC = b"\x89accessd-backup\r\n\x1a\n"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 OLD_FORMAT_VERSION = 1
+SECTION_VERSIONS = (2, FORMAT_VERSION)  # the formats with sections (see the module's text)
 COMPRESSION_NONE = 0
 COMPRESSION_ZLIB = 1
 # Level 1: a history section compressed to 53 % at 88 MB/s here, level 6 to 53 % at 45 MB/s.
@@ -105,7 +110,7 @@ class BackupHeader:
     chunk_size: int
     wrapped_file_key: bytes
     raw: bytes  # the header's bytes, as authenticated by every chunk
-    key_file_id: bytes | None = None  # format 2
+    key_file_id: bytes | None = None  # formats 2 and 3
     key_file_generation: int | None = None
     compression: int = COMPRESSION_ZLIB
 
@@ -133,7 +138,7 @@ def chunk_nonce(counter: int, final: bool) -> bytes:
 
 
 class BackupFileWriter:
-    """Writes a format-2 file to ``out``: the header now, then ``write_section`` for each
+    """Writes a format-3 file to ``out``: the header now, then ``write_section`` for each
     section (the installation's first), then ``finish`` (the manifest). An exception before
     ``finish`` leaves a file without its manifest, which every reader refuses."""
 
@@ -234,9 +239,9 @@ def read_header(stream: BinaryIO, where: str) -> BackupHeader:
         raise BackupError(f"{where} is not an accessd backup (wrong magic bytes)")
     fixed = _read_exact(stream, _FIXED.size, where)
     version, micros, chunk_size, compression = _FIXED.unpack(fixed)
-    if version not in (OLD_FORMAT_VERSION, FORMAT_VERSION):
+    if version != OLD_FORMAT_VERSION and version not in SECTION_VERSIONS:
         raise BackupError(f"{where} is backup format {version}; this accessd reads formats "
-                          f"{OLD_FORMAT_VERSION} and {FORMAT_VERSION}: restore it with the "
+                          f"{OLD_FORMAT_VERSION} to {FORMAT_VERSION}: restore it with the "
                           "accessd version that wrote it")
     allowed = {COMPRESSION_ZLIB} if version == OLD_FORMAT_VERSION else {COMPRESSION_NONE,
                                                                           COMPRESSION_ZLIB}
@@ -247,7 +252,7 @@ def read_header(stream: BinaryIO, where: str) -> BackupHeader:
     key_raw = _read_exact(stream, key_len, where)
     key_file_raw = b""
     key_file_id = generation = None
-    if version == FORMAT_VERSION:
+    if version in SECTION_VERSIONS:
         key_file_raw = _read_exact(stream, _KEY_FILE.size, where)
         key_file_id, generation = _KEY_FILE.unpack(key_file_raw)
     wrapped_len_raw = _read_exact(stream, 2, where)
@@ -380,7 +385,7 @@ class _SectionStream:
 
 
 class BackupReader:
-    """Reads a backup file section by section (format 2), or as one stream (format 1).
+    """Reads a backup file section by section (formats 2 and 3), or as one stream (format 1).
 
     :raises BackupError: anything that does not authenticate, does not end properly, or does
         not match the manifest; the message says to use another backup.
@@ -397,7 +402,7 @@ class BackupReader:
         """Each section in turn; ``customer_key(digest)`` gives a customer's key or None. The
         manifest is checked last; ``authenticate_skipped`` also decrypts (without
         decompressing) the chunks of readable sections the caller did not read."""
-        if self.header.version != FORMAT_VERSION:
+        if self.header.version not in SECTION_VERSIONS:
             raise BackupError(f"{self._where} is format {self.header.version}: it has no sections")
         seen: list[SectionRecord] = []
         while True:

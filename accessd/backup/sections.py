@@ -24,9 +24,11 @@ personal data into the installation's section unnoticed.
 Speed: the rows move through SQLite (``ATTACH``, ``INSERT ... SELECT``), in C. One read
 transaction copies the installation's rows into their section and everything else into a
 staging file, sorted by customer (one external sort of the history instead of a seek per event
-later: each customer's rows are then one run of rowids); the customer sections are then cut from
-that file one by one. Python touches only the per-person records, a handful of rows each; even
-their event links are packed by SQLite.
+later: each customer's rows are then one run of rowids), and counts each customer's rows in the
+live tables (an index scan), which gives the runs without reading the staged copy again. The
+customer sections are then cut from that file one by one, in memory unless a customer's history
+is large. Python touches only the per-person records, a handful of rows each; their event links
+are gathered by SQLite too (the ids as text, the salts as one blob per person).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import os
 import sqlite3
 import struct
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,10 @@ PEOPLE_TABLE = "backup_people"
 _PERSON_AAD = b"accessd/backup-person/v2\x00"
 _LINK = struct.Struct(">qB")
 _JSON_LEN = struct.Struct(">I")
+_BULK_LINKS = 0x8000_0000  # in _JSON_LEN: the links follow as _BULK, ids, salts
+_BULK = struct.Struct(">BI")  # every salt's length, the length of the ids' text
+_IN_MEMORY_EVENTS = 50_000  # a section with at most this many events is cut in memory (~10 MB)
+_BLOCK = 1 << 20
 _SORT_CACHE_KIB = 8 * 1024  # the snapshot's sort of the history: seconds, then freed
 _BATCH = 50_000
 
@@ -174,17 +180,36 @@ def take_snapshot(db_path: Path, work: Path) -> Snapshot:
             for pid, cid, public_id in db.execute(
                     "SELECT id, customer_id, public_id FROM main.persons ORDER BY id"):
                 snapshot.people.setdefault(cid, []).append((pid, uuid.UUID(str(public_id))))
+            for name in (t for t in PLAN if t in tables):
+                snapshot.ranges[name] = _runs(db, name)
             db.execute("COMMIT")
-            for name in (*(t for t in PLAN if t in tables), "stray_links"):
-                snapshot.ranges[name] = {customer: (first, last) for customer, first, last in
-                                         db.execute(f"SELECT backup_customer, min(rowid), "
-                                                    f"max(rowid) FROM stage.{_q(name)} "
-                                                    "GROUP BY backup_customer")}
+            snapshot.ranges["stray_links"] = {
+                customer: (first, last) for customer, first, last in db.execute(
+                    "SELECT backup_customer, min(rowid), max(rowid) FROM stage.stray_links "
+                    "GROUP BY backup_customer")}
     except sqlite3.Error as exc:
         raise BackupError(f"cannot take a snapshot of {db_path} ({exc}); if the database is "
                           "damaged, run `accessd doctor` and restore the last good backup"
                           ) from exc
     return snapshot
+
+
+def _runs(db: sqlite3.Connection, name: str) -> dict[int, tuple[int, int]]:
+    """Each customer's run of rowids in staged table ``name``, from the live table in the
+    snapshot's transaction: the staged copy was written in customer order (NULL first, as
+    SQLite sorts), with rowids from 1, so counting each customer's rows there gives its run
+    without reading the copy again (for the history: an index scan, not 200 MB)."""
+    plan = PLAN[name]
+    person = plan.person or "NULL"
+    runs: dict[int, tuple[int, int]] = {}
+    counted = db.execute(f"SELECT ({plan.customer}) AS c, count(*) FROM main.{_q(name)} AS t "
+                         f"WHERE NOT (({plan.customer}) IS NULL AND ({person}) IS NULL) "
+                         "GROUP BY 1").fetchall()
+    first = 1
+    for customer, count in sorted(counted, key=lambda row: (row[0] is not None, row[0] or 0)):
+        runs[customer] = (first, first + count - 1)
+        first += count
+    return runs
 
 
 def _create(path: Path, statements: list[str]) -> None:
@@ -252,36 +277,59 @@ PersonKey = Callable[[uuid.UUID], tuple[str, bytes] | None]
 """A person's public id -> (their digest, their key), or None to leave them out (erased)."""
 
 
-def customer_section(snapshot: Snapshot, customer_id: int, customer: str, out: Path,
-                     person_key: PersonKey) -> int:
-    """Write the section of one customer (``customer``: its digest) to ``out``, a new SQLite
-    file; returns how many person records it sealed."""
-    private_file(out)
-    with contextlib.closing(sqlite3.connect(snapshot.staging, isolation_level=None)) as db:
-        db.execute("ATTACH ? AS sec", (str(out),))
-        _scratch(db, "sec")
-        db.execute("BEGIN")
-        for name in snapshot.staged:
-            columns = _columns(db, "main", name)[2:]  # after backup_customer, backup_person
-            strip = LINK_COLUMNS if name == EVENTS else ()
-            db.execute(f"CREATE TABLE sec.{_q(name)} AS SELECT {_select(columns, strip)} FROM "
-                       f"main.{_q(name)} AS t WHERE rowid BETWEEN ? AND ? "
-                       "AND backup_person IS NULL", snapshot.rows_of(name, customer_id))
-        db.execute(f"CREATE TABLE sec.{PEOPLE_TABLE} (person_id INTEGER PRIMARY KEY, "
-                   "person_digest TEXT, record BLOB)")
-        rows = _person_rows(db, snapshot, customer_id)
-        links = _links(db, snapshot, customer_id)
-        sealed = []
-        for person_id, public_id in snapshot.people.get(customer_id, []):
-            found = person_key(public_id)
-            record = pack_record(rows.pop(person_id, {}), links.pop(person_id, b""))
-            if found is not None:
-                digest, key = found
-                sealed.append((person_id, digest, seal_record(key, customer, digest, record)))
-        db.executemany(f"INSERT INTO sec.{PEOPLE_TABLE} VALUES (?, ?, ?)", sealed)
-        db.execute("COMMIT")
-        db.execute("DETACH sec")
-    return len(sealed)
+@contextlib.contextmanager
+def customer_section(snapshot: Snapshot, customer_id: int, customer: str, work: Path,
+                     person_key: PersonKey) -> Iterator[Iterable[bytes]]:
+    """The section of one customer (``customer``: its digest), a SQLite database, as blocks of
+    bytes. Built in memory when its history is small enough (no file to write, read back and
+    delete), else in a file in ``work``, deleted afterwards."""
+    in_memory = _rows(snapshot.rows_of(EVENTS, customer_id)) <= _IN_MEMORY_EVENTS
+    out = work / f"customer-{customer_id}.sqlite3"
+    if not in_memory:
+        private_file(out)
+    try:
+        with contextlib.closing(sqlite3.connect(snapshot.staging, isolation_level=None)) as db:
+            db.execute("ATTACH ? AS sec", (":memory:" if in_memory else str(out),))
+            _scratch(db, "sec")
+            _fill_section(db, snapshot, customer_id, customer, person_key)
+            image = db.serialize(name="sec") if in_memory else None
+            db.execute("DETACH sec")
+        if image is not None:
+            yield [image]
+        else:
+            with out.open("rb") as plain:
+                yield iter(lambda: plain.read(_BLOCK), b"")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            out.unlink()
+
+
+def _rows(run: tuple[int, int]) -> int:
+    return max(0, run[1] - run[0] + 1)
+
+
+def _fill_section(db: sqlite3.Connection, snapshot: Snapshot, customer_id: int, customer: str,
+                  person_key: PersonKey) -> None:
+    db.execute("BEGIN")
+    for name in snapshot.staged:
+        columns = _columns(db, "main", name)[2:]  # after backup_customer, backup_person
+        strip = LINK_COLUMNS if name == EVENTS else ()
+        db.execute(f"CREATE TABLE sec.{_q(name)} AS SELECT {_select(columns, strip)} FROM "
+                   f"main.{_q(name)} AS t WHERE rowid BETWEEN ? AND ? "
+                   "AND backup_person IS NULL", snapshot.rows_of(name, customer_id))
+    db.execute(f"CREATE TABLE sec.{PEOPLE_TABLE} (person_id INTEGER PRIMARY KEY, "
+               "person_digest TEXT, record BLOB)")
+    rows = _person_rows(db, snapshot, customer_id)
+    links = _links(db, snapshot, customer_id)
+    sealed = []
+    for person_id, public_id in snapshot.people.get(customer_id, []):
+        found = person_key(public_id)
+        if found is not None:
+            digest, key = found
+            record = pack_record(rows.pop(person_id, {}), links.pop(person_id, []))
+            sealed.append((person_id, digest, seal_record(key, customer, digest, record)))
+    db.executemany(f"INSERT INTO sec.{PEOPLE_TABLE} VALUES (?, ?, ?)", sealed)
+    db.execute("COMMIT")
 
 
 def _person_rows(db: sqlite3.Connection, snapshot: Snapshot,
@@ -299,41 +347,95 @@ def _person_rows(db: sqlite3.Connection, snapshot: Snapshot,
     return found
 
 
-def _links(db: sqlite3.Connection, snapshot: Snapshot, customer_id: int) -> dict[int, bytes]:
-    """Per person of the customer: (event id, salt) of every event naming them, packed as
-    ``pack_record`` wants them (SQLite builds the bytes: a million events are not a million
-    Python objects)."""
-    links: dict[int, bytes] = {}
-    packed = ("group_concat(printf('%016x%02x', {0}, coalesce(length(subject_salt), 0)) "
-              "|| coalesce(hex(subject_salt), ''), '')")
+Links = list[tuple[str, bytes, int] | bytes]
+"""A person's event links, in parts: (event ids in decimal, comma-separated; their salts
+end to end; each salt's length), or bytes already packed the old way (``_LINK`` each)."""
+
+
+def _links(db: sqlite3.Connection, snapshot: Snapshot, customer_id: int) -> dict[int, Links]:
+    """Per person of the customer: (event id, salt) of every event naming them, gathered by
+    SQLite (a million events are not a million Python objects): the ids as text, the salts
+    as one blob. A person whose salts are not all of one length (or missing) gets them packed
+    one by one instead, the old way."""
+    links: dict[int, Links] = {}
     for table, event_id in ((EVENTS, "id"), ("stray_links", "event_id")):
-        for person_id, text in db.execute(
-                f"SELECT person_id, {packed.format(event_id)} FROM main.{table} WHERE rowid "
-                "BETWEEN ? AND ? AND person_id IS NOT NULL GROUP BY person_id",
-                snapshot.rows_of(table, customer_id)):
-            links[person_id] = links.get(person_id, b"") + bytes.fromhex(text)
+        run = snapshot.rows_of(table, customer_id)
+        uneven = []
+        for person_id, ids, salts, count, salted, shortest, longest in db.execute(
+                f"SELECT person_id, group_concat({event_id}), "
+                "CAST(group_concat(subject_salt, '') AS BLOB), count(*), count(subject_salt), "
+                f"min(length(subject_salt)), max(length(subject_salt)) FROM main.{table} "
+                "WHERE rowid BETWEEN ? AND ? AND person_id IS NOT NULL GROUP BY person_id", run):
+            if salted == count and shortest == longest and len(salts or b"") == count * longest:
+                links.setdefault(person_id, []).append((ids, salts or b"", longest))
+            else:
+                uneven.append(person_id)
+        if uneven:
+            packed = ("group_concat(printf('%016x%02x', {0}, coalesce(length(subject_salt), 0))"
+                      " || coalesce(hex(subject_salt), ''), '')")
+            for person_id, text in db.execute(
+                    f"SELECT person_id, {packed.format(event_id)} FROM main.{table} WHERE rowid "
+                    "BETWEEN ? AND ? AND person_id IN (SELECT value FROM json_each(?)) "
+                    "GROUP BY person_id", (*run, json.dumps(uneven))):
+                links.setdefault(person_id, []).append(bytes.fromhex(text))
     return links
 
 
 # --- a person's record ------------------------------------------------------------------------
 
 
-def pack_record(tables: dict[str, tuple[list[str], list[Any]]], links: bytes) -> bytes:
-    """A person's rows (table -> columns, rows) and event links, as one byte string."""
-    head = json.dumps({name: {"columns": columns, "rows": [[_json(v) for v in row]
-                                                           for row in rows]}
-                       for name, (columns, rows) in tables.items()}).encode("utf-8")
-    return _JSON_LEN.pack(len(head)) + head + links
+def pack_record(tables: dict[str, tuple[list[str], list[Any]]], links: Links) -> bytes:
+    """A person's rows (table -> columns, rows) and event links, as one byte string.
+
+    After the JSON of the rows (its length first), the links: when every salt has one length,
+    that length (u8), the event ids in decimal (u32 length, then "id,id,..."), then the salts
+    end to end, the length field's high bit saying so; else ``_LINK`` and salt, link by link
+    (what every record held before 2026-11, still read)."""
+    head = json.dumps({name: {"columns": columns, "rows": rows}
+                       for name, (columns, rows) in tables.items()},
+                      default=_json_bytes).encode("utf-8")
+    whole = [part for part in links if not isinstance(part, bytes)]
+    if links and len(whole) == len(links) and len({length for _, _, length in whole}) == 1:
+        ids = ",".join(ids for ids, _, _ in whole).encode("ascii")
+        return b"".join((_JSON_LEN.pack(len(head) | _BULK_LINKS), head,
+                         _BULK.pack(whole[0][2], len(ids)), ids,
+                         *(salts for _, salts, _ in whole)))
+    return _JSON_LEN.pack(len(head)) + head + b"".join(_one_by_one(part) for part in links)
+
+
+def _one_by_one(part: tuple[str, bytes, int] | bytes) -> bytes:
+    if isinstance(part, bytes):
+        return part
+    ids, salts, length = part
+    return b"".join(_LINK.pack(int(event_id), length) + salts[i * length:(i + 1) * length]
+                    for i, event_id in enumerate(ids.split(",")))
 
 
 def unpack_record(record: bytes) -> tuple[dict[str, tuple[list[str], list[list[Any]]]],
                                           list[tuple[int, bytes | None]]]:
-    """The inverse of ``pack_record``: tables, and (event id, salt) links."""
+    """The inverse of ``pack_record``: tables, and (event id, salt) links.
+
+    :raises ValueError: the record is not one ``pack_record`` wrote (it authenticated, so
+        only a bug gets here).
+    """
     (length,) = _JSON_LEN.unpack_from(record)
+    bulk, length = bool(length & _BULK_LINKS), length & ~_BULK_LINKS
     head = json.loads(record[_JSON_LEN.size:_JSON_LEN.size + length])
     tables = {name: (item["columns"], [[_unjson(v) for v in row] for row in item["rows"]])
               for name, item in head.items()}
-    links, offset = [], _JSON_LEN.size + length
+    links: list[tuple[int, bytes | None]] = []
+    offset = _JSON_LEN.size + length
+    if bulk:
+        salt_len, ids_len = _BULK.unpack_from(record, offset)
+        offset += _BULK.size
+        ids = record[offset:offset + ids_len].split(b",")
+        offset += ids_len
+        if len(record) - offset != len(ids) * salt_len:
+            raise ValueError("a person record's links do not add up")
+        for i, event_id in enumerate(ids):
+            start = offset + i * salt_len
+            links.append((int(event_id), record[start:start + salt_len] or None))
+        return tables, links
     while offset < len(record):
         event_id, salt_len = _LINK.unpack_from(record, offset)
         offset += _LINK.size
@@ -342,10 +444,10 @@ def unpack_record(record: bytes) -> tuple[dict[str, tuple[list[str], list[list[A
     return tables, links
 
 
-def _json(value: Any) -> Any:
+def _json_bytes(value: Any) -> Any:
     if isinstance(value, bytes):
         return {"b": base64.b64encode(value).decode("ascii")}
-    return value
+    raise TypeError(f"a backup record cannot hold {type(value).__name__}")
 
 
 def _unjson(value: Any) -> Any:

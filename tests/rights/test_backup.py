@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import stat
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from accessd.backup import sections
 from accessd.backup.archive import (
     create_backup,
     list_backups,
@@ -27,13 +29,15 @@ from accessd.crypto import (
 from accessd.db import create_db_engine
 from accessd.errors import BackupError
 from accessd.fingers.sealed import open_sealed
-from accessd.history.chain import verify_chains
+from accessd.history.chain import append_event, verify_chains
 from accessd.models import (
     CommandKind,
     Customer,
     DataKey,
     DeviceCommand,
     ErasureLedgerEntry,
+    EventKind,
+    EventMethod,
     Finger,
     Person,
     PurgeRecord,
@@ -91,6 +95,59 @@ def test_round_trip_brings_the_database_back_as_it_was(
         resyncs = session.scalars(select(DeviceCommand.door_id)
                                   .where(DeviceCommand.kind == CommandKind.RESYNC)).all()
         assert sorted(resyncs) == sorted(world.door_ids)
+
+
+def test_every_event_keeps_its_person_and_salt_through_a_restore(
+        world: World, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
+        keys: FileKeyProvider, db_path: Path) -> None:
+    """The links from events to people travel in the people's records: several per person,
+    one from the facility's chain, and one whose salt is unlike the others (as an older
+    accessd may have written it), which goes link by link."""
+    with sessions.begin() as session:
+        ada = session.get_one(Person, world.ada.id)
+        append_event(session, kind=EventKind.UNKNOWN_FINGER, person=ada,
+                     door_id=world.door_ids[0], method=EventMethod.FINGER)
+    with contextlib.closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("UPDATE access_events SET subject_salt = x'0102030405' WHERE id = "
+                   "(SELECT min(id) FROM access_events WHERE person_id = ?)", (world.bob.id,))
+    query = "SELECT id, customer_id, person_id, subject_salt FROM access_events ORDER BY id"
+    links = "SELECT person_id, event_id FROM person_events ORDER BY event_id"
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        events, indexed = db.execute(query).fetchall(), db.execute(links).fetchall()
+    assert {row[2] for row in events} == {None, world.ada.id, world.bob.id, world.carol.id}
+    path = create_backup(settings, engine, keys, NOW)
+    with contextlib.closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("UPDATE access_events SET person_id = NULL, subject_salt = NULL")
+
+    _restore(path, settings, engine, keys)
+
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        assert db.execute(query).fetchall() == events
+        assert db.execute(links).fetchall() == indexed
+
+
+def test_a_backup_of_format_2_still_restores_with_its_links(
+        world: World, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
+        keys: FileKeyProvider, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Format 2 packed every link on its own; format 3 may pack them in bulk. A backup written
+    before (header 2, records link by link) restores as it did."""
+    query = "SELECT id, person_id, subject_salt FROM access_events ORDER BY id"
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        events = db.execute(query).fetchall()
+    bulk = sections.pack_record
+    monkeypatch.setattr("accessd.backup.format.FORMAT_VERSION", 2)
+    monkeypatch.setattr(sections, "pack_record", lambda tables, links: bulk(
+        tables, [sections._one_by_one(part) for part in links]))
+    path = create_backup(settings, engine, keys, NOW)
+    monkeypatch.undo()
+    assert verify_backup(path, keys).version == 2
+    _add_later_customer(sessions)
+
+    _restore(path, settings, engine, keys)
+
+    assert _names(sessions) == {"Acme Hosting CANARY-ACME", "Globex CANARY-GLOBEX"}
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        assert db.execute(query).fetchall() == events
 
 
 def test_backup_files_are_private_and_the_backup_is_named_by_its_time(

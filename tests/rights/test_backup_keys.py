@@ -249,7 +249,7 @@ def test_a_format_1_backup_still_verifies_and_restores_with_every_erasure_honour
     assert verify_backup(old, keys).version == 1
     with pytest.raises(BackupKeysError, match="restore needs the backup key file"):
         restore_backup(old, settings, engine, keys, daemon_stopped=True)
-    create_backup(settings, engine, keys, NOW)  # the first backup of format 2 starts it
+    create_backup(settings, engine, keys, NOW)  # the first backup with sections starts it
     with sessions.begin() as session:
         erase_person(session, session.get_one(Person, world.ada.id), "operator1", provider=keys)
     sync_key_file(settings.backup.dir, sessions, keys, NOW)
