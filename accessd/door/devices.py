@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass
 
 from accessd.door.status import DoorState, Report
+from accessd.labels import N_
 from firmware_bridge.errors import (
     BridgeTimeoutError,
     DeviceDisconnectedError,
@@ -104,50 +105,75 @@ class Device:
     state: str
     health: Health
     last_contact: dt.datetime | None
-    problem: str | None = None
-    action: str | None = None
+    problem: Words | None = None
+    action: Words | None = None
 
 
-LABELS = {"daemon": "Door daemon", "sensor": "Fingerprint reader", "board": "Door board",
-          "database": "Database"}
+class Words(str):
+    """A sentence people read, in English, that also carries its catalogue text and values so
+    that the panel can say it in the reader's language (``template`` is marked ``N_``; its
+    ``%(silent)s`` is how long, ``%(events)s`` how many events)."""
 
-STAYS_LOCKED = "The door stays locked meanwhile."
+    template: str
+    silent: dt.timedelta | None
+    events: int | None
+
+    def __new__(cls, template: str, *, silent: dt.timedelta | None = None,
+                events: int | None = None) -> Words:
+        values = {"silent": _duration(silent) if silent is not None else "",
+                  "events": _events(events) if events is not None else ""}
+        said = super().__new__(cls, template % values if "%(" in template else template)
+        said.template, said.silent, said.events = template, silent, events
+        return said
+
+
+LABELS = {"daemon": N_("Door daemon"), "sensor": N_("Fingerprint reader"),
+          "board": N_("Door board"), "database": N_("Database")}
+STATES = (N_("running"), N_("online"), N_("offline"), N_("failing"), N_("unknown"),
+          N_("never started"), N_("not running"))
+"""The words a device's state shows (for the catalogue: ``Device.state`` holds one)."""
 
 _SENSOR = {
-    DeviceProblem.UNPLUGGED: ("The fingerprint reader is not connected, so nobody can open the "
-                              "door with a finger.",
-                              "Check the reader's cable to the door's computer; it reconnects "
-                              "by itself within a second."),
-    DeviceProblem.SILENT: ("The fingerprint reader is connected but does not answer.",
-                           "Check the reader's power and cable; it reconnects by itself."),
-    DeviceProblem.GARBLED: ("The fingerprint reader sends garbled data.",
-                            "Check the reader's cable (length, shielding); if it persists, "
-                            "call your technician."),
-    DeviceProblem.REFUSED: ("The fingerprint reader belongs to another installation and "
-                                   "refuses this one.",
-                                   "Call your technician to reset the reader."),
-    DeviceProblem.SWAPPED: ("The fingerprint reader is not the one this door was set up with, "
-                            "so no finger opens the door (the keypad still works).",
-                            "Check the reader at the door; if you replaced it, approve it on "
-                            "the door's alarms page."),
-    DeviceProblem.FAILED: ("The fingerprint reader reported an error.",
-                           "It is retried by itself; if it persists, call your technician."),
+    DeviceProblem.UNPLUGGED: (N_("The fingerprint reader is not connected, so nobody can open "
+                                 "the door with a finger."),
+                              N_("Check the reader's cable to the door's computer; it "
+                                 "reconnects by itself within a second.")),
+    DeviceProblem.SILENT: (N_("The fingerprint reader is connected but does not answer."),
+                           N_("Check the reader's power and cable; it reconnects by itself.")),
+    DeviceProblem.GARBLED: (N_("The fingerprint reader sends garbled data."),
+                            N_("Check the reader's cable (length, shielding); if it persists, "
+                               "call your technician.")),
+    DeviceProblem.REFUSED: (N_("The fingerprint reader belongs to another installation and "
+                               "refuses this one."),
+                            N_("Call your technician to reset the reader.")),
+    DeviceProblem.SWAPPED: (N_("The fingerprint reader is not the one this door was set up "
+                               "with, so no finger opens the door (the keypad still works)."),
+                            N_("Check the reader at the door; if you replaced it, approve it "
+                               "on the door's alarms page.")),
+    DeviceProblem.FAILED: (N_("The fingerprint reader reported an error."),
+                           N_("It is retried by itself; if it persists, call your "
+                              "technician.")),
 }
 _BOARD = {
-    DeviceProblem.UNPLUGGED: ("The door board is not connected: the lock cannot be opened from "
-                              "here. " + STAYS_LOCKED,
-                              "Check the board's cable to the door's computer; it reconnects "
-                              "by itself within a second."),
-    DeviceProblem.SILENT: ("The door board is connected but does not answer. " + STAYS_LOCKED,
-                           "Check the board's power and cable; it reconnects by itself."),
-    DeviceProblem.GARBLED: ("The door board sends garbled data. " + STAYS_LOCKED,
-                            "Check the board's cable; if it persists, call your technician."),
-    DeviceProblem.UNAUTHENTIC: ("The door board's wire did not authenticate: someone may be on "
-                                "the cable. " + STAYS_LOCKED,
-                                "Inspect the cable and the board's case; a replaced board "
-                                "needs `accessd door provision`."),
-    DeviceProblem.FAILED: ("The door board reported an error. " + STAYS_LOCKED,
-                           "It is retried by itself; if it persists, call your technician."),
+    DeviceProblem.UNPLUGGED: (N_("The door board is not connected: the lock cannot be opened "
+                                 "from here. The door stays locked meanwhile."),
+                              N_("Check the board's cable to the door's computer; it "
+                                 "reconnects by itself within a second.")),
+    DeviceProblem.SILENT: (N_("The door board is connected but does not answer. The door "
+                              "stays locked meanwhile."),
+                           N_("Check the board's power and cable; it reconnects by itself.")),
+    DeviceProblem.GARBLED: (N_("The door board sends garbled data. The door stays locked "
+                               "meanwhile."),
+                            N_("Check the board's cable; if it persists, call your "
+                               "technician.")),
+    DeviceProblem.UNAUTHENTIC: (N_("The door board's wire did not authenticate: someone may "
+                                   "be on the cable. The door stays locked meanwhile."),
+                                N_("Inspect the cable and the board's case; a replaced board "
+                                   "needs `accessd door provision`.")),
+    DeviceProblem.FAILED: (N_("The door board reported an error. The door stays locked "
+                              "meanwhile."),
+                           N_("It is retried by itself; if it persists, call your "
+                              "technician.")),
 }
 
 
@@ -156,18 +182,19 @@ def devices(door: DoorState) -> list[Device]:
     the moment ``door`` was judged."""
     report = door.report
     if report is None:
-        never = "The door's daemon has never reported."
-        daemon = Device("daemon", LABELS["daemon"], "never started", Health.DOWN, None, never,
-                        "Start the door's computer, or ask your technician to install the "
-                        "door service. " + STAYS_LOCKED)
+        daemon = Device("daemon", LABELS["daemon"], "never started", Health.DOWN, None,
+                        Words(N_("The door's daemon has never reported.")),
+                        Words(N_("Start the door's computer, or ask your technician to install "
+                                 "the door service. The door stays locked meanwhile.")))
         return [daemon, *(Device(key, LABELS[key], "unknown", Health.UNKNOWN, None)
                           for key in ("sensor", "board", "database"))]
     if not door.reporting:
-        silent = _duration(door.judged_at - report.at)
         daemon = Device("daemon", LABELS["daemon"], "not running", Health.DOWN, report.at,
-                        f"The door's daemon has not reported for {silent}.",
-                        "Check that the door's computer has power and network; restart it if "
-                        "it stays silent. " + STAYS_LOCKED)
+                        Words(N_("The door's daemon has not reported for %(silent)s."),
+                              silent=door.judged_at - report.at),
+                        Words(N_("Check that the door's computer has power and network; "
+                                 "restart it if it stays silent. The door stays locked "
+                                 "meanwhile.")))
         return [daemon, *(Device(key, LABELS[key], "unknown", Health.UNKNOWN, seen)
                           for key, seen in (("sensor", _seen(report, "sensor")),
                                             ("board", _seen(report, "board")),
@@ -187,27 +214,31 @@ def _device(online: bool, problem: str | None, words: dict[DeviceProblem, tuple[
     kind = _problem(problem)
     sentence, action = words.get(kind, words[DeviceProblem.FAILED])
     if problem is None:  # an older daemon said only "offline"
-        sentence = f"The {LABELS[key].lower()} does not answer."
-    return Device(key, LABELS[key], "offline", Health.DOWN, seen, sentence, action)
+        sentence = (N_("The fingerprint reader does not answer.") if key == "sensor"
+                    else N_("The door board does not answer."))
+    return Device(key, LABELS[key], "offline", Health.DOWN, seen, Words(sentence),
+                  Words(action))
 
 
 def _database(problem: str | None, kept: int, seen: dt.datetime | None) -> Device:
     kind = _problem(problem) if problem is not None else None
     if kind is DeviceProblem.DB_FAILING:
         return Device("database", LABELS["database"], "failing", Health.DOWN, seen,
-                      f"The door cannot write to its database; {_events(kept)} kept in its "
-                      "reserve journal meanwhile, and the door keeps deciding.",
-                      "Free disk space on the door's computer or check the database server; "
-                      "the kept events move in by themselves.")
+                      Words(N_("The door cannot write to its database; %(events)s kept in its "
+                               "reserve journal meanwhile, and the door keeps deciding."),
+                            events=kept),
+                      Words(N_("Free disk space on the door's computer or check the database "
+                               "server; the kept events move in by themselves.")))
     if kind is DeviceProblem.DB_NO_RESERVE:
         return Device("database", LABELS["database"], "failing", Health.DOWN, seen,
-                      "The door cannot write to its database and has no reserve journal, so "
-                      "it refuses everyone.",
-                      "Free disk space on the door's computer or check the database server "
-                      "at once.")
+                      Words(N_("The door cannot write to its database and has no reserve "
+                               "journal, so it refuses everyone.")),
+                      Words(N_("Free disk space on the door's computer or check the database "
+                               "server at once.")))
     if kind is DeviceProblem.DB_CATCHING_UP:
         return Device("database", LABELS["database"], "online", Health.OK, seen,
-                      f"Moving {_events(kept)} from the reserve journal into the history.")
+                      Words(N_("Moving %(events)s from the reserve journal into the history."),
+                            events=kept))
     return Device("database", LABELS["database"], "online", Health.OK, seen)
 
 

@@ -21,7 +21,7 @@ from accessd.models import (
     DoorStatus,
     Person,
 )
-from tests.web.conftest import FakeClock
+from tests.web.conftest import FakeClock, csrf_token
 from tests.web.pages_fixtures import (
     Site,
     add_events,
@@ -75,6 +75,26 @@ def test_a_door_whose_daemon_went_quiet_is_shown_offline(
     assert daemon["problem"] == "The door's daemon has not reported for 5 minutes."
     assert re.fullmatch(r"2026-03-02 10:\d\d:\d\d CET", daemon["last_contact"])
     assert {device["state"] for device in others} == {"unknown"}
+
+
+def test_each_device_is_said_in_dutch_with_its_duration_and_counts(
+    signed_in: FlaskClient, site: Site, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    signed_in.post("/language", data={"csrf_token": csrf_token(signed_in, "/"),
+                                      "language": "nl"})
+    with sessions.begin() as db:
+        db.execute(update(DoorStatus).values(
+            online=False, board_problem="unplugged", database_problem="db_failing",
+            journal_pending=3))
+    (door,) = signed_in.get("/dashboard/state.json").get_json()["doors"]
+    devices = {device["key"]: device for device in door["devices"]}
+    assert devices["board"]["label"] == "Deurbord"
+    assert devices["board"]["state"] == "niet verbonden"
+    assert devices["board"]["problem"].startswith("Het deurbord is niet aangesloten")
+    assert "3 gebeurtenissen bewaard" in devices["database"]["problem"]
+    clock.advance(minutes=5)
+    (door,) = signed_in.get("/dashboard/state.json").get_json()["doors"]
+    assert door["devices"][0]["problem"] == "De deurdaemon heeft zich 5 minuten niet gemeld."
 
 
 def test_a_fault_is_shown_and_names_are_text_not_html(

@@ -17,13 +17,13 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
-from flask_babel import gettext, pgettext
+from flask_babel import format_timedelta, gettext, ngettext, pgettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from accessd.door.alarms import alarm_label, open_alarm_count
 from accessd.door.command_table import Work, door_work
-from accessd.door.devices import Device, devices
+from accessd.door.devices import Device, Words, devices
 from accessd.door.status import DoorState, door_states
 from accessd.history.query import EventFilter, EventRow, kind_label, page_events
 from accessd.labels import label, reason_label
@@ -96,14 +96,26 @@ def _contact(door: DoorState) -> str:
 def _device(device: Device) -> dict[str, Any]:
     return {
         "key": device.key,
-        "label": device.label,
-        "state": device.state,
+        "label": gettext(device.label),
+        "state": gettext(device.state),
         "health": device.health.value,
-        "last_contact": time_text(device.last_contact) or "never",
+        "last_contact": time_text(device.last_contact) or gettext("never"),
         "last_contact_iso": _iso(device.last_contact),
-        "problem": device.problem or "",
-        "action": device.action or "",
+        "problem": _say(device.problem),
+        "action": _say(device.action),
     }
+
+
+def _say(words: Words | None) -> str:
+    """A device's sentence in the reader's language (``accessd.door.devices.Words``)."""
+    if words is None:
+        return ""
+    values: dict[str, str] = {}
+    if words.silent is not None:
+        values["silent"] = format_timedelta(words.silent, threshold=1.0)
+    if words.events is not None:
+        values["events"] = ngettext("%(num)d event", "%(num)d events", words.events)
+    return gettext(words.template, **values)
 
 
 def _iso(moment: dt.datetime | None) -> str:
