@@ -118,9 +118,11 @@ def test_every_page_fits_both_widths_and_labels_every_time(
     role: StaffRole, language: str,
 ) -> None:
     """In English and in Dutch (whose words run longer): nothing overflows at either width."""
-    page.context.add_cookies([{"name": "accessd_lang", "value": language, "url": live_server}])
     member = make_staff(f"crawler-{role.value}", role)
     browser_sign_in(page, live_server, member, clock)
+    # The language switch's choice (its cookie), made once signed in.
+    page.context.add_cookies([{"name": "accessd_lang", "value": language, "url": live_server}])
+    page.goto(f"{live_server}/")
     lang = page.evaluate("document.documentElement.lang")
     assert lang == language
     pages = _crawl(page, live_server)

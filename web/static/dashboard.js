@@ -110,6 +110,11 @@
     cell(tr, "td", timeEl(event.time, event.time_iso)).className = "time-cell";
     [event.door, event.kind, event.who, event.method, event.reason]
       .forEach(function (text) { cell(tr, "td", text); });
+    // Each cell names its column, for a phone where the rows stack (panel.css).
+    var headers = document.querySelectorAll("table.events thead th");
+    Array.prototype.forEach.call(tr.children, function (td, i) {
+      if (headers[i]) { td.setAttribute("data-label", headers[i].textContent); }
+    });
     return tr;
   }
 
