@@ -10,21 +10,19 @@ docs/screenshots/dashboard-*.png.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from accessd.cli.main import main as accessd_main
-from accessd.crypto import FileKeyProvider
 from tests.daemon.conftest import Door, door
 from tests.web.conftest import FakeClock, StaffMember
+from tests.web.live_door import app_config, clock, db_url, keys
 from tests.web.pages_fixtures import browser_sign_in, console, policy_violations, screenshot
 
-__all__ = ["console", "door"]
+__all__ = ["app_config", "clock", "console", "db_url", "door", "keys"]  # fixtures used by name
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,28 +30,6 @@ WIDE = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 LABELLED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (CET|CEST)")
 LIVE = 10_000  # ms: the daemon writes its status every second, the page polls every 2 s
-
-
-@pytest.fixture
-def db_url(door: Door) -> str:
-    """The panel and the staff fixtures use the door's own database."""
-    return str(door.settings.database.url)
-
-
-@pytest.fixture
-def keys(door: Door) -> FileKeyProvider:
-    return door.keys
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The daemon lives in real time; the panel's clock starts there too."""
-    return FakeClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def app_config(app_config: dict[str, Any], door: Door) -> dict[str, Any]:
-    return {**app_config, "ACCESSD_SETTINGS": door.settings}
 
 
 @pytest.fixture

@@ -8,50 +8,24 @@ by itself, without a reload.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from accessd.crypto import FileKeyProvider
 from accessd.models import Consent, Credential, Person
 from tests.daemon.conftest import Door, People, door, people
 from tests.web.conftest import FakeClock, StaffMember
+from tests.web.live_door import app_config, clock, db_url, keys
 from tests.web.pages_fixtures import browser_sign_in, console, policy_violations, screenshot
 
-__all__ = ["console", "door", "people"]
+__all__ = ["app_config", "clock", "console", "db_url", "door", "keys", "people"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FINGER = "carla-right-index"
-
-
-@pytest.fixture
-def db_url(door: Door) -> str:
-    """The panel and the staff fixtures use the door's own database."""
-    return str(door.settings.database.url)
-
-
-@pytest.fixture
-def keys(door: Door) -> FileKeyProvider:
-    """...and its keyring."""
-    return door.keys
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The daemon lives in real time; the panel's clock starts there too."""
-    return FakeClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def app_config(app_config: dict[str, Any], door: Door) -> dict[str, Any]:
-    """The daemon's settings (time zone, consent text version, finger limit)."""
-    return {**app_config, "ACCESSD_SETTINGS": door.settings}
 
 
 @pytest.fixture
